@@ -1,0 +1,210 @@
+"""The domain: spheres, their groups, learners, daily activity and evaluations.
+
+Invariants live in the database (unique and check constraints, and triggers installed by
+migration 0002 that refuse a group membership or an evaluation window crossing spheres).
+"""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_TIMEZONE = "Europe/Paris"
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("« %(value)s » n'est pas un fuseau horaire connu (ex. : Europe/Paris)."),
+            params={"value": value},
+        )
+
+
+class Sphere(models.Model):
+    """An organisation's space: a school, a university, a company."""
+
+    name = models.CharField(_("nom"), max_length=200)
+    slug = models.SlugField(_("identifiant court"), max_length=80, unique=True)
+    timezone = models.CharField(
+        _("fuseau horaire"),
+        max_length=64,
+        default=DEFAULT_TIMEZONE,
+        validators=[validate_timezone],
+    )
+    administrators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        related_name="administered_spheres",
+        blank=True,
+        verbose_name=_("administrateurs"),
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sphère")
+        verbose_name_plural = _("sphères")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Group(models.Model):
+    """A named population inside one sphere (« classe 3e A », « promotion 2017-2018 »)."""
+
+    sphere = models.ForeignKey(
+        Sphere, on_delete=models.CASCADE, related_name="groups", verbose_name=_("sphère")
+    )
+    name = models.CharField(_("nom"), max_length=200)
+
+    class Meta:
+        verbose_name = _("groupe")
+        verbose_name_plural = _("groupes")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["sphere", "name"], name="group_unique_name_per_sphere"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Learner(models.Model):
+    """A learner (« utilisateur »): belongs to exactly one sphere, receives the messages."""
+
+    sphere = models.ForeignKey(
+        Sphere, on_delete=models.CASCADE, related_name="learners", verbose_name=_("sphère")
+    )
+    identifiant = models.CharField(_("identifiant"), max_length=150)
+    first_name = models.CharField(_("prénom"), max_length=150, blank=True)
+    last_name = models.CharField(_("nom"), max_length=150, blank=True)
+    email = models.EmailField(_("adresse électronique"), blank=True)
+    level = models.PositiveSmallIntegerField(
+        _("niveau (%)"), default=0, validators=[MaxValueValidator(100)]
+    )
+    is_active = models.BooleanField(_("actif"), default=True)
+    groups = models.ManyToManyField(
+        Group,
+        through="Membership",
+        related_name="learners",
+        blank=True,
+        verbose_name=_("groupes"),
+    )
+    created_at = models.DateTimeField(_("créé le"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("modifié le"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("apprenant")
+        verbose_name_plural = _("apprenants")
+        ordering = ["last_name", "first_name", "identifiant"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sphere", "identifiant"], name="learner_unique_identifiant_per_sphere"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(level__gte=0, level__lte=100), name="learner_level_0_100"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["sphere", "last_name", "first_name"]),
+            models.Index(fields=["sphere", "email"]),
+        ]
+
+    def __str__(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return f"{full} ({self.identifiant})" if full else self.identifiant
+
+
+class Membership(models.Model):
+    """A learner in a group. A database trigger refuses a group of another sphere."""
+
+    learner = models.ForeignKey(Learner, on_delete=models.CASCADE, related_name="memberships")
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        verbose_name = _("appartenance à un groupe")
+        verbose_name_plural = _("appartenances aux groupes")
+        ordering = ["group", "learner"]
+        constraints = [
+            models.UniqueConstraint(fields=["learner", "group"], name="membership_unique"),
+        ]
+        indexes = [models.Index(fields=["group", "learner"])]
+
+    def __str__(self) -> str:
+        return f"{self.learner} ∈ {self.group}"
+
+
+class DailyActivity(models.Model):
+    """Minutes a learner spent training on one day (one row per learner and day)."""
+
+    learner = models.ForeignKey(
+        Learner, on_delete=models.CASCADE, related_name="activity", verbose_name=_("apprenant")
+    )
+    date = models.DateField(_("date"))
+    minutes = models.PositiveIntegerField(_("minutes"))
+
+    class Meta:
+        verbose_name = _("activité quotidienne")
+        verbose_name_plural = _("activités quotidiennes")
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["learner", "date"], name="activity_one_row_per_day"),
+            models.CheckConstraint(condition=models.Q(minutes__gte=0), name="activity_minutes_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.learner.identifiant} {self.date}: {self.minutes} min"
+
+
+class Evaluation(models.Model):
+    """An exam scheduled in a sphere; each assigned group has its own time window."""
+
+    sphere = models.ForeignKey(
+        Sphere, on_delete=models.CASCADE, related_name="evaluations", verbose_name=_("sphère")
+    )
+    name = models.CharField(_("nom"), max_length=200)
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("évaluation")
+        verbose_name_plural = _("évaluations")
+        ordering = ["-created_at", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["sphere", "name"], name="evaluation_unique_name_per_sphere"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluationWindow(models.Model):
+    """The window of one evaluation for one group. A trigger refuses a group of another sphere."""
+
+    evaluation = models.ForeignKey(
+        Evaluation, on_delete=models.CASCADE, related_name="windows", verbose_name=_("évaluation")
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, related_name="evaluation_windows", verbose_name=_("groupe")
+    )
+    starts_at = models.DateTimeField(_("début"))
+    ends_at = models.DateTimeField(_("fin"))
+
+    class Meta:
+        verbose_name = _("créneau d'évaluation")
+        verbose_name_plural = _("créneaux d'évaluation")
+        ordering = ["starts_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "group"], name="window_one_per_group"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="window_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.evaluation} — {self.group}"

@@ -1,0 +1,76 @@
+import datetime as dt
+
+import factory
+from django.utils import timezone
+
+from spheres.models import DailyActivity, Evaluation, EvaluationWindow, Group, Learner, Membership, Sphere
+
+
+class SphereFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Sphere
+
+    name = factory.Sequence(lambda n: f"Lycée Voltaire {n}")
+    slug = factory.Sequence(lambda n: f"lycee-voltaire-{n}")
+    timezone = "Europe/Paris"
+
+
+class GroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Group
+
+    sphere = factory.SubFactory(SphereFactory)
+    name = factory.Sequence(lambda n: f"Classe {n}")
+
+
+class LearnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Learner
+        skip_postgeneration_save = True
+
+    sphere = factory.SubFactory(SphereFactory)
+    identifiant = factory.Sequence(lambda n: f"eleve{n}")
+    first_name = factory.Faker("first_name", locale="fr_FR")
+    last_name = factory.Faker("last_name", locale="fr_FR")
+    email = factory.LazyAttribute(lambda o: f"{o.identifiant}@eleves.example")
+    level = 50
+
+    @factory.post_generation
+    def groups(obj, create, extracted, **kwargs):  # noqa: N805
+        if create and extracted:
+            Membership.objects.bulk_create(Membership(learner=obj, group=g) for g in extracted)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    learner = factory.SubFactory(LearnerFactory)
+    group = factory.SubFactory(GroupFactory, sphere=factory.SelfAttribute("..learner.sphere"))
+
+
+class DailyActivityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DailyActivity
+
+    learner = factory.SubFactory(LearnerFactory)
+    date = factory.LazyFunction(lambda: timezone.localdate())
+    minutes = 10
+
+
+class EvaluationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Evaluation
+
+    sphere = factory.SubFactory(SphereFactory)
+    name = factory.Sequence(lambda n: f"Évaluation {n}")
+
+
+class EvaluationWindowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EvaluationWindow
+
+    evaluation = factory.SubFactory(EvaluationFactory)
+    group = factory.SubFactory(GroupFactory, sphere=factory.SelfAttribute("..evaluation.sphere"))
+    starts_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + dt.timedelta(hours=2))
