@@ -13,3 +13,7 @@ SECURE_SSL_REDIRECT = False
 STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
     "django.contrib.staticfiles.storage.StaticFilesStorage"
 )
+# A fixed key for tests only; real deployments set their own.
+FIELD_ENCRYPTION_KEYS = ["tsEsMsQ8s-E6O27fcvEvT7PCpUB-LsMNrpjQiMRtCjE="]
+# Static files are served by the finders in tests; there is no collected directory.
+STATIC_ROOT = None

@@ -1,0 +1,91 @@
+"""Support staff look across all spheres here. Communications are read-only in the admin:
+the only action is « Désactiver » (through the service), and nothing can reactivate.
+The encrypted password is never shown, not even encrypted."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from .models import Communication, CommunicationEvent
+from .services import communication_deactivate
+
+
+class CommunicationEventInline(admin.TabularInline):
+    model = CommunicationEvent
+    extra = 0
+    can_delete = False
+    fields = ("at", "action", "actor", "details")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Communication)
+class CommunicationAdmin(admin.ModelAdmin):
+    list_display = ("name", "sphere", "kind", "state", "frequency", "next_send_at", "created_at")
+    list_filter = ("state", "kind", "frequency", "sphere")
+    search_fields = ("name", "subject", "sphere__name", "sphere__slug", "reply_to")
+    list_select_related = ("sphere",)
+    date_hierarchy = "created_at"
+    actions = ["deactivate"]
+    inlines = [CommunicationEventInline]
+    exclude = ("password_token",)
+    readonly_fields = ("has_password_display",)
+
+    @admin.display(description=_("mot de passe"), boolean=True)
+    def has_password_display(self, obj: Communication) -> bool:
+        return obj.has_password
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        names = [f.name for f in Communication._meta.fields if f.name != "password_token"]
+        return [*names, "groups", "has_password_display"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Viewing only: an admin form could otherwise post a state.
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_deactivate_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    @admin.action(description=_("Désactiver (définitif)"), permissions=["deactivate"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Communication]) -> None:
+        count = 0
+        for communication in queryset.exclude(state=Communication.State.DEACTIVATED):
+            communication_deactivate(communication=communication, actor=request.user)
+            count += 1
+        self.message_user(
+            request,
+            _("%(count)d communication(s) désactivée(s) définitivement.") % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(CommunicationEvent)
+class CommunicationEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "action", "communication", "actor")
+    list_filter = ("action",)
+    search_fields = ("communication__name", "actor__email")
+    list_select_related = ("communication", "actor")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -1,0 +1,195 @@
+"""Forms check the shape of input; the rules across fields live in services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from spheres.models import Evaluation, Group, Learner, Sphere
+
+from .models import Communication
+from .rendering import DEFAULT_TEXTS, PLACEHOLDER_LABELS, PLACEHOLDERS
+
+WEEKDAY_CHOICES = [
+    (0, _("Lundi")),
+    (1, _("Mardi")),
+    (2, _("Mercredi")),
+    (3, _("Jeudi")),
+    (4, _("Vendredi")),
+    (5, _("Samedi")),
+    (6, _("Dimanche")),
+]
+FREQUENCY_CHOICES = [
+    ("once", _("Envoi unique")),
+    ("daily", _("Envoi régulier : tous les jours")),
+    ("weekly", _("Envoi régulier : chaque semaine, les jours choisis")),
+    ("monthly", _("Envoi régulier : chaque mois, le jour choisi")),
+]
+
+
+class CommunicationForm(forms.Form):
+    """One form for the three types; fields of other types are removed in ``__init__``."""
+
+    name = forms.CharField(label=_("Nom de la communication"), max_length=200)
+    reply_to = forms.EmailField(
+        label=_("Votre adresse électronique"),
+        help_text=_("Les réponses des utilisateurs arriveront à cette adresse."),
+    )
+    evaluation = forms.ModelChoiceField(
+        label=_("Évaluation"), queryset=Evaluation.objects.none(), empty_label=None
+    )
+    password = forms.CharField(
+        label=_("Mot de passe"),
+        required=False,
+        max_length=128,
+        strip=False,
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "Précisez le mot de passe de première connexion, le même pour tous. "
+            "Il n'est pas pré-rempli : saisissez-le. Les utilisateurs pourront le "
+            "personnaliser ensuite."
+        ),
+    )
+    # Reminder criteria
+    max_minutes = forms.IntegerField(
+        label=_("Temps passé inférieur à (minutes)"), required=False, min_value=1, max_value=100000
+    )
+    minutes_days = forms.IntegerField(
+        label=_("au cours des derniers (jours)"), required=False, min_value=1, max_value=365
+    )
+    max_level = forms.IntegerField(
+        label=_("Niveau inférieur à (%)"), required=False, min_value=1, max_value=100
+    )
+    min_level = forms.IntegerField(
+        label=_("Niveau d'au moins (%)"), required=False, min_value=0, max_value=100
+    )
+    never_started = forms.BooleanField(
+        label=_("N'ont jamais commencé leur entraînement"), required=False
+    )
+    inactive_days = forms.IntegerField(
+        label=_("Sans aucune activité depuis (jours)"), required=False, min_value=1, max_value=365
+    )
+    # Audience
+    groups = forms.ModelMultipleChoiceField(
+        label=_("Groupes destinataires"),
+        queryset=Group.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    # Message
+    subject = forms.CharField(label=_("Objet"), max_length=250)
+    message = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 14}))
+    # Frequency
+    frequency = forms.ChoiceField(
+        label=_("Fréquence"), choices=FREQUENCY_CHOICES, widget=forms.RadioSelect, initial="once"
+    )
+    start_date = forms.DateField(
+        label=_("Date de début"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    send_time = forms.TimeField(
+        label=_("Heure d'envoi"),
+        initial=dt.time(8, 0),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Jours de la semaine"),
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    month_day = forms.IntegerField(
+        label=_("Jour du mois"),
+        required=False,
+        min_value=1,
+        max_value=31,
+        help_text=_("Les mois qui n'ont pas ce jour, l'envoi a lieu le dernier jour du mois."),
+    )
+    end_date = forms.DateField(
+        label=_("Date de fin (facultative)"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    REMINDER_FIELDS = (
+        "max_minutes",
+        "minutes_days",
+        "max_level",
+        "min_level",
+        "never_started",
+        "inactive_days",
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        sphere: Sphere,
+        kind: str,
+        instance: Communication | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.sphere = sphere
+        self.kind = kind
+        self.instance = instance
+        initial = kwargs.pop("initial", None) or {}
+        if instance is None:
+            subject, message = DEFAULT_TEXTS[kind]
+            base = {
+                "subject": str(subject),
+                "message": str(message),
+                "start_date": timezone.localdate(timezone=sphere.tzinfo),
+            }
+            if kind == Communication.Kind.REMINDER:
+                base.update(max_minutes=15, minutes_days=7, max_level=75)
+            initial = {**base, **initial}
+        super().__init__(*args, initial=initial, **kwargs)
+        self.fields["groups"].queryset = Group.objects.filter(sphere=sphere).order_by("name")
+        self.fields["evaluation"].queryset = Evaluation.objects.filter(sphere=sphere)
+        if kind != Communication.Kind.EVALUATION:
+            del self.fields["evaluation"]
+        if kind != Communication.Kind.ANNOUNCEMENT:
+            del self.fields["password"]
+        elif instance is not None and instance.has_password:
+            self.fields["password"].label = _("Nouveau mot de passe (facultatif)")
+            self.fields["password"].help_text = _(
+                "Un mot de passe est enregistré ; il n'est jamais réaffiché. "
+                "Laissez vide pour le conserver, ou saisissez-en un nouveau pour le remplacer."
+            )
+        if kind != Communication.Kind.REMINDER:
+            for field in self.REMINDER_FIELDS:
+                del self.fields[field]
+
+    def clean_subject(self) -> str:
+        return self.cleaned_data["subject"].strip()
+
+    def clean_start_date(self) -> dt.date:
+        start = self.cleaned_data["start_date"]
+        today = timezone.localdate(timezone=self.sphere.tzinfo)
+        unchanged = self.instance is not None and self.instance.start_date == start
+        if start < today and not unchanged:
+            raise forms.ValidationError(_("La date de début ne peut pas être passée."))
+        return start
+
+    def service_data(self) -> dict[str, Any]:
+        """The cleaned data in the shape ``communication_create``/``update`` expect."""
+        data = {
+            k: v for k, v in self.cleaned_data.items() if k not in ("groups", "password", "weekdays")
+        }
+        data["weekdays"] = sum(1 << day for day in self.cleaned_data.get("weekdays") or [])
+        return data
+
+    @property
+    def placeholders(self) -> list[tuple[str, object]]:
+        return [(name, PLACEHOLDER_LABELS[name]) for name in PLACEHOLDERS[self.kind]]
+
+
+class PreviewForm(forms.Form):
+    learner = forms.ModelChoiceField(label=_("Voir le message reçu par"), queryset=Learner.objects.none())
+
+    def __init__(self, *args: Any, queryset: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["learner"].queryset = queryset

@@ -1,0 +1,225 @@
+"""Communications: automatic, personalised e-mails from a sphere to its learners.
+
+A deactivated communication can never come back: the service refuses it, the admin shows
+the state read-only, and a database trigger (migration 0002) refuses any update that moves
+a row out of ``deactivated``.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from spheres.models import Evaluation, Group, Sphere
+
+
+class Communication(models.Model):
+    class Kind(models.TextChoices):
+        ANNOUNCEMENT = "announcement", _("Annonce de la mise à disposition du Projet Voltaire")
+        REMINDER = "reminder", _("Relance des utilisateurs")
+        EVALUATION = "evaluation", _("Annonce d'une évaluation")
+
+    class Frequency(models.TextChoices):
+        ONCE = "once", _("Envoi unique")
+        DAILY = "daily", _("Tous les jours")
+        WEEKLY = "weekly", _("Toutes les semaines")
+        MONTHLY = "monthly", _("Tous les mois")
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Terminée")
+        DEACTIVATED = "deactivated", _("Désactivée")
+
+    sphere = models.ForeignKey(
+        Sphere, on_delete=models.CASCADE, related_name="communications", verbose_name=_("sphère")
+    )
+    name = models.CharField(_("nom de la communication"), max_length=200)
+    kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
+    reply_to = models.EmailField(_("votre adresse électronique"))
+    subject = models.CharField(_("objet"), max_length=250)
+    message = models.TextField(_("message"))
+
+    # Audience
+    all_learners = models.BooleanField(_("tous les utilisateurs de la sphère"), default=False)
+    groups = models.ManyToManyField(
+        Group, related_name="communications", blank=True, verbose_name=_("groupes")
+    )
+    evaluation = models.ForeignKey(
+        Evaluation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="communications",
+        verbose_name=_("évaluation"),
+    )
+    # Reminder criteria, combined with AND; "less than" and "below" are strict.
+    max_minutes = models.PositiveIntegerField(_("moins de (minutes)"), null=True, blank=True)
+    minutes_days = models.PositiveSmallIntegerField(
+        _("au cours des derniers (jours)"), null=True, blank=True
+    )
+    max_level = models.PositiveSmallIntegerField(_("niveau inférieur à (%)"), null=True, blank=True)
+    min_level = models.PositiveSmallIntegerField(_("niveau d'au moins (%)"), null=True, blank=True)
+    never_started = models.BooleanField(_("n'ont jamais commencé"), default=False)
+    inactive_days = models.PositiveSmallIntegerField(
+        _("inactifs depuis (jours)"), null=True, blank=True
+    )
+
+    # The shared first-login password of an announcement, Fernet-encrypted (crypto.py).
+    password_token = models.TextField(_("mot de passe (chiffré)"), blank=True, editable=False)
+
+    # Frequency: wall-clock times in the sphere's time zone.
+    frequency = models.CharField(
+        _("fréquence"), max_length=10, choices=Frequency.choices, default=Frequency.ONCE
+    )
+    start_date = models.DateField(_("date de début"))
+    send_time = models.TimeField(_("heure d'envoi"))
+    weekdays = models.PositiveSmallIntegerField(
+        _("jours de la semaine"), default=0, help_text=_("Lundi = 1, mardi = 2, mercredi = 4…")
+    )
+    month_day = models.PositiveSmallIntegerField(_("jour du mois"), null=True, blank=True)
+    end_date = models.DateField(_("date de fin"), null=True, blank=True)
+
+    # Schedule (UTC) and state
+    next_send_at = models.DateTimeField(_("prochain envoi"), null=True, blank=True, editable=False)
+    last_sent_at = models.DateTimeField(_("dernier envoi"), null=True, blank=True, editable=False)
+    state = models.CharField(
+        _("état"), max_length=12, choices=State.choices, default=State.ACTIVE, editable=False
+    )
+    deactivated_at = models.DateTimeField(_("désactivée le"), null=True, blank=True, editable=False)
+    deactivated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("désactivée par"),
+    )
+    duplicated_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="duplicates",
+        editable=False,
+        verbose_name=_("copie de"),
+    )
+    created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("créée par"),
+    )
+    updated_at = models.DateTimeField(_("modifiée le"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("modifiée par"),
+    )
+
+    class Meta:
+        verbose_name = _("communication")
+        verbose_name_plural = _("communications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_send_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="evaluation", evaluation__isnull=False)
+                | (~Q(kind="evaluation") & Q(evaluation__isnull=True)),
+                name="communication_evaluation_iff_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="announcement") | Q(password_token=""),
+                name="communication_password_only_announcement",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="reminder")
+                | Q(max_minutes__isnull=False)
+                | Q(max_level__isnull=False)
+                | Q(min_level__isnull=False)
+                | Q(inactive_days__isnull=False)
+                | Q(never_started=True),
+                name="communication_reminder_has_criterion",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_minutes__isnull=True, minutes_days__isnull=True)
+                | Q(max_minutes__isnull=False, minutes_days__gte=1),
+                name="communication_minutes_need_days",
+            ),
+            models.CheckConstraint(
+                condition=(Q(max_level__isnull=True) | Q(max_level__lte=100))
+                & (Q(min_level__isnull=True) | Q(min_level__lte=100))
+                & (Q(inactive_days__isnull=True) | Q(inactive_days__gte=1)),
+                name="communication_criteria_ranges",
+            ),
+            models.CheckConstraint(
+                condition=~Q(frequency="weekly") | Q(weekdays__gte=1, weekdays__lte=127),
+                name="communication_weekly_has_weekdays",
+            ),
+            models.CheckConstraint(
+                condition=~Q(frequency="monthly") | Q(month_day__gte=1, month_day__lte=31),
+                name="communication_monthly_has_day",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="communication_end_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="deactivated") | Q(deactivated_at__isnull=False),
+                name="communication_deactivated_has_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == self.State.ACTIVE
+
+    @property
+    def is_deactivated(self) -> bool:
+        return self.state == self.State.DEACTIVATED
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password_token)
+
+
+class CommunicationEvent(models.Model):
+    """The audit trail: creation, modification (which fields), duplication, deactivation."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Création")
+        MODIFIED = "modified", _("Modification")
+        DUPLICATED = "duplicated", _("Duplication")
+        DEACTIVATED = "deactivated", _("Désactivation")
+        TEST_SENT = "test_sent", _("Envoi d'un test")
+
+    communication = models.ForeignKey(
+        Communication, on_delete=models.CASCADE, related_name="events"
+    )
+    action = models.CharField(_("action"), max_length=12, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("par"),
+    )
+    at = models.DateTimeField(_("le"), auto_now_add=True)
+    details = models.JSONField(_("détails"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("événement")
+        verbose_name_plural = _("historique des modifications")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} — {self.communication}"

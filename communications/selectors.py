@@ -1,0 +1,283 @@
+"""Reads for communications, scoped to one sphere.
+
+The audience rules (SPEC §3.2) live here once, as one SQL query, and are used both by the
+form's live count and by the sending engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import LessThan
+from django.utils import timezone
+
+from spheres.models import DailyActivity, EvaluationWindow, Group, Learner, Membership, Sphere
+
+from .models import Communication
+
+
+@dataclass(frozen=True)
+class AudienceSpec:
+    """Who a communication targets, whether saved or still being typed in the form."""
+
+    sphere: Sphere
+    kind: str
+    all_learners: bool = False
+    group_ids: tuple[int, ...] = ()
+    evaluation_id: int | None = None
+    max_minutes: int | None = None
+    minutes_days: int | None = None
+    max_level: int | None = None
+    min_level: int | None = None
+    never_started: bool = False
+    inactive_days: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, communication: Communication, group_ids: tuple[int, ...] | None = None) -> AudienceSpec:
+        if group_ids is None:
+            group_ids = tuple(communication.groups.values_list("pk", flat=True))
+        return cls(
+            sphere=communication.sphere,
+            kind=communication.kind,
+            all_learners=communication.all_learners,
+            group_ids=group_ids,
+            evaluation_id=communication.evaluation_id,
+            max_minutes=communication.max_minutes,
+            minutes_days=communication.minutes_days,
+            max_level=communication.max_level,
+            min_level=communication.min_level,
+            never_started=communication.never_started,
+            inactive_days=communication.inactive_days,
+        )
+
+
+def sphere_today(sphere: Sphere) -> dt.date:
+    return timezone.localdate(timezone=sphere.tzinfo)
+
+
+def _minutes_since(first_day: dt.date) -> Subquery:
+    """Minutes of the outer learner from ``first_day`` on: a subquery, so that joining
+    groups can never multiply the sum."""
+    return Subquery(
+        DailyActivity.objects.filter(learner=OuterRef("pk"), date__gte=first_day)
+        .order_by()
+        .values("learner")
+        .annotate(total=Sum("minutes"))
+        .values("total")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q:
+    """The audience of ``spec`` as a condition on ``Learner`` (learners of spec.sphere).
+
+    Rules, applied afresh at each send: a sphere without groups sends to all its learners;
+    a sphere with groups sends only to learners of the chosen groups (all groups when the
+    communication was made for « tous les utilisateurs » before groups existed), so a
+    learner without a group is never included. A learner in several chosen groups is one
+    row (EXISTS, no join). The reminder criteria are combined with AND and are strict:
+    « moins de 15 minutes » leaves out 15 minutes exactly; the minutes window is the last
+    D days, today included; no recorded activity counts as 0 minutes.
+    """
+    today = today or sphere_today(spec.sphere)
+    has_groups = Group.objects.filter(sphere_id=spec.sphere.pk)
+    memberships = Membership.objects.filter(learner=OuterRef("pk"))
+    if spec.all_learners:
+        target = Exists(memberships) | ~Exists(has_groups)
+    else:
+        target = Exists(memberships.filter(group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk))
+    condition = Q(target)
+
+    if spec.kind == Communication.Kind.EVALUATION:
+        # Only learners whose group has a window for this evaluation have dates to receive.
+        condition &= Exists(
+            memberships.filter(
+                group__evaluation_windows__evaluation_id=spec.evaluation_id,
+                **({} if spec.all_learners else {"group_id__in": spec.group_ids}),
+            )
+        )
+    elif spec.kind == Communication.Kind.REMINDER:
+        if spec.max_minutes is not None and spec.minutes_days:
+            first_day = today - dt.timedelta(days=spec.minutes_days - 1)
+            minutes = Coalesce(_minutes_since(first_day), Value(0))
+            condition &= Q(LessThan(minutes, spec.max_minutes))
+        if spec.max_level is not None:
+            condition &= Q(level__lt=spec.max_level)
+        if spec.min_level is not None:
+            condition &= Q(level__gte=spec.min_level)
+        started = DailyActivity.objects.filter(learner=OuterRef("pk"), minutes__gt=0)
+        if spec.never_started:
+            condition &= ~Exists(started)
+        if spec.inactive_days:
+            since = today - dt.timedelta(days=spec.inactive_days - 1)
+            condition &= ~Exists(started.filter(date__gte=since))
+    return condition
+
+
+def audience(spec: AudienceSpec, *, today: dt.date | None = None) -> QuerySet[Learner]:
+    """The learners a send of ``spec`` targets today (one query when evaluated)."""
+    return Learner.objects.filter(audience_condition(spec, today=today), sphere=spec.sphere)
+
+
+@dataclass(frozen=True)
+class AudienceSummary:
+    reach: int  # active learners with an e-mail address: they would receive it
+    no_email: int  # in the audience but without an e-mail address
+    inactive: int  # in the audience but deactivated
+    ungrouped: int  # left out for having no group (only when the sphere has groups)
+    sample: list[Learner]
+
+
+def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSummary:
+    """The live figures of the form: one aggregate query, plus one for a few names."""
+    condition = audience_condition(spec)
+    has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
+    no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
+        reach=Count("pk", filter=condition & Q(is_active=True) & ~Q(email="")),
+        no_email=Count("pk", filter=condition & Q(email="")),
+        inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
+        ungrouped=Count("pk", filter=Q(has_groups) & no_group),
+    )
+    sample = list(
+        audience(spec).filter(is_active=True).exclude(email="").order_by("last_name", "first_name")[
+            :sample_size
+        ]
+    )
+    return AudienceSummary(sample=sample, **figures)
+
+
+def learner_window(
+    *, learner_id: int, evaluation_id: int
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The evaluation window of a learner: the earliest among their groups' windows."""
+    window = (
+        EvaluationWindow.objects.filter(
+            evaluation_id=evaluation_id, group__memberships__learner_id=learner_id
+        )
+        .order_by("starts_at")
+        .values_list("starts_at", "ends_at")
+        .first()
+    )
+    return tuple(window) if window else None  # type: ignore[return-value]
+
+
+def communications_for_sphere(*, sphere: Sphere) -> QuerySet[Communication]:
+    return (
+        Communication.objects.filter(sphere=sphere)
+        .select_related("sphere", "evaluation")
+        .prefetch_related("groups")
+        .order_by("state", "-created_at")
+    )
+
+
+def communication_get(*, sphere: Sphere, pk: int) -> Communication:
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        Communication.objects.select_related("sphere", "evaluation"), sphere=sphere, pk=pk
+    )
+
+
+def communication_initial(communication: Communication, *, copy: bool = False) -> dict:
+    """Form values from a communication: for editing it, or (``copy``) for a duplicate.
+
+    The password is never included: it is not sent back to the browser, and a copy must
+    have it typed again. A copy is named « Copie de … » and starts today at the earliest.
+    """
+    from django.utils.translation import gettext as _
+
+    from .services import EDITABLE_FIELDS
+
+    initial = {f: getattr(communication, f) for f in EDITABLE_FIELDS}
+    initial["evaluation"] = communication.evaluation_id
+    initial["groups"] = list(communication.groups.values_list("pk", flat=True))
+    initial["weekdays"] = [d for d in range(7) if communication.weekdays & (1 << d)]
+    if copy:
+        initial["name"] = _("Copie de %(name)s") % {"name": communication.name}
+        today = sphere_today(communication.sphere)
+        initial["start_date"] = max(initial["start_date"], today)
+        if initial["end_date"] and initial["end_date"] < today:
+            initial["end_date"] = None
+    return initial
+
+
+def ungrouped_count(*, sphere: Sphere) -> int:
+    """Learners left out of every send for having no group (0 when the sphere has none)."""
+    if not Group.objects.filter(sphere=sphere).exists():
+        return 0
+    return Learner.objects.filter(sphere=sphere, memberships__isnull=True).count()
+
+
+@dataclass(frozen=True)
+class CommunicationRow:
+    communication: Communication
+    audience: str
+    frequency: str
+    next_send: str
+    last_send: str
+
+
+def communication_rows(communications: Iterable[Communication]) -> list[CommunicationRow]:
+    """What the list shows of each communication (groups must be prefetched)."""
+    from django.utils.translation import gettext as _
+
+    from .schedule import Recurrence, describe_moment
+
+    rows = []
+    for c in communications:
+        tz = c.sphere.timezone
+        names = [g.name for g in c.groups.all()]
+        if c.kind == Communication.Kind.EVALUATION and c.evaluation:
+            prefix = f"{c.evaluation.name} — "
+        else:
+            prefix = ""
+        audience = prefix + (", ".join(names) if names else _("Tous les utilisateurs"))
+        if c.kind == Communication.Kind.REMINDER:
+            audience += " — " + reminder_criteria_text(c)
+        rows.append(
+            CommunicationRow(
+                communication=c,
+                audience=audience,
+                frequency=Recurrence.of(c).describe(),
+                next_send=describe_moment(c.next_send_at, tz) if c.next_send_at and c.is_active else "",
+                last_send=describe_moment(c.last_sent_at, tz, with_year=True) if c.last_sent_at else "",
+            )
+        )
+    return rows
+
+
+def reminder_criteria_text(c: Communication) -> str:
+    """« moins de 15 min sur 7 jours, niveau < 75 % », in French."""
+    from django.utils.translation import gettext as _
+
+    parts = []
+    if c.max_minutes is not None:
+        parts.append(
+            _("moins de %(minutes)s min sur %(days)s jours")
+            % {"minutes": c.max_minutes, "days": c.minutes_days}
+        )
+    if c.max_level is not None:
+        parts.append(_("niveau inférieur à %(level)s %%") % {"level": c.max_level})
+    if c.min_level is not None:
+        parts.append(_("niveau d'au moins %(level)s %%") % {"level": c.min_level})
+    if c.never_started:
+        parts.append(_("jamais commencé"))
+    if c.inactive_days:
+        parts.append(_("inactifs depuis %(days)s jours") % {"days": c.inactive_days})
+    return ", ".join(parts)

@@ -1,0 +1,319 @@
+"""Writes on communications: create, update, duplicate, deactivate (for good), test send.
+
+Every rule that the form cannot see alone is enforced here and raised as a
+``ValidationError`` keyed by form field, in French, so the view can show it next to the
+field without losing what was typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User
+from spheres.models import Evaluation, Group, Learner, Sphere
+
+from . import crypto, rendering
+from .models import Communication, CommunicationEvent
+from .schedule import Recurrence
+
+# Fields an administrator edits; the audit trail records which of them changed.
+EDITABLE_FIELDS = (
+    "name",
+    "reply_to",
+    "subject",
+    "message",
+    "all_learners",
+    "evaluation",
+    "max_minutes",
+    "minutes_days",
+    "max_level",
+    "min_level",
+    "never_started",
+    "inactive_days",
+    "frequency",
+    "start_date",
+    "send_time",
+    "weekdays",
+    "month_day",
+    "end_date",
+)
+_KIND_FIELDS = {
+    Communication.Kind.ANNOUNCEMENT: set(),
+    Communication.Kind.REMINDER: {
+        "max_minutes",
+        "minutes_days",
+        "max_level",
+        "min_level",
+        "never_started",
+        "inactive_days",
+    },
+    Communication.Kind.EVALUATION: {"evaluation"},
+}
+_CRITERIA = _KIND_FIELDS[Communication.Kind.REMINDER]
+
+
+class CommunicationDeactivated(Exception):
+    """The communication is deactivated: it can never change state or content again."""
+
+
+def _validate(
+    communication: Communication, *, groups: list[Group], password_set: bool
+) -> None:
+    sphere = communication.sphere
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    kind = communication.kind
+    try:
+        rendering.check_subject(communication.subject)
+        rendering.parse(communication.subject, kind=kind)
+    except rendering.PlaceholderError as exc:
+        add("subject", str(exc))
+    try:
+        template = rendering.parse(communication.message, kind=kind)
+    except rendering.PlaceholderError as exc:
+        add("message", str(exc))
+        template = None
+    if (
+        kind == Communication.Kind.ANNOUNCEMENT
+        and not password_set
+        and template is not None
+        and "mot_de_passe" in template.fields
+    ):
+        add(
+            "password",
+            _(
+                "Le message contient {mot_de_passe} : saisissez le mot de passe de première "
+                "connexion (il n'est pas pré-rempli et doit être le même pour tous)."
+            ),
+        )
+
+    sphere_has_groups = Group.objects.filter(sphere=sphere).exists()
+    if any(group.sphere_id != sphere.pk for group in groups):
+        add("groups", _("Choisissez des groupes de cette sphère."))
+    if sphere_has_groups and not groups:
+        add("groups", _("Choisissez au moins un groupe destinataire."))
+
+    if kind == Communication.Kind.EVALUATION:
+        evaluation = communication.evaluation
+        if evaluation is None or evaluation.sphere_id != sphere.pk:
+            add("evaluation", _("Choisissez une évaluation de cette sphère."))
+    if kind == Communication.Kind.REMINDER:
+        if not any(
+            getattr(communication, f) not in (None, False)
+            for f in ("max_minutes", "max_level", "min_level", "inactive_days", "never_started")
+        ):
+            add(
+                "__all__",
+                _("Définissez au moins un critère de relance (temps passé, niveau…)."),
+            )
+        if (communication.max_minutes is None) != (communication.minutes_days is None):
+            add(
+                "minutes_days",
+                _("Indiquez à la fois le nombre de minutes et le nombre de jours."),
+            )
+        if (
+            communication.max_level is not None
+            and communication.min_level is not None
+            and communication.min_level >= communication.max_level
+        ):
+            add("min_level", _("Aucun niveau ne peut être à la fois au moins %(min)s %% et inférieur à %(max)s %%.")
+                % {"min": communication.min_level, "max": communication.max_level})
+
+    frequency = communication.frequency
+    if frequency == Communication.Frequency.WEEKLY and not communication.weekdays:
+        add("weekdays", _("Choisissez au moins un jour de la semaine."))
+    if frequency == Communication.Frequency.MONTHLY and not communication.month_day:
+        add("month_day", _("Choisissez le jour du mois."))
+    if communication.end_date and communication.end_date < communication.start_date:
+        add("end_date", _("La date de fin doit être après la date de début."))
+    if errors:
+        raise ValidationError(errors)
+
+
+def _schedule(communication: Communication, *, now: dt.datetime | None = None) -> None:
+    """Set ``next_send_at``: the first send time not yet passed.
+
+    A one-off send whose time has just passed (created today for earlier today) is due
+    now and goes out at the next dispatch.
+    """
+    now = now or timezone.now()
+    recurrence = Recurrence.of(communication)
+    if communication.frequency == Communication.Frequency.ONCE:
+        if communication.last_sent_at is None:
+            communication.next_send_at = next(recurrence.occurrences())
+        return
+    after = max(now, communication.last_sent_at or now) - dt.timedelta(seconds=1)
+    communication.next_send_at = recurrence.next_after(after)
+
+
+def _clear_other_kinds(communication: Communication) -> None:
+    """Keep only the fields of the communication's type (the form may post others)."""
+    for field in set().union(*_KIND_FIELDS.values()) - _KIND_FIELDS[communication.kind]:
+        setattr(communication, field, False if field == "never_started" else None)
+    if communication.frequency != Communication.Frequency.WEEKLY:
+        communication.weekdays = 0
+    if communication.frequency != Communication.Frequency.MONTHLY:
+        communication.month_day = None
+    if communication.frequency == Communication.Frequency.ONCE:
+        communication.end_date = None
+
+
+def communication_create(
+    *,
+    sphere: Sphere,
+    actor: User,
+    kind: str,
+    data: dict[str, Any],
+    groups: Iterable[Group] = (),
+    password: str = "",
+    duplicated_from: Communication | None = None,
+) -> Communication:
+    """Create an active communication and schedule its first send."""
+    groups = list(groups)
+    communication = Communication(sphere=sphere, kind=kind, created_by=actor, updated_by=actor)
+    for field in EDITABLE_FIELDS:
+        if field in data:
+            setattr(communication, field, data[field])
+    _clear_other_kinds(communication)
+    communication.all_learners = not Group.objects.filter(sphere=sphere).exists()
+    _validate(communication, groups=groups, password_set=bool(password))
+    if password and kind == Communication.Kind.ANNOUNCEMENT:
+        communication.password_token = crypto.encrypt(password)
+    communication.duplicated_from = duplicated_from
+    _schedule(communication)
+    with transaction.atomic():
+        communication.save()
+        communication.groups.set(groups)
+        CommunicationEvent.objects.create(
+            communication=communication,
+            actor=actor,
+            action=(
+                CommunicationEvent.Action.DUPLICATED
+                if duplicated_from
+                else CommunicationEvent.Action.CREATED
+            ),
+            details={"from": duplicated_from.pk, "from_name": duplicated_from.name}
+            if duplicated_from
+            else {},
+        )
+    return communication
+
+
+def communication_update(
+    *,
+    communication: Communication,
+    actor: User,
+    data: dict[str, Any],
+    groups: Iterable[Group],
+    password: str = "",
+) -> Communication:
+    """Apply changes to future sends only. A deactivated communication is read-only."""
+    groups = list(groups)
+    with transaction.atomic():
+        current = Communication.objects.select_for_update().get(pk=communication.pk)
+        if current.state == Communication.State.DEACTIVATED:
+            raise CommunicationDeactivated(
+                _("Cette communication est désactivée : elle ne peut plus être modifiée.")
+            )
+        before = {f: getattr(current, f) for f in EDITABLE_FIELDS}
+        before_groups = set(current.groups.values_list("pk", flat=True))
+        for field in EDITABLE_FIELDS:
+            if field in data:
+                setattr(current, field, data[field])
+        _clear_other_kinds(current)
+        _validate(current, groups=groups, password_set=bool(password) or current.has_password)
+        changed = [f for f in EDITABLE_FIELDS if getattr(current, f) != before[f]]
+        if {g.pk for g in groups} != before_groups:
+            changed.append("groups")
+        if password and current.kind == Communication.Kind.ANNOUNCEMENT:
+            current.password_token = crypto.encrypt(password)
+            changed.append("password")
+        if not changed:
+            return current
+        if current.state == Communication.State.COMPLETED and current.frequency != "once":
+            current.state = Communication.State.ACTIVE
+        _schedule(current)
+        current.updated_by = actor
+        current.save()
+        current.groups.set(groups)
+        CommunicationEvent.objects.create(
+            communication=current,
+            actor=actor,
+            action=CommunicationEvent.Action.MODIFIED,
+            details={"fields": changed},
+        )
+    return current
+
+
+def communication_deactivate(*, communication: Communication, actor: User) -> Communication:
+    """Deactivate for good, at once: nothing more is sent for it (sends under way stop
+    before their next message). Safe to call twice."""
+    with transaction.atomic():
+        current = Communication.objects.select_for_update().get(pk=communication.pk)
+        if current.state == Communication.State.DEACTIVATED:
+            return current
+        current.state = Communication.State.DEACTIVATED
+        current.deactivated_at = timezone.now()
+        current.deactivated_by = actor
+        current.next_send_at = None
+        current.save(update_fields=["state", "deactivated_at", "deactivated_by", "next_send_at"])
+        CommunicationEvent.objects.create(
+            communication=current, actor=actor, action=CommunicationEvent.Action.DEACTIVATED
+        )
+    return current
+
+
+def communication_reactivate(*, communication: Communication, actor: User | None = None) -> NoReturn:
+    """There is no way back: a deactivated communication is duplicated, never reactivated."""
+    raise CommunicationDeactivated(
+        _(
+            "Une communication désactivée ne peut jamais être réactivée. "
+            "Dupliquez-la pour l'envoyer à nouveau."
+        )
+    )
+
+
+def communication_password(*, communication: Communication) -> str:
+    return crypto.decrypt(communication.password_token) if communication.password_token else ""
+
+
+def prepare_message(*, communication: Communication) -> rendering.PreparedMessage:
+    """The communication's texts parsed once, with its password decrypted (in memory only)."""
+    return rendering.prepare(
+        communication, password=communication_password(communication=communication)
+    )
+
+
+def communication_send_test(
+    *, communication: Communication, actor: User, learner: Learner
+) -> None:
+    """Send the message as ``learner`` would receive it to the administrator's own address,
+    marked as a test in the subject. Not counted as a send."""
+    prepared = prepare_message(communication=communication)
+    message = prepared.render(learner)
+    email = EmailMultiAlternatives(
+        subject=_("[TEST] %(subject)s") % {"subject": message.subject},
+        body=message.text,
+        from_email=prepared.from_email,
+        to=[actor.email],
+        reply_to=[communication.reply_to],
+    )
+    email.attach_alternative(message.html, "text/html")
+    email.send()
+    CommunicationEvent.objects.create(
+        communication=communication,
+        actor=actor,
+        action=CommunicationEvent.Action.TEST_SENT,
+        details={"learner": learner.identifiant, "to": actor.email},
+    )

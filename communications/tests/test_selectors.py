@@ -1,0 +1,160 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from communications.models import Communication
+from communications.selectors import AudienceSpec, audience, audience_summary
+from spheres.tests.factories import (
+    DailyActivityFactory,
+    EvaluationWindowFactory,
+    GroupFactory,
+    LearnerFactory,
+    SphereFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+REMINDER = Communication.Kind.REMINDER
+
+
+def _spec(sphere, **kwargs):
+    kwargs.setdefault("kind", Communication.Kind.ANNOUNCEMENT)
+    return AudienceSpec(sphere=sphere, **kwargs)
+
+
+def test_a_sphere_without_groups_sends_to_all_its_learners():
+    # given
+    sphere = SphereFactory()
+    learners = LearnerFactory.create_batch(3, sphere=sphere)
+    LearnerFactory()  # another sphere
+    # when
+    summary = audience_summary(_spec(sphere, all_learners=True))
+    # then
+    assert summary.reach == 3
+    assert summary.ungrouped == 0
+    assert set(audience(_spec(sphere, all_learners=True))) == set(learners)
+
+
+def test_with_groups_only_chosen_groups_count_and_ungrouped_learners_are_left_out():
+    # given
+    sphere = SphereFactory()
+    a, b, c = GroupFactory.create_batch(3, sphere=sphere)
+    in_a = LearnerFactory.create_batch(2, sphere=sphere, groups=[a])
+    LearnerFactory(sphere=sphere, groups=[c])
+    LearnerFactory.create_batch(4, sphere=sphere)  # no group
+    # when
+    summary = audience_summary(_spec(sphere, group_ids=(a.pk, b.pk)))
+    # then
+    assert summary.reach == 2
+    assert summary.ungrouped == 4
+    assert set(audience(_spec(sphere, group_ids=(a.pk, b.pk)))) == set(in_a)
+
+
+def test_a_learner_in_two_chosen_groups_is_counted_once():
+    sphere = SphereFactory()
+    a, b = GroupFactory.create_batch(2, sphere=sphere)
+    LearnerFactory(sphere=sphere, groups=[a, b])
+    spec = _spec(sphere, group_ids=(a.pk, b.pk))
+    assert audience_summary(spec).reach == 1
+    assert audience(spec).count() == 1
+
+
+def test_learners_without_email_or_inactive_are_counted_apart():
+    sphere = SphereFactory()
+    LearnerFactory(sphere=sphere)
+    LearnerFactory(sphere=sphere, email="")
+    LearnerFactory(sphere=sphere, is_active=False)
+    summary = audience_summary(_spec(sphere, all_learners=True))
+    assert (summary.reach, summary.no_email, summary.inactive) == (1, 1, 1)
+
+
+def test_another_sphere_group_id_reaches_nobody():
+    sphere = SphereFactory()
+    GroupFactory(sphere=sphere)
+    foreign = GroupFactory()
+    LearnerFactory(sphere=foreign.sphere, groups=[foreign])
+    assert audience_summary(_spec(sphere, group_ids=(foreign.pk,))).reach == 0
+
+
+@pytest.mark.parametrize(
+    ("minutes", "included"), [(0, True), (14, True), (15, False), (16, False)]
+)
+def test_less_than_15_minutes_is_strict(minutes, included):
+    # given: a learner in two chosen groups, their minutes split over the window
+    sphere = SphereFactory()
+    a, b = GroupFactory.create_batch(2, sphere=sphere)
+    learner = LearnerFactory(sphere=sphere, groups=[a, b], level=10)
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    if minutes:
+        DailyActivityFactory(learner=learner, date=today, minutes=minutes - minutes // 2)
+        DailyActivityFactory(
+            learner=learner, date=today - dt.timedelta(days=6), minutes=minutes // 2
+        )
+    spec = _spec(
+        sphere, kind=REMINDER, group_ids=(a.pk, b.pk), max_minutes=15, minutes_days=7
+    )
+    # then: joining two groups must not double the minutes
+    assert (learner in audience(spec)) is included
+
+
+def test_activity_before_the_window_does_not_count():
+    sphere = SphereFactory()
+    learner = LearnerFactory(sphere=sphere)
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    DailyActivityFactory(learner=learner, date=today - dt.timedelta(days=7), minutes=60)
+    spec = _spec(sphere, kind=REMINDER, all_learners=True, max_minutes=15, minutes_days=7)
+    assert list(audience(spec)) == [learner]
+
+
+@pytest.mark.parametrize(("level", "included"), [(74, True), (75, False), (76, False)])
+def test_level_below_75_is_strict(level, included):
+    sphere = SphereFactory()
+    learner = LearnerFactory(sphere=sphere, level=level)
+    spec = _spec(sphere, kind=REMINDER, all_learners=True, max_level=75)
+    assert (learner in audience(spec)) is included
+
+
+def test_criteria_combine_with_and_and_extra_criteria_work():
+    # given
+    sphere = SphereFactory()
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    never = LearnerFactory(sphere=sphere, level=10)
+    idle = LearnerFactory(sphere=sphere, level=10)
+    DailyActivityFactory(learner=idle, date=today - dt.timedelta(days=20), minutes=30)
+    busy = LearnerFactory(sphere=sphere, level=10)
+    DailyActivityFactory(learner=busy, date=today, minutes=30)
+    strong = LearnerFactory(sphere=sphere, level=90)
+    # then
+    def people(**criteria):
+        return set(audience(_spec(sphere, kind=REMINDER, all_learners=True, **criteria)))
+
+    assert people(never_started=True) == {never, strong}
+    assert people(inactive_days=10) == {never, idle, strong}
+    assert people(inactive_days=10, max_level=50) == {never, idle}
+    assert people(min_level=80) == {strong}
+
+
+def test_evaluation_audience_is_limited_to_groups_with_a_window():
+    sphere = SphereFactory()
+    with_window, without = GroupFactory.create_batch(2, sphere=sphere)
+    window = EvaluationWindowFactory(evaluation__sphere=sphere, group=with_window)
+    dated = LearnerFactory(sphere=sphere, groups=[with_window])
+    LearnerFactory(sphere=sphere, groups=[without])
+    spec = _spec(
+        sphere,
+        kind=Communication.Kind.EVALUATION,
+        evaluation_id=window.evaluation_id,
+        group_ids=(with_window.pk, without.pk),
+    )
+    assert list(audience(spec)) == [dated]
+
+
+def test_summary_is_one_aggregate_query_plus_one_for_the_sample(django_assert_num_queries):
+    sphere = SphereFactory()
+    group = GroupFactory(sphere=sphere)
+    LearnerFactory.create_batch(30, sphere=sphere, groups=[group])
+    spec = _spec(sphere, kind=REMINDER, group_ids=(group.pk,), max_minutes=15, minutes_days=7)
+    with django_assert_num_queries(2):
+        summary = audience_summary(spec)
+    assert summary.reach == 30
