@@ -1,21 +1,154 @@
 """Reads, always scoped to what the caller may see."""
 
-from django.db.models import QuerySet
+import datetime as dt
+
+from django.db.models import (
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 
-from .models import Sphere
+from .models import DailyActivity, Evaluation, EvaluationWindow, Group, Learner, Sphere
+
+# The learners list shows the minutes spent over this many days, today included.
+RECENT_ACTIVITY_DAYS = 7
 
 
 def spheres_for_user(*, user: User) -> QuerySet[Sphere]:
-    """The spheres this user administers (support staff see none here: they use the admin)."""
+    """The spheres this user administers (support staff use the Django admin)."""
     return Sphere.objects.filter(administrators=user).order_by("name")
 
 
 def sphere_get_for_user(*, user: User, slug: str) -> Sphere:
-    """The sphere if the user administers it; otherwise ``Http404`` (never reveal it exists)."""
+    """The sphere if the user administers it, else ``Http404`` (never reveal it)."""
     try:
         return spheres_for_user(user=user).get(slug=slug)
     except Sphere.DoesNotExist:
         raise Http404 from None
+
+
+def sphere_list_for_user(*, user: User) -> QuerySet[Sphere]:
+    """The user's spheres with their numbers of learners and groups, in one query."""
+    learners = (
+        Learner.objects.filter(sphere=OuterRef("pk"))
+        .order_by()
+        .values("sphere")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    groups = (
+        Group.objects.filter(sphere=OuterRef("pk"))
+        .order_by()
+        .values("sphere")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return spheres_for_user(user=user).annotate(
+        learner_count=Coalesce(Subquery(learners, output_field=IntegerField()), 0),
+        group_count=Coalesce(Subquery(groups, output_field=IntegerField()), 0),
+    )
+
+
+def sphere_today(*, sphere: Sphere, now: dt.datetime | None = None) -> dt.date:
+    """Today's date on the sphere's wall clock."""
+    return (now or timezone.now()).astimezone(sphere.tzinfo).date()
+
+
+def group_get(*, sphere: Sphere, group_id: int) -> Group:
+    """A group of this sphere, or ``Http404``."""
+    try:
+        return Group.objects.get(sphere=sphere, pk=group_id)
+    except Group.DoesNotExist:
+        raise Http404 from None
+
+
+def groups_for_sphere(*, sphere: Sphere) -> QuerySet[Group]:
+    return Group.objects.filter(sphere=sphere).order_by("name")
+
+
+def groups_with_learner_counts(*, sphere: Sphere) -> QuerySet[Group]:
+    """The sphere's groups, each with ``learner_count``, in one query."""
+    return groups_for_sphere(sphere=sphere).annotate(learner_count=Count("memberships"))
+
+
+def learners_list(
+    *,
+    sphere: Sphere,
+    search: str = "",
+    group: Group | None = None,
+    without_group: bool = False,
+    today: dt.date | None = None,
+) -> QuerySet[Learner]:
+    """The sphere's learners, filtered, each with ``recent_minutes`` and their groups.
+
+    ``recent_minutes`` sums the activity of the last ``RECENT_ACTIVITY_DAYS`` days
+    (today included, on the sphere's wall clock). It is a correlated subquery rather
+    than a ``Sum`` over a join: joining both groups and activity rows would count each
+    day once per group. A learner without activity in the window has 0.
+
+    ``search`` matches identifiant, first name, last name or e-mail; several words must
+    all match (« jean dupont »).
+    """
+    today = today or sphere_today(sphere=sphere)
+    since = today - dt.timedelta(days=RECENT_ACTIVITY_DAYS - 1)
+    recent = (
+        DailyActivity.objects.filter(
+            learner=OuterRef("pk"), date__gte=since, date__lte=today
+        )
+        .order_by()
+        .values("learner")
+        .annotate(total=Sum("minutes"))
+        .values("total")
+    )
+    learners = Learner.objects.filter(sphere=sphere)
+    for word in search.split():
+        learners = learners.filter(
+            Q(identifiant__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+        )
+    if without_group:
+        learners = learners.filter(memberships__isnull=True)
+    elif group is not None:
+        learners = learners.filter(memberships__group=group)
+    return (
+        learners.annotate(
+            recent_minutes=Coalesce(
+                Subquery(recent, output_field=IntegerField()), Value(0)
+            )
+        )
+        .prefetch_related(Prefetch("groups", queryset=Group.objects.order_by("name")))
+        .order_by("last_name", "first_name", "identifiant", "pk")
+    )
+
+
+def evaluation_get(*, sphere: Sphere, evaluation_id: int) -> Evaluation:
+    """An evaluation of this sphere, or ``Http404``."""
+    try:
+        return Evaluation.objects.get(sphere=sphere, pk=evaluation_id)
+    except Evaluation.DoesNotExist:
+        raise Http404 from None
+
+
+def evaluations_for_sphere(*, sphere: Sphere) -> QuerySet[Evaluation]:
+    """The sphere's evaluations with their windows and groups (three queries in all)."""
+    windows = EvaluationWindow.objects.select_related("group").order_by(
+        "starts_at", "group__name"
+    )
+    return (
+        Evaluation.objects.filter(sphere=sphere)
+        .prefetch_related(Prefetch("windows", queryset=windows))
+        .order_by("-created_at", "name")
+    )

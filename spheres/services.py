@@ -3,8 +3,10 @@
 import datetime as dt
 from collections.abc import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -15,14 +17,18 @@ class ServiceError(Exception):
     """A rule refused the change; the message is safe to show (French, for users)."""
 
 
-def sphere_create(*, name: str, slug: str | None = None, timezone: str = "Europe/Paris") -> Sphere:
+def sphere_create(
+    *, name: str, slug: str | None = None, timezone: str = "Europe/Paris"
+) -> Sphere:
     sphere = Sphere(name=name.strip(), slug=slug or slugify(name), timezone=timezone)
     sphere.full_clean()
     sphere.save()
     return sphere
 
 
-def sphere_admin_add(*, sphere: Sphere, email: str, password: str | None = None) -> User:
+def sphere_admin_add(
+    *, sphere: Sphere, email: str, password: str | None = None
+) -> User:
     """Give ``email`` the administration of ``sphere``, creating the account if needed.
 
     An existing account keeps its password unless one is given.
@@ -38,19 +44,43 @@ def sphere_admin_add(*, sphere: Sphere, email: str, password: str | None = None)
     return user
 
 
+def _group_name_taken(name: str) -> ServiceError:
+    return ServiceError(
+        _("Un groupe « %(name)s » existe déjà dans cette sphère.") % {"name": name}
+    )
+
+
 def group_create(*, sphere: Sphere, name: str) -> Group:
     name = name.strip()
+    if not name:
+        raise ServiceError(_("Indiquez le nom du groupe."))
     if Group.objects.filter(sphere=sphere, name=name).exists():
-        raise ServiceError(f"Un groupe « {name} » existe déjà dans cette sphère.")
-    return Group.objects.create(sphere=sphere, name=name)
+        raise _group_name_taken(name)
+    try:
+        # The unique constraint still decides when two requests race past the check.
+        with transaction.atomic():
+            return Group.objects.create(sphere=sphere, name=name)
+    except IntegrityError:
+        raise _group_name_taken(name) from None
 
 
 def group_rename(*, group: Group, name: str) -> Group:
     name = name.strip()
-    if Group.objects.filter(sphere_id=group.sphere_id, name=name).exclude(pk=group.pk).exists():
-        raise ServiceError(f"Un groupe « {name} » existe déjà dans cette sphère.")
-    group.name = name
-    group.save(update_fields=["name"])
+    if not name:
+        raise ServiceError(_("Indiquez le nom du groupe."))
+    if (
+        Group.objects.filter(sphere_id=group.sphere_id, name=name)
+        .exclude(pk=group.pk)
+        .exists()
+    ):
+        raise _group_name_taken(name)
+    previous, group.name = group.name, name
+    try:
+        with transaction.atomic():
+            group.save(update_fields=["name"])
+    except IntegrityError:
+        group.name = previous
+        raise _group_name_taken(name) from None
     return group
 
 
@@ -75,7 +105,7 @@ def group_add_learners(*, group: Group, learners: Iterable[Learner]) -> int:
 
 def group_remove_learners(*, group: Group, learners: Iterable[Learner]) -> int:
     """Take learners out of the group; returns how many were removed."""
-    deleted, _ = Membership.objects.filter(
+    deleted, _per_model = Membership.objects.filter(
         group=group, learner_id__in=[learner.pk for learner in learners]
     ).delete()
     return deleted
@@ -87,19 +117,62 @@ def evaluation_create(
     name: str,
     windows: Iterable[tuple[Group, dt.datetime, dt.datetime]],
 ) -> Evaluation:
-    """Create an evaluation with one time window per group (``ends_at`` after ``starts_at``)."""
+    """Create an evaluation with one window per group, each ending after it starts."""
+    name = name.strip()
     windows = list(windows)
+    if not name:
+        raise ServiceError(_("Indiquez le nom de l'évaluation."))
     if not windows:
-        raise ServiceError("Une évaluation a au moins un groupe avec ses dates.")
+        raise ServiceError(_("Une évaluation a au moins un groupe avec ses dates."))
     for group, starts_at, ends_at in windows:
         if group.sphere_id != sphere.pk:
-            raise ServiceError(f"Le groupe « {group} » n'appartient pas à cette sphère.")
+            raise ServiceError(
+                _("Le groupe « %(group)s » n'appartient pas à cette sphère.")
+                % {"group": group}
+            )
         if ends_at <= starts_at:
-            raise ServiceError(f"Pour « {group} », la fin doit être après le début.")
-    with transaction.atomic():
-        evaluation = Evaluation.objects.create(sphere=sphere, name=name.strip())
-        EvaluationWindow.objects.bulk_create(
-            EvaluationWindow(evaluation=evaluation, group=g, starts_at=s, ends_at=e)
-            for g, s, e in windows
-        )
+            raise ServiceError(
+                _("Pour « %(group)s », la fin doit être après le début.")
+                % {"group": group}
+            )
+    if len({window[0].pk for window in windows}) != len(windows):
+        raise ServiceError(_("Chaque groupe n'a qu'un créneau par évaluation."))
+    if Evaluation.objects.filter(sphere=sphere, name=name).exists():
+        raise _evaluation_name_taken(name)
+    try:
+        with transaction.atomic():
+            evaluation = Evaluation.objects.create(sphere=sphere, name=name)
+            EvaluationWindow.objects.bulk_create(
+                EvaluationWindow(evaluation=evaluation, group=g, starts_at=s, ends_at=e)
+                for g, s, e in windows
+            )
+    except IntegrityError:
+        # Only a concurrent creation of the same name gets here: the checks above
+        # already cover every other constraint.
+        raise _evaluation_name_taken(name) from None
     return evaluation
+
+
+def _evaluation_name_taken(name: str) -> ServiceError:
+    return ServiceError(
+        _("Une évaluation « %(name)s » existe déjà dans cette sphère.") % {"name": name}
+    )
+
+
+def evaluation_delete(*, evaluation: Evaluation) -> None:
+    """Delete the evaluation and its windows.
+
+    Refused (``ServiceError``) while something protects it, such as a communication
+    announcing it.
+    """
+    try:
+        with transaction.atomic():
+            evaluation.delete()
+    except ProtectedError:
+        raise ServiceError(
+            _(
+                "L'évaluation « %(name)s » est utilisée par une communication : "
+                "elle ne peut pas être supprimée."
+            )
+            % {"name": evaluation}
+        ) from None

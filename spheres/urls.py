@@ -6,4 +6,45 @@ app_name = "spheres"
 
 urlpatterns = [
     path("", views.sphere_list, name="list"),
+    path("spheres/<slug:slug>/", views.sphere_detail, name="detail"),
+    path("spheres/<slug:slug>/utilisateurs/", views.sphere_learners, name="learners"),
+    path(
+        "spheres/<slug:slug>/utilisateurs/groupes/",
+        views.sphere_learners_bulk,
+        name="learners_bulk",
+    ),
+    path(
+        "spheres/<slug:slug>/utilisateurs/import/",
+        views.sphere_learners_import,
+        name="learners_import",
+    ),
+    path("spheres/<slug:slug>/groupes/", views.sphere_groups, name="groups"),
+    path(
+        "spheres/<slug:slug>/groupes/nouveau/",
+        views.sphere_group_create,
+        name="group_create",
+    ),
+    path(
+        "spheres/<slug:slug>/groupes/<int:group_id>/renommer/",
+        views.sphere_group_rename,
+        name="group_rename",
+    ),
+    path(
+        "spheres/<slug:slug>/groupes/<int:group_id>/supprimer/",
+        views.sphere_group_delete,
+        name="group_delete",
+    ),
+    path(
+        "spheres/<slug:slug>/evaluations/", views.sphere_evaluations, name="evaluations"
+    ),
+    path(
+        "spheres/<slug:slug>/evaluations/nouvelle/",
+        views.sphere_evaluation_create,
+        name="evaluation_create",
+    ),
+    path(
+        "spheres/<slug:slug>/evaluations/<int:evaluation_id>/supprimer/",
+        views.sphere_evaluation_delete,
+        name="evaluation_delete",
+    ),
 ]

@@ -1,11 +1,397 @@
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The sphere administrators' web app: their spheres and each sphere's tabs.
 
-from . import selectors
+Every sphere view starts with ``selectors.sphere_get_for_user``: another sphere's
+administrator gets a 404, as if the sphere did not exist.
+"""
+
+from typing import Any, cast
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+
+from . import selectors, services
+from .forms import (
+    EvaluationForm,
+    GroupForm,
+    LearnerBulkForm,
+    LearnerFilterForm,
+    LearnerImportForm,
+)
+from .models import Sphere
+
+LEARNERS_PER_PAGE = 50
+IMPORT_CSV_HEADER = "identifiant,prenom,nom,email,groupes,niveau"
+
+
+def _user(request: HttpRequest) -> User:
+    # Every view here is behind @login_required.
+    return cast(User, request.user)
+
+
+def _sphere(request: HttpRequest, slug: str) -> Sphere:
+    return selectors.sphere_get_for_user(user=_user(request), slug=slug)
+
+
+def _render_tab(
+    request: HttpRequest,
+    sphere: Sphere,
+    tab: str,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+) -> HttpResponse:
+    return render(
+        request,
+        template,
+        {"sphere": sphere, "active_tab": tab, **context},
+        status=status,
+    )
 
 
 @login_required
+@require_GET
 def sphere_list(request: HttpRequest) -> HttpResponse:
-    spheres = selectors.spheres_for_user(user=request.user)
+    spheres = selectors.sphere_list_for_user(user=_user(request))
     return render(request, "spheres/sphere_list.html", {"spheres": spheres})
+
+
+@login_required
+@require_GET
+def sphere_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    return redirect("spheres:learners", slug=sphere.slug)
+
+
+# --- Utilisateurs ---------------------------------------------------------------------
+
+
+def _learners_url(sphere: Sphere, query: QueryDict | None = None) -> str:
+    url = reverse("spheres:learners", kwargs={"slug": sphere.slug})
+    return f"{url}?{query.urlencode()}" if query else url
+
+
+def _render_learners(
+    request: HttpRequest,
+    sphere: Sphere,
+    *,
+    query: QueryDict,
+    bulk_form: LearnerBulkForm | None = None,
+    import_form: LearnerImportForm | None = None,
+    import_errors: list[str] | None = None,
+    import_summary: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    filter_form = LearnerFilterForm(query, sphere=sphere)
+    learners = selectors.learners_list(sphere=sphere, **filter_form.filters())
+    page = Paginator(learners, LEARNERS_PER_PAGE).get_page(query.get("page"))
+    # Pagination links keep the search and the filter.
+    filters = query.copy()
+    filters.pop("page", None)
+    bulk_form = bulk_form or LearnerBulkForm(
+        sphere=sphere, initial={"retour": query.urlencode()}
+    )
+    return _render_tab(
+        request,
+        sphere,
+        "learners",
+        "spheres/learners.html",
+        {
+            "filter_form": filter_form,
+            "is_filtered": bool(query.get("q") or query.get("groupe")),
+            "page": page,
+            "filters_query": filters.urlencode(),
+            "bulk_form": bulk_form,
+            "checked_ids": bulk_form.checked_ids(),
+            "has_groups": filter_form.groups != {},
+            "import_form": import_form or LearnerImportForm(),
+            "import_errors": import_errors or [],
+            "import_summary": import_summary,
+            "csv_header": IMPORT_CSV_HEADER,
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def sphere_learners(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    return _render_learners(request, sphere, query=request.GET)
+
+
+@login_required
+@require_POST
+def sphere_learners_bulk(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    form = LearnerBulkForm(request.POST, sphere=sphere)
+    query = QueryDict(request.POST.get("retour", "")[:500])
+    if not form.is_valid():
+        return _render_learners(
+            request, sphere, query=query, bulk_form=form, status=400
+        )
+    group = form.cleaned_data["group"]
+    learners = form.cleaned_data["learners"]
+    if form.cleaned_data["action"] == LearnerBulkForm.ADD:
+        count = services.group_add_learners(group=group, learners=learners)
+        message = (
+            _(
+                "Aucun utilisateur ajouté : ils étaient déjà dans le groupe "
+                "« %(group)s »."
+            )
+            if count == 0
+            else ngettext(
+                "%(count)d utilisateur ajouté au groupe « %(group)s ».",
+                "%(count)d utilisateurs ajoutés au groupe « %(group)s ».",
+                count,
+            )
+        )
+    else:
+        count = services.group_remove_learners(group=group, learners=learners)
+        message = (
+            _("Aucun utilisateur retiré : aucun n'était dans le groupe « %(group)s ».")
+            if count == 0
+            else ngettext(
+                "%(count)d utilisateur retiré du groupe « %(group)s ».",
+                "%(count)d utilisateurs retirés du groupe « %(group)s ».",
+                count,
+            )
+        )
+    messages.success(request, message % {"count": count, "group": group.name})
+    return redirect(_learners_url(sphere, query))
+
+
+def _import_error_text(error: Any) -> str:
+    """The error as one line, starting with its line number when it has one."""
+    message = str(error.message)
+    if error.line is None or message.startswith(
+        _("Ligne %(line)s") % {"line": error.line}
+    ):
+        return message
+    return _("Ligne %(line)s : %(message)s") % {"line": error.line, "message": message}
+
+
+def _import_report_message(report: Any) -> str:
+    parts = [
+        ngettext("%(n)d ligne lue", "%(n)d lignes lues", report.rows)
+        % {"n": report.rows},
+        ngettext("%(n)d utilisateur créé", "%(n)d utilisateurs créés", report.created)
+        % {"n": report.created},
+        ngettext("%(n)d mis à jour", "%(n)d mis à jour", report.updated)
+        % {"n": report.updated},
+        ngettext("%(n)d groupe créé", "%(n)d groupes créés", report.groups_created)
+        % {"n": report.groups_created},
+    ]
+    return _("Import terminé : %(details)s.") % {"details": ", ".join(parts)}
+
+
+@login_required
+@require_POST
+def sphere_learners_import(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    form = LearnerImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _render_learners(
+            request, sphere, query=QueryDict(), import_form=form, status=400
+        )
+    # Imported here so that the rest of the app does not depend on the importer.
+    from . import importers
+
+    try:
+        report = importers.learners_import(
+            sphere=sphere, file=form.cleaned_data["fichier"]
+        )
+    except importers.ImportFailed as exc:
+        return _render_learners(
+            request,
+            sphere,
+            query=QueryDict(),
+            import_form=LearnerImportForm(),
+            import_summary=str(exc),
+            import_errors=[_import_error_text(error) for error in exc.errors],
+            status=400,
+        )
+    messages.success(request, _import_report_message(report))
+    return redirect("spheres:learners", slug=sphere.slug)
+
+
+# --- Groupes --------------------------------------------------------------------------
+
+
+def _render_groups(
+    request: HttpRequest, sphere: Sphere, form: GroupForm, status: int = 200
+) -> HttpResponse:
+    groups = selectors.groups_with_learner_counts(sphere=sphere)
+    return _render_tab(
+        request,
+        sphere,
+        "groups",
+        "spheres/groups.html",
+        {"groups": groups, "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def sphere_groups(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    return _render_groups(request, sphere, GroupForm())
+
+
+@login_required
+@require_POST
+def sphere_group_create(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    form = GroupForm(request.POST)
+    if form.is_valid():
+        try:
+            group = services.group_create(sphere=sphere, name=form.cleaned_data["name"])
+        except services.ServiceError as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(
+                request, _("Groupe « %(name)s » créé.") % {"name": group.name}
+            )
+            return redirect("spheres:groups", slug=sphere.slug)
+    return _render_groups(request, sphere, form, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    group = selectors.group_get(sphere=sphere, group_id=group_id)
+    current_name = group.name
+    if request.method == "POST":
+        form = GroupForm(request.POST)
+        if form.is_valid():
+            try:
+                services.group_rename(group=group, name=form.cleaned_data["name"])
+            except services.ServiceError as exc:
+                form.add_error("name", str(exc))
+            else:
+                messages.success(
+                    request,
+                    _("Groupe « %(old)s » renommé en « %(new)s ».")
+                    % {"old": current_name, "new": group.name},
+                )
+                return redirect("spheres:groups", slug=sphere.slug)
+    else:
+        form = GroupForm(initial={"name": group.name})
+    return _render_tab(
+        request,
+        sphere,
+        "groups",
+        "spheres/group_rename.html",
+        {"group_name": current_name, "group": group, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    group = selectors.group_get(sphere=sphere, group_id=group_id)
+    if request.method == "POST":
+        name = group.name
+        services.group_delete(group=group)
+        messages.success(
+            request,
+            _("Groupe « %(name)s » supprimé. Ses utilisateurs restent dans la sphère.")
+            % {"name": name},
+        )
+        return redirect("spheres:groups", slug=sphere.slug)
+    return _render_tab(
+        request,
+        sphere,
+        "groups",
+        "spheres/group_delete.html",
+        {"group": group, "learner_count": group.memberships.count()},
+    )
+
+
+# --- Évaluations ----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def sphere_evaluations(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    evaluations = selectors.evaluations_for_sphere(sphere=sphere)
+    return _render_tab(
+        request,
+        sphere,
+        "evaluations",
+        "spheres/evaluations.html",
+        {"evaluations": evaluations},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_evaluation_create(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    if request.method == "POST":
+        form = EvaluationForm(request.POST, sphere=sphere)
+        if form.is_valid():
+            try:
+                evaluation = services.evaluation_create(
+                    sphere=sphere,
+                    name=form.cleaned_data["name"],
+                    windows=form.windows(),
+                )
+            except services.ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    _("Évaluation « %(name)s » créée.") % {"name": evaluation.name},
+                )
+                return redirect("spheres:evaluations", slug=sphere.slug)
+    else:
+        form = EvaluationForm(sphere=sphere)
+    return _render_tab(
+        request,
+        sphere,
+        "evaluations",
+        "spheres/evaluation_form.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_evaluation_delete(
+    request: HttpRequest, slug: str, evaluation_id: int
+) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    evaluation = selectors.evaluation_get(sphere=sphere, evaluation_id=evaluation_id)
+    if request.method == "POST":
+        try:
+            services.evaluation_delete(evaluation=evaluation)
+        except services.ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                _("Évaluation « %(name)s » supprimée.") % {"name": evaluation.name},
+            )
+        return redirect("spheres:evaluations", slug=sphere.slug)
+    return _render_tab(
+        request,
+        sphere,
+        "evaluations",
+        "spheres/evaluation_delete.html",
+        {"evaluation": evaluation},
+    )

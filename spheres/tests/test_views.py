@@ -1,0 +1,993 @@
+import datetime as dt
+import html
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from spheres import services
+from spheres.models import (
+    Evaluation,
+    EvaluationWindow,
+    Group,
+    Learner,
+    Membership,
+    Sphere,
+)
+from spheres.selectors import sphere_today
+from spheres.tests.factories import (
+    DailyActivityFactory,
+    EvaluationFactory,
+    EvaluationWindowFactory,
+    GroupFactory,
+    LearnerFactory,
+    SphereFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def _content(response) -> str:
+    """The page as the user reads it (entities decoded)."""
+    return html.unescape(response.content.decode())
+
+
+def _raw(response) -> str:
+    return response.content.decode()
+
+
+# --- Every sphere URL: administrator, another sphere's administrator, anonymous -------
+
+
+@dataclass
+class Objects:
+    sphere: Sphere
+    group: Group
+    learner: Learner
+    evaluation: Evaluation
+
+
+@dataclass
+class Case:
+    method: str
+    name: str
+    kwargs: Callable[[Objects], dict[str, Any]]
+    data: Callable[[Objects], dict[str, Any]]
+    admin_status: int
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+def _slug(o: Objects) -> dict[str, Any]:
+    return {"slug": o.sphere.slug}
+
+
+def _group(o: Objects) -> dict[str, Any]:
+    return {"slug": o.sphere.slug, "group_id": o.group.pk}
+
+
+def _evaluation(o: Objects) -> dict[str, Any]:
+    return {"slug": o.sphere.slug, "evaluation_id": o.evaluation.pk}
+
+
+def _nothing(o: Objects) -> dict[str, Any]:
+    return {}
+
+
+SPHERE_URLS = [
+    Case("get", "spheres:detail", _slug, _nothing, 302),
+    Case("get", "spheres:learners", _slug, _nothing, 200),
+    Case(
+        "post",
+        "spheres:learners_bulk",
+        _slug,
+        lambda o: {
+            "learners": [o.learner.pk],
+            "group": o.group.pk,
+            "action": "ajouter",
+        },
+        302,
+    ),
+    Case("get", "spheres:groups", _slug, _nothing, 200),
+    Case("post", "spheres:group_create", _slug, lambda o: {"name": "Classe 5e B"}, 302),
+    Case("get", "spheres:group_rename", _group, _nothing, 200),
+    Case(
+        "post", "spheres:group_rename", _group, lambda o: {"name": "Classe 6e C"}, 302
+    ),
+    Case("get", "spheres:group_delete", _group, _nothing, 200),
+    Case("post", "spheres:group_delete", _group, _nothing, 302),
+    Case("get", "spheres:evaluations", _slug, _nothing, 200),
+    Case("get", "spheres:evaluation_create", _slug, _nothing, 200),
+    Case(
+        "post",
+        "spheres:evaluation_create",
+        _slug,
+        lambda o: {
+            "name": "Évaluation de juin",
+            f"groupe_{o.group.pk}_debut_date": "2030-06-03",
+            f"groupe_{o.group.pk}_debut_heure": "09:00",
+            f"groupe_{o.group.pk}_fin_date": "2030-06-03",
+            f"groupe_{o.group.pk}_fin_heure": "11:00",
+        },
+        302,
+    ),
+    Case("get", "spheres:evaluation_delete", _evaluation, _nothing, 200),
+    Case("post", "spheres:evaluation_delete", _evaluation, _nothing, 302),
+]
+
+
+@pytest.fixture
+def objects(sphere) -> Objects:
+    group = GroupFactory(sphere=sphere)
+    return Objects(
+        sphere=sphere,
+        group=group,
+        learner=LearnerFactory(sphere=sphere),
+        evaluation=EvaluationWindowFactory(
+            evaluation=EvaluationFactory(sphere=sphere), group=group
+        ).evaluation,
+    )
+
+
+def _request(client, case: Case, objects: Objects):
+    url = reverse(case.name, kwargs=case.kwargs(objects))
+    return url, getattr(client, case.method)(url, case.data(objects))
+
+
+@pytest.mark.parametrize("case", SPHERE_URLS, ids=str)
+def test_sphere_url_answers_its_administrator(admin_client, objects, case):
+    # given: the administrator of the sphere
+    # when
+    _, response = _request(admin_client, case, objects)
+    # then
+    assert response.status_code == case.admin_status, _content(response)[:2000]
+
+
+@pytest.mark.parametrize("case", SPHERE_URLS, ids=str)
+def test_sphere_url_is_not_found_for_another_spheres_administrator(
+    outsider_client, objects, case
+):
+    # given: an administrator of another sphere
+    groups_before = list(Group.objects.values_list("pk", "name"))
+    # when
+    _, response = _request(outsider_client, case, objects)
+    # then: as if the sphere did not exist, and nothing changed
+    assert response.status_code == 404
+    assert list(Group.objects.values_list("pk", "name")) == groups_before
+    assert Evaluation.objects.count() == 1
+    assert not Membership.objects.exists()
+
+
+@pytest.mark.parametrize("case", SPHERE_URLS, ids=str)
+def test_sphere_url_sends_anonymous_visitors_to_the_login_page(client, objects, case):
+    # given: nobody logged in
+    # when
+    url, response = _request(client, case, objects)
+    # then
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert Group.objects.count() == 1
+
+
+def test_sphere_page_opens_the_users_tab(admin_client, sphere):
+    # when
+    response = admin_client.get(reverse("spheres:detail", kwargs={"slug": sphere.slug}))
+    # then
+    assert response["Location"] == reverse(
+        "spheres:learners", kwargs={"slug": sphere.slug}
+    )
+
+
+def test_current_tab_is_marked_for_assistive_technologies(admin_client, sphere):
+    # when
+    response = admin_client.get(reverse("spheres:groups", kwargs={"slug": sphere.slug}))
+    # then
+    groups_url = reverse("spheres:groups", kwargs={"slug": sphere.slug})
+    assert f'<a href="{groups_url}" aria-current="page">Groupes</a>' in _content(
+        response
+    )
+    assert _content(response).count('aria-current="page"') == 1
+
+
+def test_actions_refuse_get(admin_client, sphere):
+    # when
+    response = admin_client.get(
+        reverse("spheres:group_create", kwargs={"slug": sphere.slug})
+    )
+    # then
+    assert response.status_code == 405
+
+
+def test_pages_require_the_csrf_token(admin_user, sphere):
+    # given: a client enforcing CSRF like a browser
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    # when
+    response = client.post(
+        reverse("spheres:group_create", kwargs={"slug": sphere.slug}),
+        {"name": "Classe"},
+    )
+    # then
+    assert response.status_code == 403
+    assert not Group.objects.exists()
+
+
+# --- Mes sphères ----------------------------------------------------------------------
+
+
+def test_my_spheres_lists_only_the_spheres_i_administer(admin_client, sphere):
+    # given
+    other = SphereFactory(name="Collège Diderot")
+    LearnerFactory.create_batch(2, sphere=sphere)
+    # when
+    response = admin_client.get(reverse("spheres:list"))
+    # then
+    content = _content(response)
+    assert "Mes sphères" in content
+    assert sphere.name in content
+    assert reverse("spheres:detail", kwargs={"slug": sphere.slug}) in content
+    assert "2 utilisateurs" in content
+    assert other.name not in content
+
+
+def test_my_spheres_explains_when_there_is_none(client, db):
+    # given
+    from accounts.tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    # when
+    response = client.get(reverse("spheres:list"))
+    # then
+    assert "Vous n'administrez aucune sphère pour l'instant." in _content(response)
+
+
+def test_header_shows_the_user_and_a_logout_button(admin_client, admin_user):
+    # when
+    response = admin_client.get(reverse("spheres:list"))
+    # then
+    content = _content(response)
+    assert "Voltaire Communications" in content
+    assert admin_user.email in content
+    assert f'<form action="{reverse("logout")}" method="post">' in content
+    assert "Se déconnecter" in content
+    assert f'action="{reverse("set_language")}"' in content
+
+
+# --- Utilisateurs ---------------------------------------------------------------------
+
+
+def _learners_url(sphere: Sphere) -> str:
+    return reverse("spheres:learners", kwargs={"slug": sphere.slug})
+
+
+def test_users_list_shows_the_columns(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    LearnerFactory(
+        sphere=sphere,
+        identifiant="jdupont",
+        first_name="Jeanne",
+        last_name="Dupont",
+        email="jeanne.dupont@eleves.example",
+        level=73,
+        groups=[group],
+    )
+    # when
+    response = admin_client.get(_learners_url(sphere))
+    # then
+    content = _content(response)
+    for text in (
+        "jdupont",
+        "Jeanne",
+        "Dupont",
+        "jeanne.dupont@eleves.example",
+        '<span class="tag">Classe 3e A</span>',
+        "73 %",
+        "Minutes (7 derniers jours)",
+        "identifiant,prenom,nom,email,groupes,niveau",
+        "Importer des utilisateurs (CSV)",
+    ):
+        assert text in content
+
+
+def test_users_search_matches_identifiant_names_and_email(admin_client, sphere):
+    # given
+    LearnerFactory(
+        sphere=sphere, identifiant="zx81", first_name="Ada", last_name="Lovelace"
+    )
+    LearnerFactory(
+        sphere=sphere, identifiant="jdoe", first_name="Jean", last_name="Martin"
+    )
+    LearnerFactory(sphere=sphere, identifiant="p1", email="paul@ecole.example")
+    # when / then
+    for search, expected, absent in [
+        ("ZX8", "zx81", "jdoe"),
+        ("lovelace", "zx81", "jdoe"),
+        ("jean martin", "jdoe", "zx81"),
+        ("paul@ecole", "p1", "jdoe"),
+    ]:
+        content = _content(admin_client.get(_learners_url(sphere), {"q": search}))
+        assert f"<td>{expected}</td>" in content, search
+        assert f"<td>{absent}</td>" not in content, search
+        assert f'value="{search}"' in content  # the search stays in the box
+
+
+def test_users_group_filter_and_without_group(admin_client, sphere):
+    # given
+    group_a, group_b = GroupFactory(sphere=sphere), GroupFactory(sphere=sphere)
+    LearnerFactory(sphere=sphere, identifiant="in-a", groups=[group_a])
+    LearnerFactory(sphere=sphere, identifiant="in-b", groups=[group_b])
+    LearnerFactory(sphere=sphere, identifiant="in-both", groups=[group_a, group_b])
+    LearnerFactory(sphere=sphere, identifiant="alone")
+    # when
+    in_a = _content(admin_client.get(_learners_url(sphere), {"groupe": group_a.pk}))
+    alone = _content(admin_client.get(_learners_url(sphere), {"groupe": "sans-groupe"}))
+    # then
+    assert "<td>in-a</td>" in in_a
+    assert "<td>in-both</td>" in in_a
+    assert "<td>in-b</td>" not in in_a
+    assert "<td>alone</td>" not in in_a
+    assert "2 utilisateurs" in in_a
+    assert "<td>alone</td>" in alone
+    assert "<td>in-a</td>" not in alone
+    assert "Sans groupe" in alone
+
+
+def test_users_filter_ignores_a_group_of_another_sphere(admin_client, sphere):
+    # given
+    LearnerFactory(sphere=sphere, identifiant="mine")
+    foreign = GroupFactory()
+    LearnerFactory(sphere=foreign.sphere, identifiant="theirs", groups=[foreign])
+    # when
+    response = admin_client.get(_learners_url(sphere), {"groupe": foreign.pk})
+    # then: the unknown choice is dropped, never another sphere's learners
+    assert response.status_code == 200
+    assert "<td>mine</td>" in _content(response)
+    assert "theirs" not in _content(response)
+
+
+@time_machine.travel(dt.datetime(2026, 3, 10, 22, 0, tzinfo=dt.UTC), tick=False)
+def test_users_minutes_over_the_last_seven_days(admin_client, admin_user):
+    # given: in Réunion (UTC+4) it is already 11 March
+    sphere = SphereFactory(timezone="Indian/Reunion")
+    sphere.administrators.add(admin_user)
+    group_a, group_b = GroupFactory(sphere=sphere), GroupFactory(sphere=sphere)
+    learner = LearnerFactory(
+        sphere=sphere, identifiant="busy", groups=[group_a, group_b]
+    )
+    DailyActivityFactory(learner=learner, date=dt.date(2026, 3, 11), minutes=10)
+    DailyActivityFactory(learner=learner, date=dt.date(2026, 3, 5), minutes=5)
+    DailyActivityFactory(learner=learner, date=dt.date(2026, 3, 4), minutes=100)
+    DailyActivityFactory(learner=learner, date=dt.date(2026, 3, 3), minutes=200)
+    # when
+    response = admin_client.get(_learners_url(sphere))
+    # then: 10 + 5, once each despite the two groups; 7 and 8 days ago not counted
+    assert '<td class="num">15</td>' in _content(response)
+
+
+def test_users_list_is_paginated_by_fifty(admin_client, sphere):
+    # given
+    for n in range(55):
+        LearnerFactory(sphere=sphere, identifiant=f"u{n:02d}", last_name=f"Nom{n:02d}")
+    # when
+    first = _content(admin_client.get(_learners_url(sphere), {"q": "u"}))
+    second = _content(admin_client.get(_learners_url(sphere), {"q": "u", "page": 2}))
+    # then
+    assert "<td>u49</td>" in first
+    assert "<td>u50</td>" not in first
+    assert "Page 1 sur 2" in first
+    assert 'href="?q=u&page=2"' in first
+    assert "<td>u50</td>" in second
+    assert "<td>u54</td>" in second
+
+
+def test_users_list_runs_a_bounded_number_of_queries(
+    admin_client, sphere, django_assert_max_num_queries
+):
+    # given: 60 learners, each in two groups and active several days
+    groups = GroupFactory.create_batch(3, sphere=sphere)
+    for n in range(60):
+        learner = LearnerFactory(sphere=sphere, groups=groups[n % 2 : n % 2 + 2])
+        for days in range(3):
+            DailyActivityFactory(
+                learner=learner,
+                date=sphere_today(sphere=sphere) - dt.timedelta(days=days),
+                minutes=5,
+            )
+    # when / then
+    with django_assert_max_num_queries(10):
+        response = admin_client.get(_learners_url(sphere))
+    assert response.status_code == 200
+    assert _content(response).count('name="learners"') == 50
+
+
+def test_learner_data_is_escaped(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="<b>groupe</b>")
+    LearnerFactory(
+        sphere=sphere,
+        first_name="<script>alert(1)</script>",
+        last_name="Doe",
+        groups=[group],
+    )
+    # when
+    learners = _raw(admin_client.get(_learners_url(sphere)))
+    groups = _raw(
+        admin_client.get(reverse("spheres:groups", kwargs={"slug": sphere.slug}))
+    )
+    # then
+    assert "<script>alert(1)</script>" not in learners
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in learners
+    assert "<b>groupe</b>" not in learners + groups
+    assert "&lt;b&gt;groupe&lt;/b&gt;" in groups
+
+
+def _bulk(client, sphere: Sphere, **data):
+    url = reverse("spheres:learners_bulk", kwargs={"slug": sphere.slug})
+    return client.post(url, data)
+
+
+def test_bulk_add_to_group(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    first, second, untouched = LearnerFactory.create_batch(3, sphere=sphere)
+    # when
+    response = _bulk(
+        admin_client,
+        sphere,
+        learners=[first.pk, second.pk],
+        group=group.pk,
+        action="ajouter",
+        retour="q=a&groupe=",
+    )
+    # then: back to the same search, with a message
+    assert response.status_code == 302
+    assert response["Location"] == _learners_url(sphere) + "?q=a&groupe="
+    assert set(group.learners.all()) == {first, second}
+    page = _content(admin_client.get(response["Location"]))
+    assert "2 utilisateurs ajoutés au groupe « Classe 3e A »." in page
+
+
+def test_bulk_remove_from_group(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    leaving, staying = LearnerFactory.create_batch(2, sphere=sphere, groups=[group])
+    # when
+    response = _bulk(
+        admin_client, sphere, learners=[leaving.pk], group=group.pk, action="retirer"
+    )
+    # then
+    assert response.status_code == 302
+    assert list(group.learners.all()) == [staying]
+    assert Learner.objects.filter(pk=leaving.pk).exists()  # still in the sphere
+    page = _content(admin_client.get(response["Location"]))
+    assert "1 utilisateur retiré du groupe « Classe 3e A »." in page
+
+
+def test_bulk_add_says_when_nothing_changed(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    learner = LearnerFactory(sphere=sphere, groups=[group])
+    # when
+    response = _bulk(
+        admin_client, sphere, learners=[learner.pk], group=group.pk, action="ajouter"
+    )
+    # then
+    page = _content(admin_client.get(response["Location"]))
+    assert (
+        "Aucun utilisateur ajouté : ils étaient déjà dans le groupe « Classe 3e A »."
+        in page
+    )
+
+
+def test_bulk_refuses_a_group_of_another_sphere(admin_client, sphere):
+    # given
+    learner = LearnerFactory(sphere=sphere)
+    foreign_group = GroupFactory()
+    GroupFactory(sphere=sphere)
+    # when
+    response = _bulk(
+        admin_client,
+        sphere,
+        learners=[learner.pk],
+        group=foreign_group.pk,
+        action="ajouter",
+    )
+    # then
+    assert response.status_code == 400
+    assert "Ce groupe n'appartient pas à cette sphère." in _content(response)
+    assert not Membership.objects.exists()
+    assert f'value="{learner.pk}" id="learner-{learner.pk}" checked' in _content(
+        response
+    )
+
+
+def test_bulk_refuses_a_learner_of_another_sphere(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere)
+    mine = LearnerFactory(sphere=sphere)
+    foreign_learner = LearnerFactory()
+    # when
+    response = _bulk(
+        admin_client,
+        sphere,
+        learners=[mine.pk, foreign_learner.pk],
+        group=group.pk,
+        action="ajouter",
+    )
+    # then: refused as a whole
+    assert response.status_code == 400
+    assert "Un des utilisateurs cochés n'appartient pas à cette sphère." in _content(
+        response
+    )
+    assert not Membership.objects.exists()
+
+
+def test_bulk_asks_for_at_least_one_learner(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere)
+    LearnerFactory(sphere=sphere)
+    # when
+    response = _bulk(admin_client, sphere, group=group.pk, action="ajouter")
+    # then
+    assert response.status_code == 400
+    assert "Cochez au moins un utilisateur." in _content(response)
+
+
+# --- Import CSV -----------------------------------------------------------------------
+
+
+def _upload(client, sphere: Sphere, text: str):
+    file = SimpleUploadedFile("eleves.csv", text.encode(), content_type="text/csv")
+    url = reverse("spheres:learners_import", kwargs={"slug": sphere.slug})
+    return client.post(url, {"fichier": file})
+
+
+def test_import_requires_a_file(admin_client, sphere):
+    # when
+    response = admin_client.post(
+        reverse("spheres:learners_import", kwargs={"slug": sphere.slug})
+    )
+    # then
+    assert response.status_code == 400
+    assert "Choisissez un fichier CSV." in _content(response)
+
+
+def test_import_creates_learners_and_reports(admin_client, sphere):
+    # given
+    csv = (
+        "identifiant,prenom,nom,email,groupes,niveau\n"
+        "jdupont,Jeanne,Dupont,jeanne@eleves.example,3e A|Latin,40\n"
+        "pmartin,Paul,Martin,paul@eleves.example,3e A,55\n"
+    )
+    # when
+    response = _upload(admin_client, sphere, csv)
+    # then
+    assert response.status_code == 302
+    assert response["Location"] == _learners_url(sphere)
+    assert set(sphere.learners.values_list("identifiant", flat=True)) == {
+        "jdupont",
+        "pmartin",
+    }
+    page = _content(admin_client.get(response["Location"]))
+    assert (
+        "Import terminé : 2 lignes lues, 2 utilisateurs créés, 0 mis à jour, "
+        "2 groupes créés." in page
+    )
+    assert "<td>jdupont</td>" in page
+
+
+def test_import_with_errors_lists_them_and_imports_nothing(admin_client, sphere):
+    # given
+    csv = (
+        "identifiant,prenom,nom,email,groupes,niveau\n"
+        "jdupont,Jeanne,Dupont,jeanne@eleves.example,3e A,40\n"
+        "pmartin,Paul,Martin,pas-une-adresse,3e A,55\n"
+        "lbernard,Léa,Bernard,lea@eleves.example,,150\n"
+    )
+    # when
+    response = _upload(admin_client, sphere, csv)
+    # then
+    content = _content(response)
+    assert response.status_code == 400
+    assert "rien n'a été enregistré" in content
+    assert content.count("<li>Ligne 3 : ") == 1
+    assert content.count("<li>Ligne 4 : ") == 1
+    assert not sphere.learners.exists()
+    assert not sphere.groups.exists()
+
+
+def test_import_shows_every_error_of_the_importer(admin_client, sphere, monkeypatch):
+    # given: the importer refuses the file with errors with and without a line
+    from spheres import importers
+
+    def refuse(*, sphere, file):
+        raise importers.ImportFailed(
+            [
+                importers.ImportErrorLine(None, "L'en-tête est incomplet."),
+                importers.ImportErrorLine(7, "<b>niveau</b> invalide"),
+                importers.ImportErrorLine(9, "Ligne 9 : identifiant manquant."),
+            ]
+        )
+
+    monkeypatch.setattr(importers, "learners_import", refuse)
+    # when
+    response = _upload(admin_client, sphere, "x\n")
+    # then
+    content = _raw(response)
+    assert "<li>L&#x27;en-tête est incomplet.</li>" in content
+    assert "<li>Ligne 7 : &lt;b&gt;niveau&lt;/b&gt; invalide</li>" in content
+    assert "<li>Ligne 9 : identifiant manquant.</li>" in content
+
+
+# --- Groupes --------------------------------------------------------------------------
+
+
+def _groups_url(sphere: Sphere) -> str:
+    return reverse("spheres:groups", kwargs={"slug": sphere.slug})
+
+
+def test_groups_list_shows_learner_counts_in_one_query(
+    admin_client, sphere, django_assert_max_num_queries
+):
+    # given
+    full = GroupFactory(sphere=sphere, name="Classe pleine")
+    GroupFactory(sphere=sphere, name="Classe vide")
+    LearnerFactory.create_batch(3, sphere=sphere, groups=[full])
+    # when
+    with django_assert_max_num_queries(4):
+        response = admin_client.get(_groups_url(sphere))
+    # then
+    content = _content(response)
+    assert 'Classe pleine</a></td>\n            <td class="num">3</td>' in content
+    assert 'Classe vide</a></td>\n            <td class="num">0</td>' in content
+
+
+def test_group_create(admin_client, sphere):
+    # when
+    response = admin_client.post(
+        reverse("spheres:group_create", kwargs={"slug": sphere.slug}),
+        {"name": " Classe 3e A "},
+    )
+    # then
+    assert response.status_code == 302
+    assert list(sphere.groups.values_list("name", flat=True)) == ["Classe 3e A"]
+    assert "Groupe « Classe 3e A » créé." in _content(
+        admin_client.get(response["Location"])
+    )
+
+
+def test_group_create_refuses_a_duplicate_name_in_french(admin_client, sphere):
+    # given
+    GroupFactory(sphere=sphere, name="Classe 3e A")
+    # when
+    response = admin_client.post(
+        reverse("spheres:group_create", kwargs={"slug": sphere.slug}),
+        {"name": "Classe 3e A"},
+    )
+    # then
+    content = _content(response)
+    assert response.status_code == 400
+    assert "Un groupe « Classe 3e A » existe déjà dans cette sphère." in content
+    assert 'value="Classe 3e A"' in content
+    assert sphere.groups.count() == 1
+
+
+def test_group_create_requires_a_name(admin_client, sphere):
+    # when
+    response = admin_client.post(
+        reverse("spheres:group_create", kwargs={"slug": sphere.slug}), {"name": "  "}
+    )
+    # then
+    assert "Indiquez le nom du groupe." in _content(response)
+    assert not sphere.groups.exists()
+
+
+def test_group_rename(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="3e A")
+    url = reverse(
+        "spheres:group_rename", kwargs={"slug": sphere.slug, "group_id": group.pk}
+    )
+    # when
+    form = _content(admin_client.get(url))
+    response = admin_client.post(url, {"name": "Classe 3e A"})
+    # then
+    assert 'value="3e A"' in form
+    assert response.status_code == 302
+    group.refresh_from_db()
+    assert group.name == "Classe 3e A"
+    page = _content(admin_client.get(response["Location"]))
+    assert "Groupe « 3e A » renommé en « Classe 3e A »." in page
+
+
+def test_group_rename_refuses_a_duplicate_name(admin_client, sphere):
+    # given
+    GroupFactory(sphere=sphere, name="Classe 3e B")
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    url = reverse(
+        "spheres:group_rename", kwargs={"slug": sphere.slug, "group_id": group.pk}
+    )
+    # when
+    response = admin_client.post(url, {"name": "Classe 3e B"})
+    # then
+    content = _content(response)
+    assert "Un groupe « Classe 3e B » existe déjà dans cette sphère." in content
+    assert 'value="Classe 3e B"' in content
+    group.refresh_from_db()
+    assert group.name == "Classe 3e A"
+
+
+def test_group_of_another_sphere_is_not_found(admin_client, sphere):
+    # given
+    foreign = GroupFactory(name="Leur groupe")
+    # when
+    for name in ("spheres:group_rename", "spheres:group_delete"):
+        url = reverse(name, kwargs={"slug": sphere.slug, "group_id": foreign.pk})
+        response = admin_client.post(url, {"name": "Volé"})
+        # then
+        assert response.status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.name == "Leur groupe"
+
+
+def test_group_delete_asks_for_confirmation_and_keeps_learners(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    learners = LearnerFactory.create_batch(2, sphere=sphere, groups=[group])
+    url = reverse(
+        "spheres:group_delete", kwargs={"slug": sphere.slug, "group_id": group.pk}
+    )
+    # when: the confirmation step
+    confirmation = _content(admin_client.get(url))
+    # then
+    assert "Supprimer le groupe « Classe 3e A » ?" in confirmation
+    assert "Ce groupe contient 2 utilisateurs." in confirmation
+    assert "Les utilisateurs restent dans la sphère" in confirmation
+    assert Group.objects.filter(pk=group.pk).exists()
+    # when: confirmed
+    response = admin_client.post(url)
+    # then
+    assert response.status_code == 302
+    assert not Group.objects.filter(pk=group.pk).exists()
+    assert sphere.learners.count() == len(learners)
+    page = _content(admin_client.get(response["Location"]))
+    assert (
+        "Groupe « Classe 3e A » supprimé. Ses utilisateurs restent dans la sphère."
+        in page
+    )
+
+
+# --- Évaluations ----------------------------------------------------------------------
+
+
+def _window_data(group: Group, start: tuple[str, str], end: tuple[str, str]) -> dict:
+    return {
+        f"groupe_{group.pk}_debut_date": start[0],
+        f"groupe_{group.pk}_debut_heure": start[1],
+        f"groupe_{group.pk}_fin_date": end[0],
+        f"groupe_{group.pk}_fin_heure": end[1],
+    }
+
+
+def test_evaluation_create_converts_from_the_spheres_time_zone(
+    admin_client, admin_user
+):
+    # given: a sphere in Réunion (UTC+4, no daylight saving)
+    sphere = SphereFactory(timezone="Indian/Reunion")
+    sphere.administrators.add(admin_user)
+    group_a = GroupFactory(sphere=sphere, name="Classe A")
+    group_b = GroupFactory(sphere=sphere, name="Classe B")
+    GroupFactory(sphere=sphere, name="Classe C")  # left empty: not assigned
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(
+        url,
+        {
+            "name": "Évaluation finale",
+            **_window_data(group_a, ("2026-06-15", "14:30"), ("2026-06-15", "16:30")),
+            **_window_data(group_b, ("2026-06-16", "08:00"), ("2026-06-17", "12:00")),
+        },
+    )
+    # then
+    assert response.status_code == 302
+    evaluation = Evaluation.objects.get(sphere=sphere)
+    windows = {w.group.name: w for w in evaluation.windows.all()}
+    assert set(windows) == {"Classe A", "Classe B"}
+    assert windows["Classe A"].starts_at == dt.datetime(
+        2026, 6, 15, 10, 30, tzinfo=dt.UTC
+    )
+    assert windows["Classe A"].ends_at == dt.datetime(
+        2026, 6, 15, 12, 30, tzinfo=dt.UTC
+    )
+    assert windows["Classe B"].starts_at == dt.datetime(
+        2026, 6, 16, 4, 0, tzinfo=dt.UTC
+    )
+    # and the list shows them back in the sphere's time zone, in French
+    page = _content(admin_client.get(response["Location"]))
+    assert "Évaluation « Évaluation finale » créée." in page
+    assert "lundi 15 juin 2026, de 14 h 30 à 16 h 30" in page
+    assert "du mardi 16 juin 2026 à 08 h 00 au mercredi 17 juin 2026 à 12 h 00" in page
+
+
+def test_evaluation_create_across_daylight_saving(admin_client, sphere):
+    # given: Paris switches to summer time on 29 March 2026
+    group = GroupFactory(sphere=sphere)
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    admin_client.post(
+        url,
+        {
+            "name": "Évaluation",
+            **_window_data(group, ("2026-03-28", "09:00"), ("2026-03-30", "09:00")),
+        },
+    )
+    # then: 9:00 wall clock on both days, 47 hours apart
+    window = EvaluationWindow.objects.get()
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    assert window.starts_at.astimezone(paris).hour == 9
+    assert window.ends_at.astimezone(paris).hour == 9
+    assert window.ends_at - window.starts_at == dt.timedelta(hours=47)
+
+
+def test_evaluation_create_refuses_end_before_start_and_keeps_the_input(
+    admin_client, sphere
+):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe A")
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(
+        url,
+        {
+            "name": "Évaluation de mai",
+            **_window_data(group, ("2026-05-12", "14:00"), ("2026-05-12", "10:00")),
+        },
+    )
+    # then
+    content = _content(response)
+    assert response.status_code == 400
+    assert "La fin doit être après le début." in content
+    assert 'value="Évaluation de mai"' in content
+    assert 'value="2026-05-12"' in content
+    assert 'value="14:00"' in content
+    assert 'value="10:00"' in content
+    assert not Evaluation.objects.exists()
+
+
+def test_evaluation_create_requires_at_least_one_group(admin_client, sphere):
+    # given
+    GroupFactory(sphere=sphere)
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(url, {"name": "Évaluation"})
+    # then
+    assert "Indiquez les dates et heures d'au moins un groupe." in _content(response)
+    assert not Evaluation.objects.exists()
+
+
+def test_evaluation_create_asks_to_complete_a_partial_window(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere)
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(
+        url,
+        {"name": "Évaluation", f"groupe_{group.pk}_debut_date": "2026-05-12"},
+    )
+    # then
+    assert (
+        _content(response).count("Complétez aussi ce champ, ou videz les quatre.") == 3
+    )
+    assert not Evaluation.objects.exists()
+
+
+def test_evaluation_create_refuses_a_duplicate_name(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere)
+    EvaluationFactory(sphere=sphere, name="Évaluation finale")
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(
+        url,
+        {
+            "name": "Évaluation finale",
+            **_window_data(group, ("2026-05-12", "09:00"), ("2026-05-12", "10:00")),
+        },
+    )
+    # then
+    assert (
+        "Une évaluation « Évaluation finale » existe déjà dans cette sphère."
+        in _content(response)
+    )
+    assert Evaluation.objects.count() == 1
+
+
+def test_evaluation_create_ignores_groups_of_another_sphere(admin_client, sphere):
+    # given
+    GroupFactory(sphere=sphere)
+    foreign = GroupFactory()
+    url = reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    # when
+    response = admin_client.post(
+        url,
+        {
+            "name": "Évaluation",
+            **_window_data(foreign, ("2026-05-12", "09:00"), ("2026-05-12", "10:00")),
+        },
+    )
+    # then
+    assert response.status_code == 400
+    assert not EvaluationWindow.objects.exists()
+
+
+def test_evaluation_page_without_groups_says_to_create_one(admin_client, sphere):
+    # when
+    response = admin_client.get(
+        reverse("spheres:evaluation_create", kwargs={"slug": sphere.slug})
+    )
+    # then
+    assert "cette sphère n'a pas encore de groupe" in _content(response)
+
+
+def test_evaluation_delete(admin_client, sphere):
+    # given
+    evaluation = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Blanc"),
+        group=GroupFactory(sphere=sphere),
+    ).evaluation
+    url = reverse(
+        "spheres:evaluation_delete",
+        kwargs={"slug": sphere.slug, "evaluation_id": evaluation.pk},
+    )
+    # when
+    confirmation = _content(admin_client.get(url))
+    response = admin_client.post(url)
+    # then
+    assert "Supprimer l'évaluation « Blanc » ?" in confirmation
+    assert not Evaluation.objects.exists()
+    assert sphere.groups.count() == 1
+    assert "Évaluation « Blanc » supprimée." in _content(
+        admin_client.get(response["Location"])
+    )
+
+
+def test_evaluation_delete_refused_by_a_service_rule_is_explained(
+    admin_client, sphere, monkeypatch
+):
+    # given
+    evaluation = EvaluationFactory(sphere=sphere)
+
+    def refuse(*, evaluation):
+        raise services.ServiceError("L'évaluation est utilisée par une communication.")
+
+    monkeypatch.setattr(services, "evaluation_delete", refuse)
+    url = reverse(
+        "spheres:evaluation_delete",
+        kwargs={"slug": sphere.slug, "evaluation_id": evaluation.pk},
+    )
+    # when
+    response = admin_client.post(url, follow=True)
+    # then
+    assert "L'évaluation est utilisée par une communication." in _content(response)
+    assert Evaluation.objects.filter(pk=evaluation.pk).exists()
+
+
+# --- Communications ------------------------------------------------------------------
+
+
+def test_communications_tab_has_an_empty_state(admin_client, sphere):
+    # when
+    response = admin_client.get(
+        reverse("communications:list", kwargs={"slug": sphere.slug})
+    )
+    # then
+    assert "Aucune communication pour l'instant." in _content(response)
