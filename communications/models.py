@@ -223,3 +223,109 @@ class CommunicationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} — {self.communication}"
+
+
+class Send(models.Model):
+    """One send of a communication at one scheduled time (unique: beat running twice or
+    two dispatchers racing create it once)."""
+
+    class Status(models.TextChoices):
+        SENDING = "sending", _("En cours")
+        DONE = "done", _("Terminé")
+        CANCELLED = "cancelled", _("Arrêté (communication désactivée)")
+
+    communication = models.ForeignKey(
+        Communication, on_delete=models.CASCADE, related_name="sends", verbose_name=_("communication")
+    )
+    scheduled_for = models.DateTimeField(_("prévu pour"))
+    created_at = models.DateTimeField(_("lancé le"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("terminé le"), null=True, blank=True)
+    status = models.CharField(
+        _("état"), max_length=10, choices=Status.choices, default=Status.SENDING
+    )
+    # Learners of the audience left out because they already received this announcement
+    # in an earlier send (counted, not one row each: a daily announcement would otherwise
+    # write the whole sphere every day).
+    already_received = models.PositiveIntegerField(_("déjà reçue"), default=0)
+
+    class Meta:
+        verbose_name = _("envoi")
+        verbose_name_plural = _("envois")
+        ordering = ["-scheduled_for", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["communication", "scheduled_for"], name="send_once_per_scheduled_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.communication} — {self.scheduled_for:%Y-%m-%d %H:%M}"
+
+
+class Delivery(models.Model):
+    """One learner's message for one send (unique per send and learner). Its status is
+    claimed atomically (PENDING → SENDING) so a message is handed to the mail server once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("En attente")
+        SENDING = "sending", _("En cours d'envoi")
+        SENT = "sent", _("Envoyé")
+        FAILED = "failed", _("Échec")
+        SKIPPED = "skipped", _("Non envoyé")
+        CANCELLED = "cancelled", _("Annulé")
+
+    class Reason(models.TextChoices):
+        NO_EMAIL = "no_email", _("Pas d'adresse électronique")
+        INVALID_EMAIL = "invalid_email", _("Adresse électronique invalide")
+        INACTIVE = "inactive", _("Utilisateur désactivé")
+        DEACTIVATED = "deactivated", _("Communication désactivée")
+
+    send = models.ForeignKey(
+        Send, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("envoi")
+    )
+    learner = models.ForeignKey(
+        "spheres.Learner",
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="deliveries",
+        verbose_name=_("utilisateur"),
+    )
+    # What the message is made of, captured at dispatch: the send renders the learner as
+    # they were in the audience, and the history survives the learner's deletion.
+    email = models.CharField(_("adresse"), max_length=254, blank=True)
+    identifiant = models.CharField(_("identifiant"), max_length=150)
+    first_name = models.CharField(_("prénom"), max_length=150, blank=True)
+    last_name = models.CharField(_("nom"), max_length=150, blank=True)
+    window_starts_at = models.DateTimeField(null=True, blank=True)
+    window_ends_at = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(
+        _("résultat"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    reason = models.CharField(_("motif"), max_length=20, choices=Reason.choices, blank=True)
+    error = models.TextField(_("erreur"), blank=True)
+    attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    queued_at = models.DateTimeField(_("mis en file le"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("pris en charge le"), null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["send", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["send", "learner"], name="delivery_once_per_send_and_learner"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["send", "status"]),
+            models.Index(fields=["status", "claimed_at"]),
+            models.Index(fields=["learner", "status"]),
+            models.Index(fields=["claim"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifiant} — {self.get_status_display()}"

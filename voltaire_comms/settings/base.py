@@ -93,6 +93,11 @@ DATABASES = {
         "DATABASE_URL", env.db_url, default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
     )
 }
+if not DATABASES["default"].get("ENGINE"):
+    # django-environ returns an empty dict for a URL without a known scheme.
+    raise ImproperlyConfigured(
+        "DATABASE_URL is malformed: expected e.g. postgres://user:password@host:5432/name"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server, the worker and beat share one file: WAL lets readers go on while
     # one writer writes, and IMMEDIATE transactions wait for the lock instead of failing
@@ -191,7 +196,28 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     for _folder in ("queue", "control", "processed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-CELERY_BEAT_SCHEDULE: dict = {}
+# Redis redelivers a task not acknowledged within the visibility timeout: it must exceed
+# every task's time limit and retry delay. Celery reads it from these three settings.
+CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, default=3600)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-communications": {
+        "task": "communications.dispatch_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "requeue-stuck-deliveries": {
+        "task": "communications.requeue_stuck",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+}
+# How many messages one send task delivers over one SMTP connection. It bounds the
+# duplicates a killed worker can cause (see communications/sending.py).
+SEND_CHUNK_SIZE = _read("SEND_CHUNK_SIZE", env.int, default=100)
 
 # --- Product --------------------------------------------------------------------------
 # The learners' login URL, offered to messages as {lien_connexion}.
