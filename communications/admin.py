@@ -7,7 +7,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from .models import Communication, CommunicationEvent
+from .models import Communication, CommunicationEvent, Delivery, Send
+from .sending import deliveries_retry_failed
 from .services import communication_deactivate
 
 
@@ -89,3 +90,60 @@ class CommunicationEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    extra = 0
+    can_delete = False
+    max_num = 0
+    fields = ("identifiant", "email", "status", "reason", "error", "attempts", "sent_at")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Send)
+class SendAdmin(admin.ModelAdmin):
+    list_display = ("communication", "scheduled_for", "status", "already_received", "finished_at")
+    list_filter = ("status", "communication__sphere")
+    search_fields = ("communication__name", "communication__sphere__name")
+    list_select_related = ("communication",)
+    date_hierarchy = "scheduled_for"
+    readonly_fields = ("communication", "scheduled_for", "status", "already_received", "created_at", "finished_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("identifiant", "email", "status", "reason", "attempts", "sent_at", "send")
+    list_filter = ("status", "reason", "send__communication__sphere")
+    search_fields = ("identifiant", "email", "last_name", "send__communication__name")
+    list_select_related = ("send__communication",)
+    actions = ["retry"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    @admin.action(description=_("Renvoyer les messages en échec"), permissions=["retry"])
+    def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        count = 0
+        for send in Send.objects.filter(deliveries__in=queryset.filter(status="failed")).distinct():
+            count += deliveries_retry_failed(send=send)
+        self.message_user(request, _("%(count)d message(s) remis en file.") % {"count": count})

@@ -633,7 +633,15 @@ def deliveries_retry_failed(
 def deliveries_purge(*, older_than_days: int) -> int:
     """Delete the sends (and their deliveries) scheduled more than N days ago."""
     limit = timezone.now() - dt.timedelta(days=older_than_days)
-    old = Send.objects.filter(scheduled_for__lt=limit).exclude(status=Send.Status.SENDING)
+    old = (
+        Send.objects.filter(scheduled_for__lt=limit)
+        .exclude(status=Send.Status.SENDING)
+        # An active announcement remembers who received it: its history is kept.
+        .exclude(
+            communication__kind=Communication.Kind.ANNOUNCEMENT,
+            communication__state=Communication.State.ACTIVE,
+        )
+    )
     count = Delivery.objects.filter(send__in=old).count()
     old.delete()
     return count
@@ -645,7 +653,9 @@ def deliveries_purge(*, older_than_days: int) -> int:
 def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
     """Per send: counts by status and skip reason, in one query."""
     ids = [s.pk for s in sends]
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    counts: dict[int, dict[str, int]] = {
+        pk: dict.fromkeys([*Delivery.Status.values, "waiting"], 0) for pk in ids
+    }
     rows = (
         Delivery.objects.filter(send_id__in=ids)
         .values("send_id", "status", "reason")
@@ -654,7 +664,9 @@ def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
     )
     for row in rows:
         entry = counts[row["send_id"]]
-        entry[row["status"]] = entry.get(row["status"], 0) + row["n"]
+        entry[row["status"]] += row["n"]
+        if row["status"] in _IN_FLIGHT:
+            entry["waiting"] += row["n"]
         if row["status"] == Delivery.Status.SKIPPED:
             key = f"skipped_{row['reason']}"
             entry[key] = entry.get(key, 0) + row["n"]

@@ -17,4 +17,10 @@ urlpatterns = [
     path(f"{_base}<int:pk>/desactiver/", views.communication_deactivate, name="deactivate"),
     path(f"{_base}<int:pk>/apercu/", views.communication_preview, name="preview"),
     path(f"{_base}<int:pk>/test/", views.communication_send_test, name="send_test"),
+    path(f"{_base}<int:pk>/envois/<int:send_id>/", views.communication_send_detail, name="send_detail"),
+    path(
+        f"{_base}<int:pk>/envois/<int:send_id>/relancer/",
+        views.communication_send_retry,
+        name="send_retry",
+    ),
 ]

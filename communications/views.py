@@ -8,7 +8,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,9 +18,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from spheres.models import Group
 from spheres.selectors import sphere_get_for_user
 
-from . import selectors, services
+from . import selectors, sending, services
 from .forms import CommunicationForm, PreviewForm
-from .models import Communication
+from .models import Communication, Delivery
 from .schedule import Recurrence, describe_moment
 
 
@@ -187,8 +188,56 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "row": selectors.communication_rows([communication])[0],
             "upcoming": [describe_moment(m, sphere.timezone, with_year=True) for m in upcoming],
             "events": communication.events.select_related("actor")[:50],
+            "sends": _sends_with_counts(communication),
         },
     )
+
+
+def _sends_with_counts(communication: Communication) -> list[tuple]:
+    sends = list(communication.sends.all()[:50])
+    counts = sending.send_counts(sends)
+    return [(send, counts[send.pk]) for send in sends]
+
+
+@login_required
+def communication_send_detail(request: HttpRequest, slug: str, pk: int, send_id: int) -> HttpResponse:
+    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    communication = selectors.communication_get(sphere=sphere, pk=pk)
+    send = get_object_or_404(communication.sends, pk=send_id)
+    deliveries = send.deliveries.order_by("status", "last_name", "first_name", "identifiant")
+    if status := request.GET.get("resultat"):
+        deliveries = deliveries.filter(status=status)
+    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "communications/send_detail.html",
+        {
+            "sphere": sphere,
+            "active_tab": "communications",
+            "communication": communication,
+            "send": send,
+            "counts": sending.send_counts([send])[send.pk],
+            "page": page,
+            "statuses": Delivery.Status.choices,
+            "status_filter": status or "",
+        },
+    )
+
+
+@login_required
+@require_POST
+def communication_send_retry(request: HttpRequest, slug: str, pk: int, send_id: int) -> HttpResponse:
+    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    communication = selectors.communication_get(sphere=sphere, pk=pk)
+    send = get_object_or_404(communication.sends, pk=send_id)
+    if communication.is_deactivated:
+        messages.error(request, _("Cette communication est désactivée : rien n'est renvoyé."))
+    else:
+        count = sending.deliveries_retry_failed(send=send)
+        messages.success(
+            request, _("%(count)d message(s) en échec remis en file d'envoi.") % {"count": count}
+        )
+    return redirect("communications:send_detail", slug=sphere.slug, pk=pk, send_id=send_id)
 
 
 @login_required

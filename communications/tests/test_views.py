@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from communications.models import Communication
+from communications.models import Communication, Delivery, Send
 from communications.tests.factories import CommunicationFactory
 from spheres.tests.factories import GroupFactory, LearnerFactory
 
@@ -13,7 +13,11 @@ pytestmark = pytest.mark.django_db
 
 def _urls(sphere, communication):
     slug, pk = sphere.slug, communication.pk
+    send = Send.objects.create(communication=communication, scheduled_for=timezone.now())
+    send_kwargs = {"slug": slug, "pk": pk, "send_id": send.pk}
     return [
+        ("get", reverse("communications:send_detail", kwargs=send_kwargs)),
+        ("post", reverse("communications:send_retry", kwargs=send_kwargs)),
         ("get", reverse("communications:list", kwargs={"slug": slug})),
         ("get", reverse("communications:choose_kind", kwargs={"slug": slug})),
         ("get", reverse("communications:create", kwargs={"slug": slug, "kind": "reminder"})),
@@ -218,3 +222,30 @@ def test_start_date_in_the_past_is_refused(admin_client, sphere):
     yesterday = timezone.localdate(timezone=sphere.tzinfo) - dt.timedelta(days=1)
     response = admin_client.post(url, _form(sphere, start_date=yesterday.isoformat()))
     assert response.context["form"].errors["start_date"]
+
+
+def test_history_lists_sends_and_each_learner_outcome(admin_client, sphere):
+    communication = CommunicationFactory(sphere=sphere)
+    send = Send.objects.create(communication=communication, scheduled_for=timezone.now())
+    learner = LearnerFactory(sphere=sphere, identifiant="lmartin")
+    Delivery.objects.create(
+        send=send, learner=learner, identifiant="lmartin", email=learner.email,
+        status=Delivery.Status.FAILED, error="550 5.1.1 No such user",
+    )
+    Delivery.objects.create(
+        send=send, learner=None, identifiant="sansmail", status=Delivery.Status.SKIPPED,
+        reason=Delivery.Reason.NO_EMAIL,
+    )
+    detail = admin_client.get(
+        reverse("communications:detail", kwargs={"slug": sphere.slug, "pk": communication.pk})
+    ).content.decode()
+    assert "Envois" in detail
+    page = admin_client.get(
+        reverse(
+            "communications:send_detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk, "send_id": send.pk},
+        )
+    ).content.decode()
+    assert "lmartin" in page and "550 5.1.1 No such user" in page
+    assert "Pas d&#x27;adresse électronique" in page or "Pas d'adresse électronique" in page
+    assert "Renvoyer les messages en échec" in page
