@@ -74,22 +74,18 @@ def _validate(
         errors.setdefault(field, []).append(message)
 
     kind = communication.kind
+    used: set[str] = set()
     try:
         rendering.check_subject(communication.subject)
-        rendering.parse(communication.subject, kind=kind)
+        used |= rendering.parse(communication.subject, kind=kind).fields
     except rendering.PlaceholderError as exc:
         add("subject", str(exc))
     try:
         template = rendering.parse(communication.message, kind=kind)
+        used |= template.fields
     except rendering.PlaceholderError as exc:
         add("message", str(exc))
-        template = None
-    if (
-        kind == Communication.Kind.ANNOUNCEMENT
-        and not password_set
-        and template is not None
-        and "mot_de_passe" in template.fields
-    ):
+    if kind == Communication.Kind.ANNOUNCEMENT and not password_set and "mot_de_passe" in used:
         add(
             "password",
             _(
