@@ -91,3 +91,18 @@ def outsider_client(client, db):
     other.administrators.add(user)
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language (French).
+
+    LocaleMiddleware activates the language of each request in the current thread and
+    nothing resets it: without this, a test that switches to English would leave the
+    following tests in English.
+    """
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 DEFAULT_TIMEZONE = "Europe/Paris"
 
@@ -26,7 +27,7 @@ def validate_timezone(value: str) -> None:
 class Sphere(models.Model):
     """An organisation's space: a school, a university, a company."""
 
-    name = models.CharField(_("nom"), max_length=200)
+    name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
     slug = models.SlugField(_("identifiant court"), max_length=80, unique=True)
     timezone = models.CharField(
         _("fuseau horaire"),
@@ -61,7 +62,7 @@ class Group(models.Model):
     sphere = models.ForeignKey(
         Sphere, on_delete=models.CASCADE, related_name="groups", verbose_name=_("sphère")
     )
-    name = models.CharField(_("nom"), max_length=200)
+    name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
 
     class Meta:
         verbose_name = _("groupe")
@@ -168,7 +169,7 @@ class Evaluation(models.Model):
     sphere = models.ForeignKey(
         Sphere, on_delete=models.CASCADE, related_name="evaluations", verbose_name=_("sphère")
     )
-    name = models.CharField(_("nom"), max_length=200)
+    name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
     class Meta:
