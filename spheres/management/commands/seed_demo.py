@@ -1,0 +1,314 @@
+"""``manage.py seed_demo``: a demo sphere to click through, safe to run twice.
+
+Everything is looked up before it is created (sphere by slug, groups and the evaluation
+by name, learners by identifiant, activity by learner and day), so a second run on the
+same day writes nothing. Values are deterministic: no randomness without a fixed seed.
+"""
+
+import datetime as dt
+import random
+import unicodedata
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from spheres.models import DailyActivity, Group, Learner, Membership, Sphere
+from spheres.services import (
+    evaluation_create,
+    group_create,
+    sphere_admin_add,
+    sphere_create,
+)
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Collège Voltaire de démonstration"
+DEMO_TIMEZONE = "Europe/Paris"
+ADMIN_EMAIL = "admin@demo.voltaire.example"
+SUPPORT_EMAIL = "support@demo.voltaire.example"
+# A fixed, public password: the demo only ever runs on a developer's machine.
+DEMO_PASSWORD = "voltaire-demo-2026"  # noqa: S105
+LEARNER_EMAIL_DOMAIN = "eleves.demo.voltaire.example"
+ACTIVITY_DAYS = 14
+EVALUATION_NAME = "Évaluation de fin de trimestre"
+
+GROUP_3A = "3e A"
+GROUP_3B = "3e B"
+GROUP_PROMO = "Promotion 2026"
+GROUPS = (GROUP_3A, GROUP_3B, GROUP_PROMO)
+
+# (prénom, nom, groupes). Two learners are in two groups, three in none.
+LEARNERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Léa", "Martin", (GROUP_3A,)),
+    ("Hugo", "Bernard", (GROUP_3A,)),
+    ("Chloé", "Dubois", (GROUP_3A,)),
+    ("Louis", "Thomas", (GROUP_3A,)),
+    ("Emma", "Robert", (GROUP_3A,)),
+    ("Gabriel", "Richard", (GROUP_3A,)),
+    ("Manon", "Petit", (GROUP_3A,)),
+    ("Jules", "Durand", (GROUP_3A,)),
+    ("Inès", "Leroy", (GROUP_3A,)),
+    ("Raphaël", "Moreau", (GROUP_3A,)),
+    ("Camille", "Simon", (GROUP_3A,)),
+    ("Arthur", "Laurent", (GROUP_3A,)),
+    ("Zoé", "Lefèvre", (GROUP_3A, GROUP_PROMO)),
+    ("Nathan", "Michel", (GROUP_3A, GROUP_PROMO)),
+    ("Jade", "Garcia", (GROUP_3B,)),
+    ("Adam", "David", (GROUP_3B,)),
+    ("Louise", "Bertrand", (GROUP_3B,)),
+    ("Lucas", "Roux", (GROUP_3B,)),
+    ("Alice", "Vincent", (GROUP_3B,)),
+    ("Léo", "Fournier", (GROUP_3B,)),
+    ("Lina", "Morel", (GROUP_3B,)),
+    ("Paul", "Girard", (GROUP_3B,)),
+    ("Rose", "André", (GROUP_3B,)),
+    ("Maël", "Mercier", (GROUP_3B,)),
+    ("Anna", "Blanc", (GROUP_3B,)),
+    ("Tom", "Guérin", (GROUP_3B,)),
+    ("Ambre", "Boyer", (GROUP_3B,)),
+    ("Noé", "Garnier", (GROUP_3B,)),
+    ("Juliette", "Chevalier", (GROUP_PROMO,)),
+    ("Sacha", "François", (GROUP_PROMO,)),
+    ("Mila", "Legrand", (GROUP_PROMO,)),
+    ("Ethan", "Gauthier", (GROUP_PROMO,)),
+    ("Clara", "Perrin", (GROUP_PROMO,)),
+    ("Théo", "Robin", (GROUP_PROMO,)),
+    ("Margaux", "Clément", (GROUP_PROMO,)),
+    ("Victor", "Morin", (GROUP_PROMO,)),
+    ("Agathe", "Nicolas", (GROUP_PROMO,)),
+    ("Timothée", "Henry", ()),
+    ("Éloïse", "Roussel", ()),
+    ("Baptiste", "Mathieu", ()),
+)
+# This learner has no e-mail address: sends skip them and say why.
+LEARNER_WITHOUT_EMAIL = "rose.andre"
+
+# Evaluation window per group: (days after the first run, start hour, hours long).
+EVALUATION_WINDOWS = {
+    GROUP_3A: (10, 9, 2),
+    GROUP_3B: (10, 14, 2),
+    GROUP_PROMO: (12, 10, 3),
+}
+
+
+def identifiant_for(first_name: str, last_name: str) -> str:
+    """« Éloïse Roussel » -> ``eloise.roussel``."""
+    text = f"{first_name}.{last_name}".lower()
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
+
+
+def _level(index: int) -> int:
+    """Levels spread over 20–100 %, in an order unrelated to the groups."""
+    return 20 + (index * 37) % 81
+
+
+def _minutes(identifiant: str, index: int, day: dt.date) -> int:
+    """Deterministic minutes for one learner and day; 0 means no activity row.
+
+    Four profiles so that reminders have an audience: never started, stopped a week ago,
+    a few minutes here and there, regular.
+    """
+    rng = random.Random(f"{identifiant}:{day.isoformat()}")  # noqa: S311 - demo data
+    profile = index % 5
+    days_ago = (timezone.localdate() - day).days
+    if profile == 0 and index % 10 == 0:
+        return 0  # never started
+    if profile == 0:
+        return rng.choice((0, 10, 20, 35)) if days_ago > 7 else 0  # stopped a week ago
+    if profile == 1:
+        return rng.choice((0, 0, 0, 2, 5, 8))  # a few minutes here and there
+    if profile == 2:
+        return rng.choice((0, 5, 10, 15, 20))
+    return rng.choice((0, 15, 25, 30, 45, 60, 90))  # regular
+
+
+def seed_communications(*, sphere: Sphere, admin: User) -> int:
+    """Create the demo communications of ``sphere``; returns how many were created.
+
+    Extension point: communications arrive with their own app. Create them here through
+    its services, looked up by name first so that a second run creates nothing.
+    """
+    return 0
+
+
+class Command(BaseCommand):
+    help = (
+        "Crée une sphère de démonstration (groupes, apprenants, activité, évaluation, "
+        "administrateur). Sans effet si elle existe déjà : peut être relancée."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            counts = self._seed()
+        created = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+        summary = f"{created} créés" if created else "déjà en place, rien de modifié"
+        self.stdout.write(self.style.SUCCESS(f"Démonstration prête ({summary})."))
+        self.stdout.write(
+            f"  Administrateur de la sphère : {ADMIN_EMAIL} / {DEMO_PASSWORD}"
+        )
+        self.stdout.write(
+            f"  Support (admin Django)      : {SUPPORT_EMAIL} / {DEMO_PASSWORD}"
+        )
+
+    def _seed(self) -> dict[str, int]:
+        counts = dict.fromkeys(
+            (
+                "sphère",
+                "groupes",
+                "apprenants",
+                "appartenances",
+                "jours d'activité",
+                "évaluation",
+            ),
+            0,
+        )
+        sphere = Sphere.objects.filter(slug=DEMO_SLUG).first()
+        if sphere is None:
+            sphere = sphere_create(
+                name=DEMO_NAME, slug=DEMO_SLUG, timezone=DEMO_TIMEZONE
+            )
+            counts["sphère"] = 1
+
+        groups = {
+            g.name: g for g in Group.objects.filter(sphere=sphere, name__in=GROUPS)
+        }
+        for name in GROUPS:
+            if name not in groups:
+                groups[name] = group_create(sphere=sphere, name=name)
+                counts["groupes"] += 1
+
+        learners = self._seed_learners(sphere, counts)
+        self._seed_memberships(learners, groups, counts)
+        self._seed_activity(learners, counts)
+        counts["évaluation"] = self._seed_evaluation(sphere, groups)
+
+        admin = self._seed_admin(sphere)
+        self._seed_support()
+        seed_communications(sphere=sphere, admin=admin)
+        return counts
+
+    def _seed_learners(
+        self, sphere: Sphere, counts: dict[str, int]
+    ) -> dict[str, Learner]:
+        existing = set(
+            Learner.objects.filter(sphere=sphere).values_list("identifiant", flat=True)
+        )
+        new = []
+        for index, (first_name, last_name, _groups) in enumerate(LEARNERS):
+            identifiant = identifiant_for(first_name, last_name)
+            if identifiant in existing:
+                continue
+            email = (
+                ""
+                if identifiant == LEARNER_WITHOUT_EMAIL
+                else f"{identifiant}@{LEARNER_EMAIL_DOMAIN}"
+            )
+            new.append(
+                Learner(
+                    sphere=sphere,
+                    identifiant=identifiant,
+                    first_name=first_name,
+                    last_name=last_name,
+                    email=email,
+                    level=_level(index),
+                )
+            )
+        Learner.objects.bulk_create(new, ignore_conflicts=True)
+        counts["apprenants"] = len(new)
+        identifiants = [identifiant_for(first, last) for first, last, _ in LEARNERS]
+        return {
+            learner.identifiant: learner
+            for learner in Learner.objects.filter(
+                sphere=sphere, identifiant__in=identifiants
+            )
+        }
+
+    def _seed_memberships(
+        self,
+        learners: dict[str, Learner],
+        groups: dict[str, Group],
+        counts: dict[str, int],
+    ) -> None:
+        existing = set(
+            Membership.objects.filter(group__in=groups.values()).values_list(
+                "learner_id", "group_id"
+            )
+        )
+        new = []
+        for first_name, last_name, group_names in LEARNERS:
+            learner = learners[identifiant_for(first_name, last_name)]
+            for name in group_names:
+                if (learner.pk, groups[name].pk) not in existing:
+                    new.append(Membership(learner=learner, group=groups[name]))
+        Membership.objects.bulk_create(new, ignore_conflicts=True)
+        counts["appartenances"] = len(new)
+
+    def _seed_activity(
+        self, learners: dict[str, Learner], counts: dict[str, int]
+    ) -> None:
+        today = timezone.localdate()
+        days = [today - dt.timedelta(days=n) for n in range(ACTIVITY_DAYS, 0, -1)]
+        existing = set(
+            DailyActivity.objects.filter(
+                learner__in=learners.values(), date__gte=days[0]
+            ).values_list("learner_id", "date")
+        )
+        new = []
+        for index, (first_name, last_name, _groups) in enumerate(LEARNERS):
+            learner = learners[identifiant_for(first_name, last_name)]
+            for day in days:
+                minutes = _minutes(learner.identifiant, index, day)
+                if minutes and (learner.pk, day) not in existing:
+                    new.append(
+                        DailyActivity(learner=learner, date=day, minutes=minutes)
+                    )
+        DailyActivity.objects.bulk_create(new, ignore_conflicts=True)
+        counts["jours d'activité"] = len(new)
+
+    def _seed_evaluation(self, sphere: Sphere, groups: dict[str, Group]) -> int:
+        if sphere.evaluations.filter(name=EVALUATION_NAME).exists():
+            return 0
+        today = timezone.localdate(timezone=sphere.tzinfo)
+        windows = []
+        for name, (in_days, hour, hours) in EVALUATION_WINDOWS.items():
+            starts_at = dt.datetime.combine(
+                today + dt.timedelta(days=in_days), dt.time(hour), tzinfo=sphere.tzinfo
+            )
+            windows.append(
+                (groups[name], starts_at, starts_at + dt.timedelta(hours=hours))
+            )
+        evaluation_create(sphere=sphere, name=EVALUATION_NAME, windows=windows)
+        return 1
+
+    def _seed_admin(self, sphere: Sphere) -> User:
+        user = User.objects.filter(email__iexact=ADMIN_EMAIL).first()
+        # Only reset the password when it no longer is the printed one: a second run
+        # then leaves the row untouched.
+        password = (
+            None if user and user.check_password(DEMO_PASSWORD) else DEMO_PASSWORD
+        )
+        admin = sphere_admin_add(sphere=sphere, email=ADMIN_EMAIL, password=password)
+        if not admin.full_name:
+            admin.full_name = "Administratrice de démonstration"
+            admin.save(update_fields=["full_name"])
+        return admin
+
+    def _seed_support(self) -> None:
+        user = User.objects.filter(email__iexact=SUPPORT_EMAIL).first()
+        if user is None:
+            User.objects.create_superuser(
+                email=SUPPORT_EMAIL,
+                password=DEMO_PASSWORD,
+                full_name="Support Voltaire",
+            )
+            return
+        if not (
+            user.is_staff and user.is_superuser and user.check_password(DEMO_PASSWORD)
+        ):
+            user.is_staff = user.is_superuser = True
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["is_staff", "is_superuser", "password"])

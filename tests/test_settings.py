@@ -1,0 +1,93 @@
+"""Settings read from the environment: production checks pass, bad values fail loudly.
+
+Each case starts ``manage.py`` in a fresh process with a clean environment, as a server
+would: the test settings (DEBUG on, a test key) must not leak into it.
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _production_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "DJANGO_SETTINGS_MODULE": "voltaire_comms.settings.base",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "comms.example.org",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "EMAIL_URL": "smtp://smtp.example.org:25",
+        "VAR_DIR": str(tmp_path / "var"),
+    }
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    # Only what a process needs to start; no DEBUG, SECRET_KEY or DJANGO_* inherited.
+    clean = {
+        name: os.environ[name]
+        for name in ("PATH", "HOME", "LANG", "LC_ALL", "SYSTEMROOT")
+        if name in os.environ
+    }
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        env={**clean, **env},
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _last_line(text: str) -> str:
+    return text.strip().splitlines()[-1] if text.strip() else ""
+
+
+def test_deploy_checks_pass_with_a_production_environment(tmp_path: Path) -> None:
+    # given
+    env = _production_env(tmp_path)
+
+    # when
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    # then
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> None:
+    # given
+    env = _production_env(tmp_path)
+    del env["SECRET_KEY"]
+
+    # when
+    result = _manage("check", env=env)
+
+    # then
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is required" in _last_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TIME_ZONE", "Mars/Olympus"), ("DATABASE_URL", "nonsense")],
+)
+def test_a_malformed_variable_fails_at_start_naming_it(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    # given
+    env = {**_production_env(tmp_path), variable: value}
+
+    # when
+    result = _manage("check", env=env)
+
+    # then
+    assert result.returncode != 0
+    last = _last_line(result.stderr)
+    assert "ImproperlyConfigured" in last
+    assert variable in last
