@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from spheres.models import DailyActivity, Group, Learner, Membership, Sphere
+from spheres.models import DailyActivity, Evaluation, Group, Learner, Membership, Sphere
 from spheres.services import (
     evaluation_create,
     group_create,
@@ -129,10 +129,88 @@ def _minutes(identifiant: str, index: int, day: dt.date) -> int:
 def seed_communications(*, sphere: Sphere, admin: User) -> int:
     """Create the demo communications of ``sphere``; returns how many were created.
 
-    Extension point: communications arrive with their own app. Create them here through
-    its services, looked up by name first so that a second run creates nothing.
+    Looked up by name first, so a second run creates nothing. The announcement is due at
+    once: with ``make run``, beat sends it within a minute and its history fills in.
     """
-    return 0
+    from communications.models import Communication
+    from communications.rendering import DEFAULT_TEXTS
+    from communications.services import communication_create, communication_deactivate
+
+    existing = set(Communication.objects.filter(sphere=sphere).values_list("name", flat=True))
+    groups = list(Group.objects.filter(sphere=sphere, name__in=GROUPS).order_by("name"))
+    classes = [g for g in groups if g.name in (GROUP_3A, GROUP_3B)]
+    evaluation = Evaluation.objects.filter(sphere=sphere, name=EVALUATION_NAME).first()
+    now = timezone.localtime(timezone=sphere.tzinfo)
+    today, this_minute = now.date(), now.time().replace(second=0, microsecond=0)
+
+    def texts(kind: str) -> dict[str, str]:
+        subject, message = DEFAULT_TEXTS[kind]
+        return {"subject": str(subject), "message": str(message)}
+
+    plans = [
+        (
+            "Annonce de rentrée",
+            Communication.Kind.ANNOUNCEMENT,
+            groups,
+            {"frequency": "once", "start_date": today, "send_time": this_minute},
+            "Voltaire2026",
+        ),
+        (
+            "Relance hebdomadaire des 3e",
+            Communication.Kind.REMINDER,
+            classes,
+            {
+                "max_minutes": 15,
+                "minutes_days": 7,
+                "max_level": 75,
+                "frequency": "weekly",
+                "weekdays": 0b0001001,  # Monday and Thursday
+                "start_date": today,
+                "send_time": dt.time(8, 0),
+            },
+            "",
+        ),
+        (
+            "Annonce de l'évaluation de fin de trimestre",
+            Communication.Kind.EVALUATION,
+            groups,
+            {
+                "evaluation": evaluation,
+                "frequency": "once",
+                "start_date": today + dt.timedelta(days=1),
+                "send_time": dt.time(9, 0),
+            },
+            "",
+        ),
+        (
+            "Ancienne relance (désactivée)",
+            Communication.Kind.REMINDER,
+            groups,
+            {
+                "max_level": 50,
+                "frequency": "daily",
+                "start_date": today,
+                "send_time": dt.time(18, 0),
+            },
+            "",
+        ),
+    ]
+    created = 0
+    for name, kind, targets, fields, password in plans:
+        if name in existing or (kind == Communication.Kind.EVALUATION and not evaluation):
+            continue
+        communication = communication_create(
+            sphere=sphere,
+            actor=admin,
+            kind=kind,
+            data={"name": name, "reply_to": ADMIN_EMAIL, **texts(kind), **fields},
+            groups=targets,
+            password=password,
+        )
+        if name.endswith("(désactivée)"):
+            communication_deactivate(communication=communication, actor=admin)
+        created += 1
+    return created
 
 
 class Command(BaseCommand):
@@ -163,6 +241,7 @@ class Command(BaseCommand):
                 "appartenances",
                 "jours d'activité",
                 "évaluation",
+                "communications",
             ),
             0,
         )
@@ -188,7 +267,7 @@ class Command(BaseCommand):
 
         admin = self._seed_admin(sphere)
         self._seed_support()
-        seed_communications(sphere=sphere, admin=admin)
+        counts["communications"] = seed_communications(sphere=sphere, admin=admin)
         return counts
 
     def _seed_learners(
