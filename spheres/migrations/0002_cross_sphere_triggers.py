@@ -15,22 +15,36 @@ _MESSAGE = "cross-sphere reference refused: the group belongs to another sphere"
 
 
 def _postgres(table: str, column: str, other: str) -> tuple[str, str]:
+    # One set-based check per statement (transition table), not one lookup per row: a
+    # bulk import of 100,000 memberships stays one query. PostgreSQL allows a transition
+    # table on a single event only, hence one trigger for INSERT and one for UPDATE.
     name = f"{table}_same_sphere"
     create = f"""
         CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$
         BEGIN
-            IF (SELECT sphere_id FROM {other} WHERE id = NEW.{column})
-               IS DISTINCT FROM (SELECT sphere_id FROM spheres_group WHERE id = NEW.group_id)
-            THEN
+            IF EXISTS (
+                SELECT 1 FROM changed_rows n
+                JOIN {other} o ON o.id = n.{column}
+                JOIN spheres_group g ON g.id = n.group_id
+                WHERE o.sphere_id <> g.sphere_id
+            ) THEN
                 RAISE EXCEPTION '{_MESSAGE}' USING ERRCODE = 'integrity_constraint_violation';
             END IF;
-            RETURN NEW;
+            RETURN NULL;
         END;
         $$ LANGUAGE plpgsql;
-        CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table}
-            FOR EACH ROW EXECUTE FUNCTION {name}();
+        CREATE TRIGGER {name}_insert AFTER INSERT ON {table}
+            REFERENCING NEW TABLE AS changed_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION {name}();
+        CREATE TRIGGER {name}_update AFTER UPDATE ON {table}
+            REFERENCING NEW TABLE AS changed_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION {name}();
     """
-    drop = f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
+    drop = (
+        f"DROP TRIGGER IF EXISTS {name}_insert ON {table}; "
+        f"DROP TRIGGER IF EXISTS {name}_update ON {table}; "
+        f"DROP FUNCTION IF EXISTS {name}();"
+    )
     return create, drop
 
 
