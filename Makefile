@@ -18,7 +18,7 @@ DEV_ENV = export DEBUG="$${DEBUG:-1}" \
 	SECRET_KEY="$${SECRET_KEY:-$$(cat $(VAR_DIR)/secret_key)}" \
 	FIELD_ENCRYPTION_KEYS="$${FIELD_ENCRYPTION_KEYS:-$$(cat $(VAR_DIR)/field_encryption_key)}";
 
-.PHONY: help run test bench-import lint format translations
+.PHONY: help run test bench-import bench-send lint format translations
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test: $(VENV)/.installed-dev translations  ## Run the whole test suite (REQUIRE_
 
 bench-import: $(VENV)/.installed-run  ## Time the CSV import on a large generated file
 	$(PY) bench/bench_import.py
+
+bench-send: $(VENV)/.installed-dev  ## Measure dispatch and end-to-end sending of 100,000 messages (needs PostgreSQL and Redis)
+	$(PY) bench/bench_send.py
 
 lint: $(VENV)/.installed-dev  ## ruff check, ruff format --check, and no missing migration
 	$(VENV)/bin/ruff check .

@@ -18,7 +18,9 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -45,14 +47,19 @@ def require_postgresql() -> None:
 def require_redis() -> str:
     """The Redis broker URL from CELERY_BROKER_URL, or skip/fail."""
     url = os.environ.get("CELERY_BROKER_URL", "")
-    require("Redis is not configured (set CELERY_BROKER_URL=redis://...)", url.startswith("redis://"))
+    require(
+        "Redis is not configured (set CELERY_BROKER_URL=redis://...)",
+        url.startswith("redis://"),
+    )
     require(f"Redis is not reachable at {url}", _reachable(url, 6379))
     return url
 
 
 def require_chromium() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
-    require("Chromium is not installed (apt-get install chromium)", os.path.exists(path))
+    require(
+        "Chromium is not installed (apt-get install chromium)", os.path.exists(path)
+    )
     return path
 
 

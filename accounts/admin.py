@@ -31,7 +31,15 @@ class UserAdmin(BaseUserAdmin):
         (_("Identité"), {"fields": ("full_name",)}),
         (
             _("Droits"),
-            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+            {
+                "fields": (
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
         ),
         (_("Dates"), {"fields": ("last_login", "date_joined")}),
     )

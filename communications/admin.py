@@ -28,7 +28,15 @@ class CommunicationEventInline(admin.TabularInline):
 
 @admin.register(Communication)
 class CommunicationAdmin(admin.ModelAdmin):
-    list_display = ("name", "sphere", "kind", "state", "frequency", "next_send_at", "created_at")
+    list_display = (
+        "name",
+        "sphere",
+        "kind",
+        "state",
+        "frequency",
+        "next_send_at",
+        "created_at",
+    )
     list_filter = ("state", "kind", "frequency", "sphere")
     search_fields = ("name", "subject", "sphere__name", "sphere__slug", "reply_to")
     list_select_related = ("sphere",)
@@ -42,8 +50,12 @@ class CommunicationAdmin(admin.ModelAdmin):
     def has_password_display(self, obj: Communication) -> bool:
         return obj.has_password
 
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
-        names = [f.name for f in Communication._meta.fields if f.name != "password_token"]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: object = None
+    ) -> list[str]:
+        names = [
+            f.name for f in Communication._meta.fields if f.name != "password_token"
+        ]
         return [*names, "groups", "has_password_display"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -63,14 +75,17 @@ class CommunicationAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_staff
 
     @admin.action(description=_("Désactiver (définitif)"), permissions=["deactivate"])
-    def deactivate(self, request: HttpRequest, queryset: QuerySet[Communication]) -> None:
+    def deactivate(
+        self, request: HttpRequest, queryset: QuerySet[Communication]
+    ) -> None:
         count = 0
         for communication in queryset.exclude(state=Communication.State.DEACTIVATED):
             communication_deactivate(communication=communication, actor=request.user)
             count += 1
         self.message_user(
             request,
-            _("%(count)d communication(s) désactivée(s) définitivement.") % {"count": count},
+            _("%(count)d communication(s) désactivée(s) définitivement.")
+            % {"count": count},
             messages.SUCCESS,
         )
 
@@ -97,19 +112,40 @@ class DeliveryInline(admin.TabularInline):
     extra = 0
     can_delete = False
     max_num = 0
-    fields = ("identifiant", "email", "status", "reason", "error", "attempts", "sent_at")
+    fields = (
+        "identifiant",
+        "email",
+        "status",
+        "reason",
+        "error",
+        "attempts",
+        "sent_at",
+    )
     readonly_fields = fields
     show_change_link = True
 
 
 @admin.register(Send)
 class SendAdmin(admin.ModelAdmin):
-    list_display = ("communication", "scheduled_for", "status", "already_received", "finished_at")
+    list_display = (
+        "communication",
+        "scheduled_for",
+        "status",
+        "already_received",
+        "finished_at",
+    )
     list_filter = ("status", "communication__sphere")
     search_fields = ("communication__name", "communication__sphere__name")
     list_select_related = ("communication",)
     date_hierarchy = "scheduled_for"
-    readonly_fields = ("communication", "scheduled_for", "status", "already_received", "created_at", "finished_at")
+    readonly_fields = (
+        "communication",
+        "scheduled_for",
+        "status",
+        "already_received",
+        "created_at",
+        "finished_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -120,13 +156,23 @@ class SendAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("identifiant", "email", "status", "reason", "attempts", "sent_at", "send")
+    list_display = (
+        "identifiant",
+        "email",
+        "status",
+        "reason",
+        "attempts",
+        "sent_at",
+        "send",
+    )
     list_filter = ("status", "reason", "send__communication__sphere")
     search_fields = ("identifiant", "email", "last_name", "send__communication__name")
     list_select_related = ("send__communication",)
     actions = ["retry"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: object = None
+    ) -> list[str]:
         return [f.name for f in Delivery._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -141,9 +187,15 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
 
-    @admin.action(description=_("Renvoyer les messages en échec"), permissions=["retry"])
+    @admin.action(
+        description=_("Renvoyer les messages en échec"), permissions=["retry"]
+    )
     def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         count = 0
-        for send in Send.objects.filter(deliveries__in=queryset.filter(status="failed")).distinct():
+        for send in Send.objects.filter(
+            deliveries__in=queryset.filter(status="failed")
+        ).distinct():
             count += deliveries_retry_failed(send=send)
-        self.message_user(request, _("%(count)d message(s) remis en file.") % {"count": count})
+        self.message_user(
+            request, _("%(count)d message(s) remis en file.") % {"count": count}
+        )

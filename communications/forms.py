@@ -47,7 +47,9 @@ class CommunicationForm(forms.Form):
         required=False,
         max_length=128,
         strip=False,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "new-password"}),
+        widget=forms.PasswordInput(
+            render_value=True, attrs={"autocomplete": "new-password"}
+        ),
         help_text=_(
             "Précisez le mot de passe de première connexion, le même pour tous. "
             "Il n'est pas pré-rempli : saisissez-le. Les utilisateurs pourront le "
@@ -56,10 +58,16 @@ class CommunicationForm(forms.Form):
     )
     # Reminder criteria
     max_minutes = forms.IntegerField(
-        label=_("Temps passé inférieur à (minutes)"), required=False, min_value=1, max_value=100000
+        label=_("Temps passé inférieur à (minutes)"),
+        required=False,
+        min_value=1,
+        max_value=100000,
     )
     minutes_days = forms.IntegerField(
-        label=_("au cours des derniers (jours)"), required=False, min_value=1, max_value=365
+        label=_("au cours des derniers (jours)"),
+        required=False,
+        min_value=1,
+        max_value=365,
     )
     max_level = forms.IntegerField(
         label=_("Niveau inférieur à (%)"), required=False, min_value=1, max_value=100
@@ -71,7 +79,10 @@ class CommunicationForm(forms.Form):
         label=_("N'ont jamais commencé leur entraînement"), required=False
     )
     inactive_days = forms.IntegerField(
-        label=_("Sans aucune activité depuis (jours)"), required=False, min_value=1, max_value=365
+        label=_("Sans aucune activité depuis (jours)"),
+        required=False,
+        min_value=1,
+        max_value=365,
     )
     # Audience
     groups = forms.ModelMultipleChoiceField(
@@ -82,13 +93,19 @@ class CommunicationForm(forms.Form):
     )
     # Message
     subject = forms.CharField(label=_("Objet"), max_length=250)
-    message = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 14}))
+    message = forms.CharField(
+        label=_("Message"), widget=forms.Textarea(attrs={"rows": 14})
+    )
     # Frequency
     frequency = forms.ChoiceField(
-        label=_("Fréquence"), choices=FREQUENCY_CHOICES, widget=forms.RadioSelect, initial="once"
+        label=_("Fréquence"),
+        choices=FREQUENCY_CHOICES,
+        widget=forms.RadioSelect,
+        initial="once",
     )
     start_date = forms.DateField(
-        label=_("Date de début"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+        label=_("Date de début"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     send_time = forms.TimeField(
         label=_("Heure d'envoi"),
@@ -107,7 +124,9 @@ class CommunicationForm(forms.Form):
         required=False,
         min_value=1,
         max_value=31,
-        help_text=_("Les mois qui n'ont pas ce jour, l'envoi a lieu le dernier jour du mois."),
+        help_text=_(
+            "Les mois qui n'ont pas ce jour, l'envoi a lieu le dernier jour du mois."
+        ),
     )
     end_date = forms.DateField(
         label=_("Date de fin (facultative)"),
@@ -147,7 +166,9 @@ class CommunicationForm(forms.Form):
                 base.update(max_minutes=15, minutes_days=7, max_level=75)
             initial = {**base, **initial}
         super().__init__(*args, initial=initial, **kwargs)
-        self.fields["groups"].queryset = Group.objects.filter(sphere=sphere).order_by("name")
+        self.fields["groups"].queryset = Group.objects.filter(sphere=sphere).order_by(
+            "name"
+        )
         self.fields["evaluation"].queryset = Evaluation.objects.filter(sphere=sphere)
         if kind != Communication.Kind.EVALUATION:
             del self.fields["evaluation"]
@@ -177,9 +198,13 @@ class CommunicationForm(forms.Form):
     def service_data(self) -> dict[str, Any]:
         """The cleaned data in the shape ``communication_create``/``update`` expect."""
         data = {
-            k: v for k, v in self.cleaned_data.items() if k not in ("groups", "password", "weekdays")
+            k: v
+            for k, v in self.cleaned_data.items()
+            if k not in ("groups", "password", "weekdays")
         }
-        data["weekdays"] = sum(1 << day for day in self.cleaned_data.get("weekdays") or [])
+        data["weekdays"] = sum(
+            1 << day for day in self.cleaned_data.get("weekdays") or []
+        )
         return data
 
     @property
@@ -188,7 +213,9 @@ class CommunicationForm(forms.Form):
 
 
 class PreviewForm(forms.Form):
-    learner = forms.ModelChoiceField(label=_("Voir le message reçu par"), queryset=Learner.objects.none())
+    learner = forms.ModelChoiceField(
+        label=_("Voir le message reçu par"), queryset=Learner.objects.none()
+    )
 
     def __init__(self, *args: Any, queryset: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

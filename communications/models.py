@@ -15,7 +15,10 @@ from spheres.models import Evaluation, Group, Sphere
 
 class Communication(models.Model):
     class Kind(models.TextChoices):
-        ANNOUNCEMENT = "announcement", _("Annonce de la mise à disposition du Projet Voltaire")
+        ANNOUNCEMENT = (
+            "announcement",
+            _("Annonce de la mise à disposition du Projet Voltaire"),
+        )
         REMINDER = "reminder", _("Relance des utilisateurs")
         EVALUATION = "evaluation", _("Annonce d'une évaluation")
 
@@ -31,7 +34,10 @@ class Communication(models.Model):
         DEACTIVATED = "deactivated", _("Désactivée")
 
     sphere = models.ForeignKey(
-        Sphere, on_delete=models.CASCADE, related_name="communications", verbose_name=_("sphère")
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="communications",
+        verbose_name=_("sphère"),
     )
     name = models.CharField(_("nom de la communication"), max_length=200)
     kind = models.CharField(_("type"), max_length=20, choices=Kind.choices)
@@ -40,7 +46,9 @@ class Communication(models.Model):
     message = models.TextField(_("message"))
 
     # Audience
-    all_learners = models.BooleanField(_("tous les utilisateurs de la sphère"), default=False)
+    all_learners = models.BooleanField(
+        _("tous les utilisateurs de la sphère"), default=False
+    )
     groups = models.ManyToManyField(
         Group, related_name="communications", blank=True, verbose_name=_("groupes")
     )
@@ -53,19 +61,27 @@ class Communication(models.Model):
         verbose_name=_("évaluation"),
     )
     # Reminder criteria, combined with AND; "less than" and "below" are strict.
-    max_minutes = models.PositiveIntegerField(_("moins de (minutes)"), null=True, blank=True)
+    max_minutes = models.PositiveIntegerField(
+        _("moins de (minutes)"), null=True, blank=True
+    )
     minutes_days = models.PositiveSmallIntegerField(
         _("au cours des derniers (jours)"), null=True, blank=True
     )
-    max_level = models.PositiveSmallIntegerField(_("niveau inférieur à (%)"), null=True, blank=True)
-    min_level = models.PositiveSmallIntegerField(_("niveau d'au moins (%)"), null=True, blank=True)
+    max_level = models.PositiveSmallIntegerField(
+        _("niveau inférieur à (%)"), null=True, blank=True
+    )
+    min_level = models.PositiveSmallIntegerField(
+        _("niveau d'au moins (%)"), null=True, blank=True
+    )
     never_started = models.BooleanField(_("n'ont jamais commencé"), default=False)
     inactive_days = models.PositiveSmallIntegerField(
         _("inactifs depuis (jours)"), null=True, blank=True
     )
 
     # The shared first-login password of an announcement, Fernet-encrypted (crypto.py).
-    password_token = models.TextField(_("mot de passe (chiffré)"), blank=True, editable=False)
+    password_token = models.TextField(
+        _("mot de passe (chiffré)"), blank=True, editable=False
+    )
 
     # Frequency: wall-clock times in the sphere's time zone.
     frequency = models.CharField(
@@ -74,18 +90,32 @@ class Communication(models.Model):
     start_date = models.DateField(_("date de début"))
     send_time = models.TimeField(_("heure d'envoi"))
     weekdays = models.PositiveSmallIntegerField(
-        _("jours de la semaine"), default=0, help_text=_("Lundi = 1, mardi = 2, mercredi = 4…")
+        _("jours de la semaine"),
+        default=0,
+        help_text=_("Lundi = 1, mardi = 2, mercredi = 4…"),
     )
-    month_day = models.PositiveSmallIntegerField(_("jour du mois"), null=True, blank=True)
+    month_day = models.PositiveSmallIntegerField(
+        _("jour du mois"), null=True, blank=True
+    )
     end_date = models.DateField(_("date de fin"), null=True, blank=True)
 
     # Schedule (UTC) and state
-    next_send_at = models.DateTimeField(_("prochain envoi"), null=True, blank=True, editable=False)
-    last_sent_at = models.DateTimeField(_("dernier envoi"), null=True, blank=True, editable=False)
-    state = models.CharField(
-        _("état"), max_length=12, choices=State.choices, default=State.ACTIVE, editable=False
+    next_send_at = models.DateTimeField(
+        _("prochain envoi"), null=True, blank=True, editable=False
     )
-    deactivated_at = models.DateTimeField(_("désactivée le"), null=True, blank=True, editable=False)
+    last_sent_at = models.DateTimeField(
+        _("dernier envoi"), null=True, blank=True, editable=False
+    )
+    state = models.CharField(
+        _("état"),
+        max_length=12,
+        choices=State.choices,
+        default=State.ACTIVE,
+        editable=False,
+    )
+    deactivated_at = models.DateTimeField(
+        _("désactivée le"), null=True, blank=True, editable=False
+    )
     deactivated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -159,15 +189,18 @@ class Communication(models.Model):
                 name="communication_criteria_ranges",
             ),
             models.CheckConstraint(
-                condition=~Q(frequency="weekly") | Q(weekdays__gte=1, weekdays__lte=127),
+                condition=~Q(frequency="weekly")
+                | Q(weekdays__gte=1, weekdays__lte=127),
                 name="communication_weekly_has_weekdays",
             ),
             models.CheckConstraint(
-                condition=~Q(frequency="monthly") | Q(month_day__gte=1, month_day__lte=31),
+                condition=~Q(frequency="monthly")
+                | Q(month_day__gte=1, month_day__lte=31),
                 name="communication_monthly_has_day",
             ),
             models.CheckConstraint(
-                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                condition=Q(end_date__isnull=True)
+                | Q(end_date__gte=models.F("start_date")),
                 name="communication_end_after_start",
             ),
             models.CheckConstraint(
@@ -235,7 +268,10 @@ class Send(models.Model):
         CANCELLED = "cancelled", _("Arrêté (communication désactivée)")
 
     communication = models.ForeignKey(
-        Communication, on_delete=models.CASCADE, related_name="sends", verbose_name=_("communication")
+        Communication,
+        on_delete=models.CASCADE,
+        related_name="sends",
+        verbose_name=_("communication"),
     )
     scheduled_for = models.DateTimeField(_("prévu pour"))
     created_at = models.DateTimeField(_("lancé le"), auto_now_add=True)
@@ -254,7 +290,8 @@ class Send(models.Model):
         ordering = ["-scheduled_for", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["communication", "scheduled_for"], name="send_once_per_scheduled_time"
+                fields=["communication", "scheduled_for"],
+                name="send_once_per_scheduled_time",
             ),
         ]
 
@@ -281,7 +318,10 @@ class Delivery(models.Model):
         DEACTIVATED = "deactivated", _("Communication désactivée")
 
     send = models.ForeignKey(
-        Send, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("envoi")
+        Send,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("envoi"),
     )
     learner = models.ForeignKey(
         "spheres.Learner",
@@ -302,7 +342,9 @@ class Delivery(models.Model):
     status = models.CharField(
         _("résultat"), max_length=10, choices=Status.choices, default=Status.PENDING
     )
-    reason = models.CharField(_("motif"), max_length=20, choices=Reason.choices, blank=True)
+    reason = models.CharField(
+        _("motif"), max_length=20, choices=Reason.choices, blank=True
+    )
     error = models.TextField(_("erreur"), blank=True)
     attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
     queued_at = models.DateTimeField(_("mis en file le"), null=True, blank=True)

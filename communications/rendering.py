@@ -78,7 +78,9 @@ class Template:
         return frozenset(s.name for s in self.segments if isinstance(s, Field))
 
     def render(self, values: Mapping[str, str]) -> str:
-        return "".join(s if isinstance(s, str) else values[s.name] for s in self.segments)
+        return "".join(
+            s if isinstance(s, str) else values[s.name] for s in self.segments
+        )
 
     def as_html(self) -> Template:
         """The same template with its literal text escaped and line breaks as ``<br>``."""
@@ -136,7 +138,10 @@ def parse(text: str, *, kind: str) -> Template:
                 "Champ inconnu ou non disponible pour ce type de communication : "
                 "%(unknown)s. Champs disponibles : %(allowed)s."
             )
-            % {"unknown": ", ".join(dict.fromkeys(unknown)), "allowed": allowed_list(kind)}
+            % {
+                "unknown": ", ".join(dict.fromkeys(unknown)),
+                "allowed": allowed_list(kind),
+            }
         )
     if "".join(literal):
         segments.append("".join(literal))
@@ -154,7 +159,9 @@ def check_subject(subject: str) -> None:
 
 def french_date(value: dt.date, *, with_year: bool = True) -> str:
     """« lundi 7 décembre 2026 »."""
-    return format_date(value, "EEEE d MMMM y" if with_year else "EEEE d MMMM", locale="fr")
+    return format_date(
+        value, "EEEE d MMMM y" if with_year else "EEEE d MMMM", locale="fr"
+    )
 
 
 def french_time(value: dt.time | dt.datetime) -> str:
@@ -162,7 +169,9 @@ def french_time(value: dt.time | dt.datetime) -> str:
     return f"{value.hour:02d} h {value.minute:02d}"
 
 
-def window_values(starts_at: dt.datetime, ends_at: dt.datetime, tz: ZoneInfo) -> dict[str, str]:
+def window_values(
+    starts_at: dt.datetime, ends_at: dt.datetime, tz: ZoneInfo
+) -> dict[str, str]:
     """The four evaluation placeholders for one window, in the sphere's time zone."""
     start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
     return {
@@ -238,12 +247,16 @@ class PreparedMessage:
             html=_HTML_HEAD + self.html.render(html_values) + _HTML_TAIL,
         )
 
-    def render(self, learner, window: tuple[dt.datetime, dt.datetime] | None = None) -> RenderedMessage:  # noqa: ANN001
+    def render(
+        self, learner, window: tuple[dt.datetime, dt.datetime] | None = None
+    ) -> RenderedMessage:  # noqa: ANN001
         """Render for one learner (previews and tests; the engine uses ``render_values``)."""
         if self.kind == Kind.EVALUATION and window is None:
             from .selectors import learner_window
 
-            window = learner_window(learner_id=learner.pk, evaluation_id=self.evaluation_id)
+            window = learner_window(
+                learner_id=learner.pk, evaluation_id=self.evaluation_id
+            )
         return self.render_values(
             self.values(
                 identifiant=learner.identifiant,

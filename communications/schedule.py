@@ -57,7 +57,9 @@ class Recurrence:
         )
 
     def _local_times(self) -> Iterator[dt.datetime]:
-        start = dt.datetime.combine(self.start_date, self.send_time.replace(tzinfo=None))
+        start = dt.datetime.combine(
+            self.start_date, self.send_time.replace(tzinfo=None)
+        )
         if self.frequency == "once":
             yield start
             return
@@ -73,7 +75,11 @@ class Recurrence:
             day = self.month_day or start.day
             # The earlier of "day" and the month's last day (see the module docstring).
             rule = rrule.rrule(
-                rrule.MONTHLY, dtstart=start, until=until, bymonthday=(day, -1), bysetpos=1
+                rrule.MONTHLY,
+                dtstart=start,
+                until=until,
+                bymonthday=(day, -1),
+                bysetpos=1,
             )
         else:  # pragma: no cover - guarded by the model's choices
             raise ValueError(self.frequency)
@@ -107,7 +113,9 @@ class Recurrence:
         if self.frequency == "daily":
             text = _("Tous les jours à %(time)s") % {"time": at}
         elif self.frequency == "weekly":
-            names = [str(WEEKDAY_PLURALS[d]) for d in range(7) if self.weekdays & (1 << d)]
+            names = [
+                str(WEEKDAY_PLURALS[d]) for d in range(7) if self.weekdays & (1 << d)
+            ]
             listed = names[0]
             if len(names) > 1:
                 listed = _("%(first)s et %(last)s") % {
@@ -125,7 +133,9 @@ class Recurrence:
         return text
 
 
-def describe_moment(moment: dt.datetime, timezone: str, *, with_year: bool = False) -> str:
+def describe_moment(
+    moment: dt.datetime, timezone: str, *, with_year: bool = False
+) -> str:
     """« lundi 7 décembre à 08 h 00 » in the sphere's time zone."""
     local = moment.astimezone(ZoneInfo(timezone))
     return _("%(date)s à %(time)s") % {

@@ -25,7 +25,14 @@ from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
-from spheres.models import DailyActivity, EvaluationWindow, Group, Learner, Membership, Sphere
+from spheres.models import (
+    DailyActivity,
+    EvaluationWindow,
+    Group,
+    Learner,
+    Membership,
+    Sphere,
+)
 
 from .models import Communication
 
@@ -48,7 +55,9 @@ class AudienceSpec:
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def of(cls, communication: Communication, group_ids: tuple[int, ...] | None = None) -> AudienceSpec:
+    def of(
+        cls, communication: Communication, group_ids: tuple[int, ...] | None = None
+    ) -> AudienceSpec:
         if group_ids is None:
             group_ids = tuple(communication.groups.values_list("pk", flat=True))
         return cls(
@@ -100,7 +109,11 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
     if spec.all_learners:
         target = Exists(memberships) | ~Exists(has_groups)
     else:
-        target = Exists(memberships.filter(group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk))
+        target = Exists(
+            memberships.filter(
+                group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk
+            )
+        )
     condition = Q(target)
 
     if spec.kind == Communication.Kind.EVALUATION:
@@ -131,7 +144,9 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
 
 def audience(spec: AudienceSpec, *, today: dt.date | None = None) -> QuerySet[Learner]:
     """The learners a send of ``spec`` targets today (one query when evaluated)."""
-    return Learner.objects.filter(audience_condition(spec, today=today), sphere=spec.sphere)
+    return Learner.objects.filter(
+        audience_condition(spec, today=today), sphere=spec.sphere
+    )
 
 
 @dataclass(frozen=True)
@@ -155,9 +170,10 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
         ungrouped=Count("pk", filter=Q(has_groups) & no_group),
     )
     sample = list(
-        audience(spec).filter(is_active=True).exclude(email="").order_by("last_name", "first_name")[
-            :sample_size
-        ]
+        audience(spec)
+        .filter(is_active=True)
+        .exclude(email="")
+        .order_by("last_name", "first_name")[:sample_size]
     )
     return AudienceSummary(sample=sample, **figures)
 
@@ -190,7 +206,9 @@ def communication_get(*, sphere: Sphere, pk: int) -> Communication:
     from django.shortcuts import get_object_or_404
 
     return get_object_or_404(
-        Communication.objects.select_related("sphere", "evaluation"), sphere=sphere, pk=pk
+        Communication.objects.select_related("sphere", "evaluation"),
+        sphere=sphere,
+        pk=pk,
     )
 
 
@@ -233,7 +251,9 @@ class CommunicationRow:
     last_send: str
 
 
-def communication_rows(communications: Iterable[Communication]) -> list[CommunicationRow]:
+def communication_rows(
+    communications: Iterable[Communication],
+) -> list[CommunicationRow]:
     """What the list shows of each communication (groups must be prefetched)."""
     from django.utils.translation import gettext as _
 
@@ -255,8 +275,12 @@ def communication_rows(communications: Iterable[Communication]) -> list[Communic
                 communication=c,
                 audience=audience,
                 frequency=Recurrence.of(c).describe(),
-                next_send=describe_moment(c.next_send_at, tz) if c.next_send_at and c.is_active else "",
-                last_send=describe_moment(c.last_sent_at, tz, with_year=True) if c.last_sent_at else "",
+                next_send=describe_moment(c.next_send_at, tz)
+                if c.next_send_at and c.is_active
+                else "",
+                last_send=describe_moment(c.last_sent_at, tz, with_year=True)
+                if c.last_sent_at
+                else "",
             )
         )
     return rows

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
-from spheres.models import Evaluation, Group, Learner, Sphere
+from spheres.models import Group, Learner, Sphere
 
 from . import crypto, rendering
 from .models import Communication, CommunicationEvent
@@ -85,7 +85,11 @@ def _validate(
         used |= template.fields
     except rendering.PlaceholderError as exc:
         add("message", str(exc))
-    if kind == Communication.Kind.ANNOUNCEMENT and not password_set and "mot_de_passe" in used:
+    if (
+        kind == Communication.Kind.ANNOUNCEMENT
+        and not password_set
+        and "mot_de_passe" in used
+    ):
         add(
             "password",
             _(
@@ -107,7 +111,13 @@ def _validate(
     if kind == Communication.Kind.REMINDER:
         if not any(
             getattr(communication, f) not in (None, False)
-            for f in ("max_minutes", "max_level", "min_level", "inactive_days", "never_started")
+            for f in (
+                "max_minutes",
+                "max_level",
+                "min_level",
+                "inactive_days",
+                "never_started",
+            )
         ):
             add(
                 "__all__",
@@ -123,8 +133,13 @@ def _validate(
             and communication.min_level is not None
             and communication.min_level >= communication.max_level
         ):
-            add("min_level", _("Aucun niveau ne peut être à la fois au moins %(min)s %% et inférieur à %(max)s %%.")
-                % {"min": communication.min_level, "max": communication.max_level})
+            add(
+                "min_level",
+                _(
+                    "Aucun niveau ne peut être à la fois au moins %(min)s %% et inférieur à %(max)s %%."
+                )
+                % {"min": communication.min_level, "max": communication.max_level},
+            )
 
     frequency = communication.frequency
     if frequency == Communication.Frequency.WEEKLY and not communication.weekdays:
@@ -177,7 +192,9 @@ def communication_create(
 ) -> Communication:
     """Create an active communication and schedule its first send."""
     groups = list(groups)
-    communication = Communication(sphere=sphere, kind=kind, created_by=actor, updated_by=actor)
+    communication = Communication(
+        sphere=sphere, kind=kind, created_by=actor, updated_by=actor
+    )
     for field in EDITABLE_FIELDS:
         if field in data:
             setattr(communication, field, data[field])
@@ -220,7 +237,9 @@ def communication_update(
         current = Communication.objects.select_for_update().get(pk=communication.pk)
         if current.state == Communication.State.DEACTIVATED:
             raise CommunicationDeactivated(
-                _("Cette communication est désactivée : elle ne peut plus être modifiée.")
+                _(
+                    "Cette communication est désactivée : elle ne peut plus être modifiée."
+                )
             )
         before = {f: getattr(current, f) for f in EDITABLE_FIELDS}
         before_groups = set(current.groups.values_list("pk", flat=True))
@@ -228,7 +247,9 @@ def communication_update(
             if field in data:
                 setattr(current, field, data[field])
         _clear_other_kinds(current)
-        _validate(current, groups=groups, password_set=bool(password) or current.has_password)
+        _validate(
+            current, groups=groups, password_set=bool(password) or current.has_password
+        )
         changed = [f for f in EDITABLE_FIELDS if getattr(current, f) != before[f]]
         if {g.pk for g in groups} != before_groups:
             changed.append("groups")
@@ -237,7 +258,10 @@ def communication_update(
             changed.append("password")
         if not changed:
             return current
-        if current.state == Communication.State.COMPLETED and current.frequency != "once":
+        if (
+            current.state == Communication.State.COMPLETED
+            and current.frequency != "once"
+        ):
             current.state = Communication.State.ACTIVE
         _schedule(current)
         current.updated_by = actor
@@ -252,7 +276,9 @@ def communication_update(
     return current
 
 
-def communication_deactivate(*, communication: Communication, actor: User) -> Communication:
+def communication_deactivate(
+    *, communication: Communication, actor: User
+) -> Communication:
     """Deactivate for good, at once: nothing more is sent for it (sends under way stop
     before their next message). Safe to call twice."""
     with transaction.atomic():
@@ -263,14 +289,20 @@ def communication_deactivate(*, communication: Communication, actor: User) -> Co
         current.deactivated_at = timezone.now()
         current.deactivated_by = actor
         current.next_send_at = None
-        current.save(update_fields=["state", "deactivated_at", "deactivated_by", "next_send_at"])
+        current.save(
+            update_fields=["state", "deactivated_at", "deactivated_by", "next_send_at"]
+        )
         CommunicationEvent.objects.create(
-            communication=current, actor=actor, action=CommunicationEvent.Action.DEACTIVATED
+            communication=current,
+            actor=actor,
+            action=CommunicationEvent.Action.DEACTIVATED,
         )
     return current
 
 
-def communication_reactivate(*, communication: Communication, actor: User | None = None) -> NoReturn:
+def communication_reactivate(
+    *, communication: Communication, actor: User | None = None
+) -> NoReturn:
     """There is no way back: a deactivated communication is duplicated, never reactivated."""
     raise CommunicationDeactivated(
         _(
@@ -281,7 +313,11 @@ def communication_reactivate(*, communication: Communication, actor: User | None
 
 
 def communication_password(*, communication: Communication) -> str:
-    return crypto.decrypt(communication.password_token) if communication.password_token else ""
+    return (
+        crypto.decrypt(communication.password_token)
+        if communication.password_token
+        else ""
+    )
 
 
 def prepare_message(*, communication: Communication) -> rendering.PreparedMessage:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
 from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -51,7 +51,11 @@ def communication_choose_kind(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "communications/choose_kind.html",
-        {"sphere": sphere, "active_tab": "communications", "kinds": Communication.Kind.choices},
+        {
+            "sphere": sphere,
+            "active_tab": "communications",
+            "kinds": Communication.Kind.choices,
+        },
     )
 
 
@@ -74,7 +78,9 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
         if source.kind != kind:
             raise Http404
         initial = selectors.communication_initial(source, copy=True)
-    form = CommunicationForm(request.POST or None, sphere=sphere, kind=kind, initial=initial)
+    form = CommunicationForm(
+        request.POST or None, sphere=sphere, kind=kind, initial=initial
+    )
     if request.method == "POST" and form.is_valid():
         try:
             communication = services.communication_create(
@@ -91,7 +97,8 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
         else:
             messages.success(
                 request,
-                _("La communication « %(name)s » est enregistrée.") % {"name": communication.name},
+                _("La communication « %(name)s » est enregistrée.")
+                % {"name": communication.name},
             )
             return redirect(
                 "communications:detail", slug=sphere.slug, pk=communication.pk
@@ -118,7 +125,8 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
     read_only = communication.is_deactivated
     if read_only and request.method == "POST":
         messages.error(
-            request, _("Cette communication est désactivée : elle ne peut plus être modifiée.")
+            request,
+            _("Cette communication est désactivée : elle ne peut plus être modifiée."),
         )
         return redirect("communications:detail", slug=sphere.slug, pk=pk)
     form = CommunicationForm(
@@ -148,7 +156,9 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
         else:
             messages.success(
                 request,
-                _("Modifications enregistrées : elles s'appliquent aux prochains envois."),
+                _(
+                    "Modifications enregistrées : elles s'appliquent aux prochains envois."
+                ),
             )
             return redirect("communications:detail", slug=sphere.slug, pk=pk)
     return render(
@@ -186,7 +196,9 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "active_tab": "communications",
             "communication": communication,
             "row": selectors.communication_rows([communication])[0],
-            "upcoming": [describe_moment(m, sphere.timezone, with_year=True) for m in upcoming],
+            "upcoming": [
+                describe_moment(m, sphere.timezone, with_year=True) for m in upcoming
+            ],
             "events": communication.events.select_related("actor")[:50],
             "sends": _sends_with_counts(communication),
         },
@@ -200,11 +212,15 @@ def _sends_with_counts(communication: Communication) -> list[tuple]:
 
 
 @login_required
-def communication_send_detail(request: HttpRequest, slug: str, pk: int, send_id: int) -> HttpResponse:
+def communication_send_detail(
+    request: HttpRequest, slug: str, pk: int, send_id: int
+) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     send = get_object_or_404(communication.sends, pk=send_id)
-    deliveries = send.deliveries.order_by("status", "last_name", "first_name", "identifiant")
+    deliveries = send.deliveries.order_by(
+        "status", "last_name", "first_name", "identifiant"
+    )
     if status := request.GET.get("resultat"):
         deliveries = deliveries.filter(status=status)
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
@@ -226,18 +242,26 @@ def communication_send_detail(request: HttpRequest, slug: str, pk: int, send_id:
 
 @login_required
 @require_POST
-def communication_send_retry(request: HttpRequest, slug: str, pk: int, send_id: int) -> HttpResponse:
+def communication_send_retry(
+    request: HttpRequest, slug: str, pk: int, send_id: int
+) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     send = get_object_or_404(communication.sends, pk=send_id)
     if communication.is_deactivated:
-        messages.error(request, _("Cette communication est désactivée : rien n'est renvoyé."))
+        messages.error(
+            request, _("Cette communication est désactivée : rien n'est renvoyé.")
+        )
     else:
         count = sending.deliveries_retry_failed(send=send)
         messages.success(
-            request, _("%(count)d message(s) en échec remis en file d'envoi.") % {"count": count}
+            request,
+            _("%(count)d message(s) en échec remis en file d'envoi.")
+            % {"count": count},
         )
-    return redirect("communications:send_detail", slug=sphere.slug, pk=pk, send_id=send_id)
+    return redirect(
+        "communications:send_detail", slug=sphere.slug, pk=pk, send_id=send_id
+    )
 
 
 @login_required
@@ -245,7 +269,8 @@ def communication_duplicate(request: HttpRequest, slug: str, pk: int) -> HttpRes
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     url = reverse(
-        "communications:create", kwargs={"slug": sphere.slug, "kind": communication.kind}
+        "communications:create",
+        kwargs={"slug": sphere.slug, "kind": communication.kind},
     )
     return redirect(f"{url}?copie={communication.pk}")
 
@@ -257,17 +282,25 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     if request.method == "POST":
-        services.communication_deactivate(communication=communication, actor=request.user)
+        services.communication_deactivate(
+            communication=communication, actor=request.user
+        )
         messages.success(
             request,
-            _("La communication « %(name)s » est désactivée. Elle ne sera plus envoyée.")
+            _(
+                "La communication « %(name)s » est désactivée. Elle ne sera plus envoyée."
+            )
             % {"name": communication.name},
         )
         return redirect("communications:list", slug=sphere.slug)
     return render(
         request,
         "communications/deactivate.html",
-        {"sphere": sphere, "active_tab": "communications", "communication": communication},
+        {
+            "sphere": sphere,
+            "active_tab": "communications",
+            "communication": communication,
+        },
     )
 
 
@@ -309,7 +342,9 @@ def communication_send_test(request: HttpRequest, slug: str, pk: int) -> HttpRes
     audience = selectors.audience(selectors.AudienceSpec.of(communication))
     form = PreviewForm(request.POST, queryset=audience)
     if not form.is_valid():
-        messages.error(request, _("Choisissez un utilisateur destinataire de cette communication."))
+        messages.error(
+            request, _("Choisissez un utilisateur destinataire de cette communication.")
+        )
         return redirect("communications:preview", slug=sphere.slug, pk=pk)
     learner = form.cleaned_data["learner"]
     services.communication_send_test(
@@ -347,9 +382,8 @@ def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpRe
         never_started=bool(data.get("never_started")),
         inactive_days=data.get("inactive_days"),
     )
-    incomplete = (
-        (sphere_has_groups and not spec.group_ids)
-        or (kind == Communication.Kind.EVALUATION and spec.evaluation_id is None)
+    incomplete = (sphere_has_groups and not spec.group_ids) or (
+        kind == Communication.Kind.EVALUATION and spec.evaluation_id is None
     )
     summary = None if incomplete else selectors.audience_summary(spec)
     return render(

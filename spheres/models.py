@@ -60,7 +60,10 @@ class Group(models.Model):
     """A named population inside one sphere (« classe 3e A », « promotion 2017-2018 »)."""
 
     sphere = models.ForeignKey(
-        Sphere, on_delete=models.CASCADE, related_name="groups", verbose_name=_("sphère")
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="groups",
+        verbose_name=_("sphère"),
     )
     name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
 
@@ -69,7 +72,9 @@ class Group(models.Model):
         verbose_name_plural = _("groupes")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["sphere", "name"], name="group_unique_name_per_sphere"),
+            models.UniqueConstraint(
+                fields=["sphere", "name"], name="group_unique_name_per_sphere"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -80,7 +85,10 @@ class Learner(models.Model):
     """A learner (« utilisateur »): belongs to exactly one sphere, receives the messages."""
 
     sphere = models.ForeignKey(
-        Sphere, on_delete=models.CASCADE, related_name="learners", verbose_name=_("sphère")
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="learners",
+        verbose_name=_("sphère"),
     )
     identifiant = models.CharField(_("identifiant"), max_length=150)
     first_name = models.CharField(_("prénom"), max_length=150, blank=True)
@@ -106,10 +114,12 @@ class Learner(models.Model):
         ordering = ["last_name", "first_name", "identifiant"]
         constraints = [
             models.UniqueConstraint(
-                fields=["sphere", "identifiant"], name="learner_unique_identifiant_per_sphere"
+                fields=["sphere", "identifiant"],
+                name="learner_unique_identifiant_per_sphere",
             ),
             models.CheckConstraint(
-                condition=models.Q(level__gte=0, level__lte=100), name="learner_level_0_100"
+                condition=models.Q(level__gte=0, level__lte=100),
+                name="learner_level_0_100",
             ),
         ]
         indexes = [
@@ -125,15 +135,21 @@ class Learner(models.Model):
 class Membership(models.Model):
     """A learner in a group. A database trigger refuses a group of another sphere."""
 
-    learner = models.ForeignKey(Learner, on_delete=models.CASCADE, related_name="memberships")
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    learner = models.ForeignKey(
+        Learner, on_delete=models.CASCADE, related_name="memberships"
+    )
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, related_name="memberships"
+    )
 
     class Meta:
         verbose_name = _("appartenance à un groupe")
         verbose_name_plural = _("appartenances aux groupes")
         ordering = ["group", "learner"]
         constraints = [
-            models.UniqueConstraint(fields=["learner", "group"], name="membership_unique"),
+            models.UniqueConstraint(
+                fields=["learner", "group"], name="membership_unique"
+            ),
         ]
         indexes = [models.Index(fields=["group", "learner"])]
 
@@ -145,7 +161,10 @@ class DailyActivity(models.Model):
     """Minutes a learner spent training on one day (one row per learner and day)."""
 
     learner = models.ForeignKey(
-        Learner, on_delete=models.CASCADE, related_name="activity", verbose_name=_("apprenant")
+        Learner,
+        on_delete=models.CASCADE,
+        related_name="activity",
+        verbose_name=_("apprenant"),
     )
     date = models.DateField(_("date"))
     minutes = models.PositiveIntegerField(_("minutes"))
@@ -155,8 +174,12 @@ class DailyActivity(models.Model):
         verbose_name_plural = _("activités quotidiennes")
         ordering = ["-date"]
         constraints = [
-            models.UniqueConstraint(fields=["learner", "date"], name="activity_one_row_per_day"),
-            models.CheckConstraint(condition=models.Q(minutes__gte=0), name="activity_minutes_gte_0"),
+            models.UniqueConstraint(
+                fields=["learner", "date"], name="activity_one_row_per_day"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(minutes__gte=0), name="activity_minutes_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -167,7 +190,10 @@ class Evaluation(models.Model):
     """An exam scheduled in a sphere; each assigned group has its own time window."""
 
     sphere = models.ForeignKey(
-        Sphere, on_delete=models.CASCADE, related_name="evaluations", verbose_name=_("sphère")
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="evaluations",
+        verbose_name=_("sphère"),
     )
     name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
@@ -177,7 +203,9 @@ class Evaluation(models.Model):
         verbose_name_plural = _("évaluations")
         ordering = ["-created_at", "name"]
         constraints = [
-            models.UniqueConstraint(fields=["sphere", "name"], name="evaluation_unique_name_per_sphere"),
+            models.UniqueConstraint(
+                fields=["sphere", "name"], name="evaluation_unique_name_per_sphere"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -188,10 +216,16 @@ class EvaluationWindow(models.Model):
     """The window of one evaluation for one group. A trigger refuses a group of another sphere."""
 
     evaluation = models.ForeignKey(
-        Evaluation, on_delete=models.CASCADE, related_name="windows", verbose_name=_("évaluation")
+        Evaluation,
+        on_delete=models.CASCADE,
+        related_name="windows",
+        verbose_name=_("évaluation"),
     )
     group = models.ForeignKey(
-        Group, on_delete=models.CASCADE, related_name="evaluation_windows", verbose_name=_("groupe")
+        Group,
+        on_delete=models.CASCADE,
+        related_name="evaluation_windows",
+        verbose_name=_("groupe"),
     )
     starts_at = models.DateTimeField(_("début"))
     ends_at = models.DateTimeField(_("fin"))
@@ -201,9 +235,12 @@ class EvaluationWindow(models.Model):
         verbose_name_plural = _("créneaux d'évaluation")
         ordering = ["starts_at"]
         constraints = [
-            models.UniqueConstraint(fields=["evaluation", "group"], name="window_one_per_group"),
+            models.UniqueConstraint(
+                fields=["evaluation", "group"], name="window_one_per_group"
+            ),
             models.CheckConstraint(
-                condition=models.Q(ends_at__gt=models.F("starts_at")), name="window_ends_after_start"
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="window_ends_after_start",
             ),
         ]
 

@@ -6,112 +6,450 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('spheres', '0002_cross_sphere_triggers'),
+        ("spheres", "0002_cross_sphere_triggers"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Communication',
+            name="Communication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom de la communication')),
-                ('kind', models.CharField(choices=[('announcement', 'Annonce de la mise à disposition du Projet Voltaire'), ('reminder', 'Relance des utilisateurs'), ('evaluation', "Annonce d'une évaluation")], max_length=20, verbose_name='type')),
-                ('reply_to', models.EmailField(max_length=254, verbose_name='votre adresse électronique')),
-                ('subject', models.CharField(max_length=250, verbose_name='objet')),
-                ('message', models.TextField(verbose_name='message')),
-                ('all_learners', models.BooleanField(default=False, verbose_name='tous les utilisateurs de la sphère')),
-                ('max_minutes', models.PositiveIntegerField(blank=True, null=True, verbose_name='moins de (minutes)')),
-                ('minutes_days', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='au cours des derniers (jours)')),
-                ('max_level', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='niveau inférieur à (%)')),
-                ('min_level', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="niveau d'au moins (%)")),
-                ('never_started', models.BooleanField(default=False, verbose_name="n'ont jamais commencé")),
-                ('inactive_days', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='inactifs depuis (jours)')),
-                ('password_token', models.TextField(blank=True, editable=False, verbose_name='mot de passe (chiffré)')),
-                ('frequency', models.CharField(choices=[('once', 'Envoi unique'), ('daily', 'Tous les jours'), ('weekly', 'Toutes les semaines'), ('monthly', 'Tous les mois')], default='once', max_length=10, verbose_name='fréquence')),
-                ('start_date', models.DateField(verbose_name='date de début')),
-                ('send_time', models.TimeField(verbose_name="heure d'envoi")),
-                ('weekdays', models.PositiveSmallIntegerField(default=0, help_text='Lundi = 1, mardi = 2, mercredi = 4…', verbose_name='jours de la semaine')),
-                ('month_day', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='jour du mois')),
-                ('end_date', models.DateField(blank=True, null=True, verbose_name='date de fin')),
-                ('next_send_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='prochain envoi')),
-                ('last_sent_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='dernier envoi')),
-                ('state', models.CharField(choices=[('active', 'Active'), ('completed', 'Terminée'), ('deactivated', 'Désactivée')], default='active', editable=False, max_length=12, verbose_name='état')),
-                ('deactivated_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='désactivée le')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifiée le')),
-                ('created_by', models.ForeignKey(editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='créée par')),
-                ('deactivated_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='désactivée par')),
-                ('duplicated_from', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='duplicates', to='communications.communication', verbose_name='copie de')),
-                ('evaluation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='communications', to='spheres.evaluation', verbose_name='évaluation')),
-                ('groups', models.ManyToManyField(blank=True, related_name='communications', to='spheres.group', verbose_name='groupes')),
-                ('sphere', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='communications', to='spheres.sphere', verbose_name='sphère')),
-                ('updated_by', models.ForeignKey(editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='modifiée par')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=200, verbose_name="nom de la communication"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            (
+                                "announcement",
+                                "Annonce de la mise à disposition du Projet Voltaire",
+                            ),
+                            ("reminder", "Relance des utilisateurs"),
+                            ("evaluation", "Annonce d'une évaluation"),
+                        ],
+                        max_length=20,
+                        verbose_name="type",
+                    ),
+                ),
+                (
+                    "reply_to",
+                    models.EmailField(
+                        max_length=254, verbose_name="votre adresse électronique"
+                    ),
+                ),
+                ("subject", models.CharField(max_length=250, verbose_name="objet")),
+                ("message", models.TextField(verbose_name="message")),
+                (
+                    "all_learners",
+                    models.BooleanField(
+                        default=False, verbose_name="tous les utilisateurs de la sphère"
+                    ),
+                ),
+                (
+                    "max_minutes",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="moins de (minutes)"
+                    ),
+                ),
+                (
+                    "minutes_days",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        null=True,
+                        verbose_name="au cours des derniers (jours)",
+                    ),
+                ),
+                (
+                    "max_level",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="niveau inférieur à (%)"
+                    ),
+                ),
+                (
+                    "min_level",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="niveau d'au moins (%)"
+                    ),
+                ),
+                (
+                    "never_started",
+                    models.BooleanField(
+                        default=False, verbose_name="n'ont jamais commencé"
+                    ),
+                ),
+                (
+                    "inactive_days",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="inactifs depuis (jours)"
+                    ),
+                ),
+                (
+                    "password_token",
+                    models.TextField(
+                        blank=True,
+                        editable=False,
+                        verbose_name="mot de passe (chiffré)",
+                    ),
+                ),
+                (
+                    "frequency",
+                    models.CharField(
+                        choices=[
+                            ("once", "Envoi unique"),
+                            ("daily", "Tous les jours"),
+                            ("weekly", "Toutes les semaines"),
+                            ("monthly", "Tous les mois"),
+                        ],
+                        default="once",
+                        max_length=10,
+                        verbose_name="fréquence",
+                    ),
+                ),
+                ("start_date", models.DateField(verbose_name="date de début")),
+                ("send_time", models.TimeField(verbose_name="heure d'envoi")),
+                (
+                    "weekdays",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        help_text="Lundi = 1, mardi = 2, mercredi = 4…",
+                        verbose_name="jours de la semaine",
+                    ),
+                ),
+                (
+                    "month_day",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="jour du mois"
+                    ),
+                ),
+                (
+                    "end_date",
+                    models.DateField(blank=True, null=True, verbose_name="date de fin"),
+                ),
+                (
+                    "next_send_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        verbose_name="prochain envoi",
+                    ),
+                ),
+                (
+                    "last_sent_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        verbose_name="dernier envoi",
+                    ),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("completed", "Terminée"),
+                            ("deactivated", "Désactivée"),
+                        ],
+                        default="active",
+                        editable=False,
+                        max_length=12,
+                        verbose_name="état",
+                    ),
+                ),
+                (
+                    "deactivated_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        verbose_name="désactivée le",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="créée le"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, verbose_name="modifiée le"),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="créée par",
+                    ),
+                ),
+                (
+                    "deactivated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="désactivée par",
+                    ),
+                ),
+                (
+                    "duplicated_from",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="duplicates",
+                        to="communications.communication",
+                        verbose_name="copie de",
+                    ),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="communications",
+                        to="spheres.evaluation",
+                        verbose_name="évaluation",
+                    ),
+                ),
+                (
+                    "groups",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="communications",
+                        to="spheres.group",
+                        verbose_name="groupes",
+                    ),
+                ),
+                (
+                    "sphere",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="communications",
+                        to="spheres.sphere",
+                        verbose_name="sphère",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="modifiée par",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'communication',
-                'verbose_name_plural': 'communications',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "communication",
+                "verbose_name_plural": "communications",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='CommunicationEvent',
+            name="CommunicationEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('created', 'Création'), ('modified', 'Modification'), ('duplicated', 'Duplication'), ('deactivated', 'Désactivation'), ('test_sent', "Envoi d'un test")], max_length=12, verbose_name='action')),
-                ('at', models.DateTimeField(auto_now_add=True, verbose_name='le')),
-                ('details', models.JSONField(blank=True, default=dict, verbose_name='détails')),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='par')),
-                ('communication', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='communications.communication')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("created", "Création"),
+                            ("modified", "Modification"),
+                            ("duplicated", "Duplication"),
+                            ("deactivated", "Désactivation"),
+                            ("test_sent", "Envoi d'un test"),
+                        ],
+                        max_length=12,
+                        verbose_name="action",
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True, verbose_name="le")),
+                (
+                    "details",
+                    models.JSONField(blank=True, default=dict, verbose_name="détails"),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="par",
+                    ),
+                ),
+                (
+                    "communication",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="communications.communication",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'événement',
-                'verbose_name_plural': 'historique des modifications',
-                'ordering': ['-at', '-id'],
+                "verbose_name": "événement",
+                "verbose_name_plural": "historique des modifications",
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='communication',
-            index=models.Index(fields=['state', 'next_send_at'], name='communicati_state_56a006_idx'),
+            model_name="communication",
+            index=models.Index(
+                fields=["state", "next_send_at"], name="communicati_state_56a006_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('evaluation__isnull', False), ('kind', 'evaluation')), models.Q(models.Q(('kind', 'evaluation'), _negated=True), ('evaluation__isnull', True)), _connector='OR'), name='communication_evaluation_iff_kind'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("evaluation__isnull", False), ("kind", "evaluation")),
+                    models.Q(
+                        models.Q(("kind", "evaluation"), _negated=True),
+                        ("evaluation__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="communication_evaluation_iff_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'announcement'), ('password_token', ''), _connector='OR'), name='communication_password_only_announcement'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "announcement"), ("password_token", ""), _connector="OR"
+                ),
+                name="communication_password_only_announcement",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'reminder'), _negated=True), ('max_minutes__isnull', False), ('max_level__isnull', False), ('min_level__isnull', False), ('inactive_days__isnull', False), ('never_started', True), _connector='OR'), name='communication_reminder_has_criterion'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "reminder"), _negated=True),
+                    ("max_minutes__isnull", False),
+                    ("max_level__isnull", False),
+                    ("min_level__isnull", False),
+                    ("inactive_days__isnull", False),
+                    ("never_started", True),
+                    _connector="OR",
+                ),
+                name="communication_reminder_has_criterion",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('max_minutes__isnull', True), ('minutes_days__isnull', True)), models.Q(('max_minutes__isnull', False), ('minutes_days__gte', 1)), _connector='OR'), name='communication_minutes_need_days'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("max_minutes__isnull", True), ("minutes_days__isnull", True)
+                    ),
+                    models.Q(("max_minutes__isnull", False), ("minutes_days__gte", 1)),
+                    _connector="OR",
+                ),
+                name="communication_minutes_need_days",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('max_level__isnull', True), ('max_level__lte', 100), _connector='OR'), models.Q(('min_level__isnull', True), ('min_level__lte', 100), _connector='OR'), models.Q(('inactive_days__isnull', True), ('inactive_days__gte', 1), _connector='OR')), name='communication_criteria_ranges'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("max_level__isnull", True),
+                        ("max_level__lte", 100),
+                        _connector="OR",
+                    ),
+                    models.Q(
+                        ("min_level__isnull", True),
+                        ("min_level__lte", 100),
+                        _connector="OR",
+                    ),
+                    models.Q(
+                        ("inactive_days__isnull", True),
+                        ("inactive_days__gte", 1),
+                        _connector="OR",
+                    ),
+                ),
+                name="communication_criteria_ranges",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('frequency', 'weekly'), _negated=True), models.Q(('weekdays__gte', 1), ('weekdays__lte', 127)), _connector='OR'), name='communication_weekly_has_weekdays'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("frequency", "weekly"), _negated=True),
+                    models.Q(("weekdays__gte", 1), ("weekdays__lte", 127)),
+                    _connector="OR",
+                ),
+                name="communication_weekly_has_weekdays",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('frequency', 'monthly'), _negated=True), models.Q(('month_day__gte', 1), ('month_day__lte', 31)), _connector='OR'), name='communication_monthly_has_day'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("frequency", "monthly"), _negated=True),
+                    models.Q(("month_day__gte", 1), ("month_day__lte", 31)),
+                    _connector="OR",
+                ),
+                name="communication_monthly_has_day",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(('end_date__isnull', True), ('end_date__gte', models.F('start_date')), _connector='OR'), name='communication_end_after_start'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("end_date__isnull", True),
+                    ("end_date__gte", models.F("start_date")),
+                    _connector="OR",
+                ),
+                name="communication_end_after_start",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='communication',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'deactivated'), _negated=True), ('deactivated_at__isnull', False), _connector='OR'), name='communication_deactivated_has_date'),
+            model_name="communication",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "deactivated"), _negated=True),
+                    ("deactivated_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="communication_deactivated_has_date",
+            ),
         ),
     ]

@@ -5,80 +5,221 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('communications', '0002_deactivation_is_final'),
-        ('spheres', '0002_cross_sphere_triggers'),
+        ("communications", "0002_deactivation_is_final"),
+        ("spheres", "0002_cross_sphere_triggers"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Send',
+            name="Send",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('scheduled_for', models.DateTimeField(verbose_name='prévu pour')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='lancé le')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='terminé le')),
-                ('status', models.CharField(choices=[('sending', 'En cours'), ('done', 'Terminé'), ('cancelled', 'Arrêté (communication désactivée)')], default='sending', max_length=10, verbose_name='état')),
-                ('already_received', models.PositiveIntegerField(default=0, verbose_name='déjà reçue')),
-                ('communication', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sends', to='communications.communication', verbose_name='communication')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("scheduled_for", models.DateTimeField(verbose_name="prévu pour")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="lancé le"),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="terminé le"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("sending", "En cours"),
+                            ("done", "Terminé"),
+                            ("cancelled", "Arrêté (communication désactivée)"),
+                        ],
+                        default="sending",
+                        max_length=10,
+                        verbose_name="état",
+                    ),
+                ),
+                (
+                    "already_received",
+                    models.PositiveIntegerField(default=0, verbose_name="déjà reçue"),
+                ),
+                (
+                    "communication",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sends",
+                        to="communications.communication",
+                        verbose_name="communication",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'envoi',
-                'verbose_name_plural': 'envois',
-                'ordering': ['-scheduled_for', '-id'],
+                "verbose_name": "envoi",
+                "verbose_name_plural": "envois",
+                "ordering": ["-scheduled_for", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('email', models.CharField(blank=True, max_length=254, verbose_name='adresse')),
-                ('identifiant', models.CharField(max_length=150, verbose_name='identifiant')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='prénom')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='nom')),
-                ('window_starts_at', models.DateTimeField(blank=True, null=True)),
-                ('window_ends_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'En attente'), ('sending', "En cours d'envoi"), ('sent', 'Envoyé'), ('failed', 'Échec'), ('skipped', 'Non envoyé'), ('cancelled', 'Annulé')], default='pending', max_length=10, verbose_name='résultat')),
-                ('reason', models.CharField(blank=True, choices=[('no_email', "Pas d'adresse électronique"), ('invalid_email', 'Adresse électronique invalide'), ('inactive', 'Utilisateur désactivé'), ('deactivated', 'Communication désactivée')], max_length=20, verbose_name='motif')),
-                ('error', models.TextField(blank=True, verbose_name='erreur')),
-                ('attempts', models.PositiveSmallIntegerField(default=0, verbose_name='tentatives')),
-                ('queued_at', models.DateTimeField(blank=True, null=True, verbose_name='mis en file le')),
-                ('claimed_at', models.DateTimeField(blank=True, null=True, verbose_name='pris en charge le')),
-                ('claim', models.UUIDField(blank=True, editable=False, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='envoyé le')),
-                ('message_id', models.CharField(blank=True, max_length=255, verbose_name='Message-ID')),
-                ('learner', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='deliveries', to='spheres.learner', verbose_name='utilisateur')),
-                ('send', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='communications.send', verbose_name='envoi')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "email",
+                    models.CharField(
+                        blank=True, max_length=254, verbose_name="adresse"
+                    ),
+                ),
+                (
+                    "identifiant",
+                    models.CharField(max_length=150, verbose_name="identifiant"),
+                ),
+                (
+                    "first_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="prénom"),
+                ),
+                (
+                    "last_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="nom"),
+                ),
+                ("window_starts_at", models.DateTimeField(blank=True, null=True)),
+                ("window_ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "En attente"),
+                            ("sending", "En cours d'envoi"),
+                            ("sent", "Envoyé"),
+                            ("failed", "Échec"),
+                            ("skipped", "Non envoyé"),
+                            ("cancelled", "Annulé"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                        verbose_name="résultat",
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("no_email", "Pas d'adresse électronique"),
+                            ("invalid_email", "Adresse électronique invalide"),
+                            ("inactive", "Utilisateur désactivé"),
+                            ("deactivated", "Communication désactivée"),
+                        ],
+                        max_length=20,
+                        verbose_name="motif",
+                    ),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="erreur")),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(
+                        default=0, verbose_name="tentatives"
+                    ),
+                ),
+                (
+                    "queued_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="mis en file le"
+                    ),
+                ),
+                (
+                    "claimed_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="pris en charge le"
+                    ),
+                ),
+                ("claim", models.UUIDField(blank=True, editable=False, null=True)),
+                (
+                    "sent_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="envoyé le"
+                    ),
+                ),
+                (
+                    "message_id",
+                    models.CharField(
+                        blank=True, max_length=255, verbose_name="Message-ID"
+                    ),
+                ),
+                (
+                    "learner",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="deliveries",
+                        to="spheres.learner",
+                        verbose_name="utilisateur",
+                    ),
+                ),
+                (
+                    "send",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="communications.send",
+                        verbose_name="envoi",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'message',
-                'verbose_name_plural': 'messages',
-                'ordering': ['send', 'id'],
+                "verbose_name": "message",
+                "verbose_name_plural": "messages",
+                "ordering": ["send", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='send',
-            constraint=models.UniqueConstraint(fields=('communication', 'scheduled_for'), name='send_once_per_scheduled_time'),
+            model_name="send",
+            constraint=models.UniqueConstraint(
+                fields=("communication", "scheduled_for"),
+                name="send_once_per_scheduled_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['send', 'status'], name='communicati_send_id_91def9_idx'),
+            model_name="delivery",
+            index=models.Index(
+                fields=["send", "status"], name="communicati_send_id_91def9_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['status', 'claimed_at'], name='communicati_status_eaa092_idx'),
+            model_name="delivery",
+            index=models.Index(
+                fields=["status", "claimed_at"], name="communicati_status_eaa092_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['learner', 'status'], name='communicati_learner_2767b8_idx'),
+            model_name="delivery",
+            index=models.Index(
+                fields=["learner", "status"], name="communicati_learner_2767b8_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['claim'], name='communicati_claim_8f04c9_idx'),
+            model_name="delivery",
+            index=models.Index(fields=["claim"], name="communicati_claim_8f04c9_idx"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('send', 'learner'), name='delivery_once_per_send_and_learner'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(
+                fields=("send", "learner"), name="delivery_once_per_send_and_learner"
+            ),
         ),
     ]

@@ -26,7 +26,9 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     minutes_days = 7
     max_level = 75
     frequency = Communication.Frequency.ONCE
-    start_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=7))
+    start_date = factory.LazyFunction(
+        lambda: timezone.localdate() + dt.timedelta(days=7)
+    )
     send_time = dt.time(8, 0)
     created_by = factory.SubFactory(UserFactory)
     updated_by = factory.SelfAttribute("created_by")

@@ -53,7 +53,11 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
         with self.lock:
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.original_content,
+                )
             )
         return "250 Message accepted"
 

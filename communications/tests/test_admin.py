@@ -23,7 +23,9 @@ def test_admin_lists_and_shows_without_the_password(support_client):
         max_level=None,
         password_token="gAAAAsecret",
     )
-    changelist = support_client.get(reverse("admin:communications_communication_changelist"))
+    changelist = support_client.get(
+        reverse("admin:communications_communication_changelist")
+    )
     page = support_client.get(
         reverse("admin:communications_communication_change", args=[communication.pk])
     )
@@ -54,5 +56,7 @@ def test_admin_cannot_change_state_by_posting_the_form(support_client):
 def test_admin_offers_only_the_deactivate_action(support_client):
     CommunicationFactory()
     page = support_client.get(reverse("admin:communications_communication_changelist"))
-    actions = [value for value, _ in page.context["action_form"].fields["action"].choices]
+    actions = [
+        value for value, _ in page.context["action_form"].fields["action"].choices
+    ]
     assert [a for a in actions if a] == ["deactivate"]

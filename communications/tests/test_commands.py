@@ -75,7 +75,10 @@ def test_purge_without_days_exits_non_zero_with_a_reason():
         [sys.executable, "manage.py", "purge_deliveries"],
         capture_output=True,
         text=True,
-        env={"DJANGO_SETTINGS_MODULE": "voltaire_comms.settings.test", "PATH": "/usr/bin:/bin"},
+        env={
+            "DJANGO_SETTINGS_MODULE": "voltaire_comms.settings.test",
+            "PATH": "/usr/bin:/bin",
+        },
         check=False,
     )
     assert result.returncode != 0

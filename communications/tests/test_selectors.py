@@ -87,7 +87,9 @@ def test_less_than_15_minutes_is_strict(minutes, included):
     learner = LearnerFactory(sphere=sphere, groups=[a, b], level=10)
     today = timezone.localdate(timezone=sphere.tzinfo)
     if minutes:
-        DailyActivityFactory(learner=learner, date=today, minutes=minutes - minutes // 2)
+        DailyActivityFactory(
+            learner=learner, date=today, minutes=minutes - minutes // 2
+        )
         DailyActivityFactory(
             learner=learner, date=today - dt.timedelta(days=6), minutes=minutes // 2
         )
@@ -103,7 +105,9 @@ def test_activity_before_the_window_does_not_count():
     learner = LearnerFactory(sphere=sphere)
     today = timezone.localdate(timezone=sphere.tzinfo)
     DailyActivityFactory(learner=learner, date=today - dt.timedelta(days=7), minutes=60)
-    spec = _spec(sphere, kind=REMINDER, all_learners=True, max_minutes=15, minutes_days=7)
+    spec = _spec(
+        sphere, kind=REMINDER, all_learners=True, max_minutes=15, minutes_days=7
+    )
     assert list(audience(spec)) == [learner]
 
 
@@ -125,9 +129,12 @@ def test_criteria_combine_with_and_and_extra_criteria_work():
     busy = LearnerFactory(sphere=sphere, level=10)
     DailyActivityFactory(learner=busy, date=today, minutes=30)
     strong = LearnerFactory(sphere=sphere, level=90)
+
     # then
     def people(**criteria):
-        return set(audience(_spec(sphere, kind=REMINDER, all_learners=True, **criteria)))
+        return set(
+            audience(_spec(sphere, kind=REMINDER, all_learners=True, **criteria))
+        )
 
     assert people(never_started=True) == {never, strong}
     assert people(inactive_days=10) == {never, idle, strong}
@@ -150,11 +157,15 @@ def test_evaluation_audience_is_limited_to_groups_with_a_window():
     assert list(audience(spec)) == [dated]
 
 
-def test_summary_is_one_aggregate_query_plus_one_for_the_sample(django_assert_num_queries):
+def test_summary_is_one_aggregate_query_plus_one_for_the_sample(
+    django_assert_num_queries,
+):
     sphere = SphereFactory()
     group = GroupFactory(sphere=sphere)
     LearnerFactory.create_batch(30, sphere=sphere, groups=[group])
-    spec = _spec(sphere, kind=REMINDER, group_ids=(group.pk,), max_minutes=15, minutes_days=7)
+    spec = _spec(
+        sphere, kind=REMINDER, group_ids=(group.pk,), max_minutes=15, minutes_days=7
+    )
     with django_assert_num_queries(2):
         summary = audience_summary(spec)
     assert summary.reach == 30

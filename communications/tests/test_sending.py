@@ -59,7 +59,12 @@ def test_due_reminder_reaches_its_audience_once_with_french_content(
     sphere = SphereFactory(name="Lycée Victor Hugo")
     a, b = GroupFactory.create_batch(2, sphere=sphere)
     lea = LearnerFactory(
-        sphere=sphere, groups=[a, b], identifiant="lmartin", first_name="Léa", last_name="Martin", level=40
+        sphere=sphere,
+        groups=[a, b],
+        identifiant="lmartin",
+        first_name="Léa",
+        last_name="Martin",
+        level=40,
     )
     DailyActivityFactory(learner=lea, minutes=10)
     busy = LearnerFactory(sphere=sphere, groups=[a], level=40)
@@ -107,7 +112,9 @@ def test_dispatch_twice_creates_one_send_and_delivering_twice_sends_once(
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 5
 
 
-def test_skips_are_recorded_with_their_reason(smtp_server, django_capture_on_commit_callbacks):
+def test_skips_are_recorded_with_their_reason(
+    smtp_server, django_capture_on_commit_callbacks
+):
     sphere = SphereFactory()
     LearnerFactory(sphere=sphere, level=10, email="")
     LearnerFactory(sphere=sphere, level=10, email="pas-une-adresse")
@@ -117,7 +124,9 @@ def test_skips_are_recorded_with_their_reason(smtp_server, django_capture_on_com
     (result,) = _dispatch(django_capture_on_commit_callbacks)
     _deliver_all([result])
     reasons = dict(
-        Delivery.objects.filter(status=Delivery.Status.SKIPPED).values_list("reason", "status")
+        Delivery.objects.filter(status=Delivery.Status.SKIPPED).values_list(
+            "reason", "status"
+        )
     )
     assert set(reasons) == {"no_email", "invalid_email", "inactive"}
     assert len(smtp_server.received) == 1
@@ -189,10 +198,14 @@ def test_deactivation_between_two_chunks_stops_the_second(
     (result,) = _dispatch(django_capture_on_commit_callbacks)
     assert len(result.chunks) == 2
     first, second = result.chunks
-    sending.chunk_deliver(send_id=result.send_id, first_id=first[0], last_id=first[1], claim="a" * 32)
+    sending.chunk_deliver(
+        send_id=result.send_id, first_id=first[0], last_id=first[1], claim="a" * 32
+    )
     from communications.services import communication_deactivate
 
-    communication_deactivate(communication=communication, actor=communication.created_by)
+    communication_deactivate(
+        communication=communication, actor=communication.created_by
+    )
     outcome = sending.chunk_deliver(
         send_id=result.send_id, first_id=second[0], last_id=second[1], claim="b" * 32
     )
@@ -219,7 +232,11 @@ def test_recurring_announcement_reaches_each_learner_once_ever(
     _deliver_all(_dispatch(django_capture_on_commit_callbacks))
     newcomer = LearnerFactory(sphere=sphere)
     # when: the next daily send
-    later = communication.next_send_at if False else timezone.now() + dt.timedelta(days=1, hours=1)
+    later = (
+        communication.next_send_at
+        if False
+        else timezone.now() + dt.timedelta(days=1, hours=1)
+    )
     with time_machine.travel(later, tick=False):
         results = _dispatch(django_capture_on_commit_callbacks)
         _deliver_all(results)
@@ -234,7 +251,9 @@ def test_missed_sends_go_out_once_late_not_once_per_missed_slot(
 ):
     sphere = SphereFactory()
     LearnerFactory(sphere=sphere, level=10)
-    communication = _due(sphere=sphere, frequency="daily", start_date=timezone.localdate())
+    communication = _due(
+        sphere=sphere, frequency="daily", start_date=timezone.localdate()
+    )
     Communication.objects.filter(pk=communication.pk).update(
         next_send_at=timezone.now() - dt.timedelta(days=3)
     )
@@ -254,9 +273,19 @@ def test_evaluation_dates_are_each_learner_own_group_window(
     a, b = GroupFactory.create_batch(2, sphere=sphere)
     evaluation = EvaluationFactory(sphere=sphere)
     start_a = dt.datetime(2026, 12, 7, 13, 30, tzinfo=dt.UTC)
-    EvaluationWindowFactory(evaluation=evaluation, group=a, starts_at=start_a, ends_at=start_a + dt.timedelta(hours=2))
+    EvaluationWindowFactory(
+        evaluation=evaluation,
+        group=a,
+        starts_at=start_a,
+        ends_at=start_a + dt.timedelta(hours=2),
+    )
     start_b = dt.datetime(2026, 12, 8, 8, 0, tzinfo=dt.UTC)
-    EvaluationWindowFactory(evaluation=evaluation, group=b, starts_at=start_b, ends_at=start_b + dt.timedelta(hours=1))
+    EvaluationWindowFactory(
+        evaluation=evaluation,
+        group=b,
+        starts_at=start_b,
+        ends_at=start_b + dt.timedelta(hours=1),
+    )
     in_a = LearnerFactory(sphere=sphere, groups=[a])
     in_b = LearnerFactory(sphere=sphere, groups=[b])
     with time_machine.travel(dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC), tick=False):
@@ -322,25 +351,38 @@ def test_a_killed_run_is_taken_back_by_the_same_task_and_lost_tasks_are_requeued
         status=Delivery.Status.SENDING, claim="c" * 32, claimed_at=timezone.now()
     )
     # when: another task cannot take them, but the same task redelivered can
-    other = sending.chunk_deliver(send_id=result.send_id, first_id=first_id, last_id=last_id, claim="d" * 32)
-    same = sending.chunk_deliver(send_id=result.send_id, first_id=first_id, last_id=last_id, claim="c" * 32)
+    other = sending.chunk_deliver(
+        send_id=result.send_id, first_id=first_id, last_id=last_id, claim="d" * 32
+    )
+    same = sending.chunk_deliver(
+        send_id=result.send_id, first_id=first_id, last_id=last_id, claim="c" * 32
+    )
     # then
     assert other.claimed == 0 and same.sent == 3
     assert len(smtp_server.received) == 3
 
 
-def test_sweeper_puts_back_stale_claims_and_requeues_them(django_capture_on_commit_callbacks):
+def test_sweeper_puts_back_stale_claims_and_requeues_them(
+    django_capture_on_commit_callbacks,
+):
     sphere = SphereFactory()
     LearnerFactory.create_batch(2, sphere=sphere, level=10)
     _due(sphere=sphere)
     (result,) = _dispatch(django_capture_on_commit_callbacks)
     long_ago = timezone.now() - dt.timedelta(hours=1)
-    Delivery.objects.update(status=Delivery.Status.SENDING, claimed_at=long_ago, queued_at=long_ago, claim=uuid.uuid4())
+    Delivery.objects.update(
+        status=Delivery.Status.SENDING,
+        claimed_at=long_ago,
+        queued_at=long_ago,
+        claim=uuid.uuid4(),
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         requeued = sending.deliveries_requeue_stuck()
     assert requeued == 2
     assert len(callbacks) == 1
-    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.PENDING}
+    assert set(Delivery.objects.values_list("status", flat=True)) == {
+        Delivery.Status.PENDING
+    }
 
 
 def test_dry_run_writes_nothing(django_capture_on_commit_callbacks):

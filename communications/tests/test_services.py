@@ -10,7 +10,12 @@ from accounts.tests.factories import UserFactory
 from communications import crypto, services
 from communications.models import Communication, CommunicationEvent
 from communications.tests.factories import CommunicationFactory
-from spheres.tests.factories import EvaluationFactory, GroupFactory, LearnerFactory, SphereFactory
+from spheres.tests.factories import (
+    EvaluationFactory,
+    GroupFactory,
+    LearnerFactory,
+    SphereFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +39,11 @@ def test_announcement_password_is_encrypted_at_rest_and_never_in_clear():
     sphere, admin = SphereFactory(), UserFactory()
     # when
     communication = services.communication_create(
-        sphere=sphere, actor=admin, kind="announcement", data=_data(sphere), password="Voltaire2026!"
+        sphere=sphere,
+        actor=admin,
+        kind="announcement",
+        data=_data(sphere),
+        password="Voltaire2026!",
     )
     # then
     with connection.cursor() as cursor:
@@ -45,7 +54,9 @@ def test_announcement_password_is_encrypted_at_rest_and_never_in_clear():
         (stored,) = cursor.fetchone()
     assert "Voltaire2026" not in stored
     assert crypto.decrypt(stored) == "Voltaire2026!"
-    assert services.communication_password(communication=communication) == "Voltaire2026!"
+    assert (
+        services.communication_password(communication=communication) == "Voltaire2026!"
+    )
 
 
 def test_announcement_with_password_placeholder_and_no_password_is_refused():
@@ -63,7 +74,10 @@ def test_key_rotation_keeps_old_tokens_readable(settings):
     old_key = settings.FIELD_ENCRYPTION_KEYS[0]
     token = crypto.encrypt("secret")
     # when: a new key is put first
-    settings.FIELD_ENCRYPTION_KEYS = ["Q2u7Q1m7mV6h3K8r7m0b2Y4y9nX2wV5tJ8cL1pA6sD0=", old_key]
+    settings.FIELD_ENCRYPTION_KEYS = [
+        "Q2u7Q1m7mV6h3K8r7m0b2Y4y9nX2wV5tJ8cL1pA6sD0=",
+        old_key,
+    ]
     # then
     assert crypto.decrypt(token) == "secret"
     assert crypto.decrypt(crypto.rotate(token)) == "secret"
@@ -80,7 +94,11 @@ def test_groups_are_required_when_the_sphere_has_groups_and_must_be_its_own():
     assert "groups" in error.value.message_dict
     with pytest.raises(ValidationError) as error:
         services.communication_create(
-            sphere=sphere, actor=UserFactory(), kind="announcement", data=data, groups=[GroupFactory()]
+            sphere=sphere,
+            actor=UserFactory(),
+            kind="announcement",
+            data=data,
+            groups=[GroupFactory()],
         )
     assert "groups" in error.value.message_dict
 
@@ -89,7 +107,10 @@ def test_reminder_needs_a_criterion_and_evaluation_must_be_of_the_sphere():
     sphere = SphereFactory()
     with pytest.raises(ValidationError):
         services.communication_create(
-            sphere=sphere, actor=UserFactory(), kind="reminder", data=_data(sphere, message="x")
+            sphere=sphere,
+            actor=UserFactory(),
+            kind="reminder",
+            data=_data(sphere, message="x"),
         )
     with pytest.raises(ValidationError) as error:
         services.communication_create(
@@ -108,11 +129,13 @@ def test_create_schedules_the_next_send_in_the_sphere_time_zone():
         sphere=sphere,
         actor=UserFactory(),
         kind="reminder",
-        data=_data(sphere, message="x", max_level=75, start_date=day, send_time=dt.time(8, 0)),
+        data=_data(
+            sphere, message="x", max_level=75, start_date=day, send_time=dt.time(8, 0)
+        ),
     )
-    assert communication.next_send_at.astimezone(sphere.tzinfo).replace(tzinfo=None) == (
-        dt.datetime.combine(day, dt.time(8, 0))
-    )
+    assert communication.next_send_at.astimezone(sphere.tzinfo).replace(
+        tzinfo=None
+    ) == (dt.datetime.combine(day, dt.time(8, 0)))
     assert communication.events.get().action == CommunicationEvent.Action.CREATED
 
 
@@ -165,7 +188,9 @@ def test_send_test_goes_to_the_admin_marked_as_test(mailoutbox):
     admin = UserFactory(email="prof@ecole.example")
     communication = CommunicationFactory(sphere=sphere, subject="Bonjour {prenom}")
     # when
-    services.communication_send_test(communication=communication, actor=admin, learner=learner)
+    services.communication_send_test(
+        communication=communication, actor=admin, learner=learner
+    )
     # then
     (message,) = mailoutbox
     assert message.to == ["prof@ecole.example"]

@@ -13,15 +13,25 @@ pytestmark = pytest.mark.django_db
 
 def _urls(sphere, communication):
     slug, pk = sphere.slug, communication.pk
-    send = Send.objects.create(communication=communication, scheduled_for=timezone.now())
+    send = Send.objects.create(
+        communication=communication, scheduled_for=timezone.now()
+    )
     send_kwargs = {"slug": slug, "pk": pk, "send_id": send.pk}
     return [
         ("get", reverse("communications:send_detail", kwargs=send_kwargs)),
         ("post", reverse("communications:send_retry", kwargs=send_kwargs)),
         ("get", reverse("communications:list", kwargs={"slug": slug})),
         ("get", reverse("communications:choose_kind", kwargs={"slug": slug})),
-        ("get", reverse("communications:create", kwargs={"slug": slug, "kind": "reminder"})),
-        ("post", reverse("communications:audience", kwargs={"slug": slug, "kind": "reminder"})),
+        (
+            "get",
+            reverse("communications:create", kwargs={"slug": slug, "kind": "reminder"}),
+        ),
+        (
+            "post",
+            reverse(
+                "communications:audience", kwargs={"slug": slug, "kind": "reminder"}
+            ),
+        ),
         ("get", reverse("communications:detail", kwargs={"slug": slug, "pk": pk})),
         ("get", reverse("communications:edit", kwargs={"slug": slug, "pk": pk})),
         ("get", reverse("communications:duplicate", kwargs={"slug": slug, "pk": pk})),
@@ -75,14 +85,18 @@ def test_a_communication_of_another_sphere_is_404_even_with_own_sphere_slug(
     admin_client, sphere
 ):
     foreign = CommunicationFactory()
-    url = reverse("communications:detail", kwargs={"slug": sphere.slug, "pk": foreign.pk})
+    url = reverse(
+        "communications:detail", kwargs={"slug": sphere.slug, "pk": foreign.pk}
+    )
     assert admin_client.get(url).status_code == 404
 
 
 def test_create_reminder_to_two_groups_weekly(admin_client, sphere, admin_user):
     # given
     a, b = GroupFactory.create_batch(2, sphere=sphere)
-    url = reverse("communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"})
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
     # when
     response = admin_client.post(url, _form(sphere, groups=[a.pk, b.pk]))
     # then
@@ -90,17 +104,27 @@ def test_create_reminder_to_two_groups_weekly(admin_client, sphere, admin_user):
     assert response.status_code == 302
     assert set(communication.groups.all()) == {a, b}
     assert communication.created_by == admin_user
-    assert (communication.max_minutes, communication.minutes_days, communication.max_level) == (
+    assert (
+        communication.max_minutes,
+        communication.minutes_days,
+        communication.max_level,
+    ) == (
         15,
         7,
         75,
     )
-    page = admin_client.get(reverse("communications:list", kwargs={"slug": sphere.slug}))
+    page = admin_client.get(
+        reverse("communications:list", kwargs={"slug": sphere.slug})
+    )
     assert "Prochain envoi" in page.content.decode()
 
 
-def test_unknown_placeholder_is_refused_and_what_was_typed_is_kept(admin_client, sphere):
-    url = reverse("communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"})
+def test_unknown_placeholder_is_refused_and_what_was_typed_is_kept(
+    admin_client, sphere
+):
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
     typed = "Bonjour {prenon}, texte soigneusement rédigé"
     response = admin_client.post(url, _form(sphere, message=typed))
     body = response.content.decode()
@@ -113,7 +137,9 @@ def test_unknown_placeholder_is_refused_and_what_was_typed_is_kept(admin_client,
 def test_another_sphere_group_id_is_a_form_error(admin_client, sphere):
     GroupFactory(sphere=sphere)
     foreign = GroupFactory()
-    url = reverse("communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"})
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
     response = admin_client.post(url, _form(sphere, groups=[foreign.pk]))
     assert response.status_code == 200
     assert response.context["form"].errors["groups"]
@@ -130,7 +156,9 @@ def test_duplicate_prefills_a_copy_without_the_password(admin_client, sphere):
         message="{mot_de_passe}",
         password_token="x",
     )
-    url = reverse("communications:duplicate", kwargs={"slug": sphere.slug, "pk": original.pk})
+    url = reverse(
+        "communications:duplicate", kwargs={"slug": sphere.slug, "pk": original.pk}
+    )
     page = admin_client.get(url, follow=True)
     form = page.context["form"]
     assert form.initial["name"] == f"Copie de {original.name}"
@@ -144,9 +172,14 @@ def test_deactivated_communication_opens_read_only_and_a_crafted_post_changes_no
     # given
     communication = CommunicationFactory(sphere=sphere)
     admin_client.post(
-        reverse("communications:deactivate", kwargs={"slug": sphere.slug, "pk": communication.pk})
+        reverse(
+            "communications:deactivate",
+            kwargs={"slug": sphere.slug, "pk": communication.pk},
+        )
     )
-    url = reverse("communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk})
+    url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
     # when
     page = admin_client.get(url)
     admin_client.post(url, _form(sphere, name="Ressuscitée", state="active"))
@@ -162,7 +195,9 @@ def test_list_shows_state_as_word_and_class_and_escapes_names(admin_client, sphe
     CommunicationFactory(sphere=sphere, name="<script>alert(1)</script>")
     gone = CommunicationFactory(sphere=sphere, name="Ancienne")
     admin_client.post(
-        reverse("communications:deactivate", kwargs={"slug": sphere.slug, "pk": gone.pk})
+        reverse(
+            "communications:deactivate", kwargs={"slug": sphere.slug, "pk": gone.pk}
+        )
     )
     body = admin_client.get(
         reverse("communications:list", kwargs={"slug": sphere.slug})
@@ -189,16 +224,22 @@ def test_preview_renders_the_chosen_learner_message_escaped(admin_client, sphere
     communication = CommunicationFactory(
         sphere=sphere, message="Bonjour {prenom}, identifiant {identifiant}"
     )
-    url = reverse("communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk})
+    url = reverse(
+        "communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
     body = admin_client.get(url, {"learner": learner.pk}).content.decode()
     assert "identifiant zoe" in body
     assert "<b>Zoé</b>" not in body
 
 
-def test_send_test_goes_to_the_administrator(admin_client, sphere, admin_user, mailoutbox):
+def test_send_test_goes_to_the_administrator(
+    admin_client, sphere, admin_user, mailoutbox
+):
     learner = LearnerFactory(sphere=sphere)
     communication = CommunicationFactory(sphere=sphere)
-    url = reverse("communications:send_test", kwargs={"slug": sphere.slug, "pk": communication.pk})
+    url = reverse(
+        "communications:send_test", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
     admin_client.post(url, {"learner": learner.pk})
     (message,) = mailoutbox
     assert message.to == [admin_user.email]
@@ -209,7 +250,9 @@ def test_live_audience_counts_the_current_choice(admin_client, sphere):
     group = GroupFactory(sphere=sphere)
     LearnerFactory.create_batch(3, sphere=sphere, groups=[group], level=10)
     LearnerFactory(sphere=sphere)  # no group
-    url = reverse("communications:audience", kwargs={"slug": sphere.slug, "kind": "reminder"})
+    url = reverse(
+        "communications:audience", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
     body = admin_client.post(
         url, {"groups": [group.pk], "max_level": "75"}
     ).content.decode()
@@ -218,7 +261,9 @@ def test_live_audience_counts_the_current_choice(admin_client, sphere):
 
 
 def test_start_date_in_the_past_is_refused(admin_client, sphere):
-    url = reverse("communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"})
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
     yesterday = timezone.localdate(timezone=sphere.tzinfo) - dt.timedelta(days=1)
     response = admin_client.post(url, _form(sphere, start_date=yesterday.isoformat()))
     assert response.context["form"].errors["start_date"]
@@ -226,18 +271,30 @@ def test_start_date_in_the_past_is_refused(admin_client, sphere):
 
 def test_history_lists_sends_and_each_learner_outcome(admin_client, sphere):
     communication = CommunicationFactory(sphere=sphere)
-    send = Send.objects.create(communication=communication, scheduled_for=timezone.now())
+    send = Send.objects.create(
+        communication=communication, scheduled_for=timezone.now()
+    )
     learner = LearnerFactory(sphere=sphere, identifiant="lmartin")
     Delivery.objects.create(
-        send=send, learner=learner, identifiant="lmartin", email=learner.email,
-        status=Delivery.Status.FAILED, error="550 5.1.1 No such user",
+        send=send,
+        learner=learner,
+        identifiant="lmartin",
+        email=learner.email,
+        status=Delivery.Status.FAILED,
+        error="550 5.1.1 No such user",
     )
     Delivery.objects.create(
-        send=send, learner=None, identifiant="sansmail", status=Delivery.Status.SKIPPED,
+        send=send,
+        learner=None,
+        identifiant="sansmail",
+        status=Delivery.Status.SKIPPED,
         reason=Delivery.Reason.NO_EMAIL,
     )
     detail = admin_client.get(
-        reverse("communications:detail", kwargs={"slug": sphere.slug, "pk": communication.pk})
+        reverse(
+            "communications:detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk},
+        )
     ).content.decode()
     assert "Envois" in detail
     page = admin_client.get(
@@ -247,5 +304,8 @@ def test_history_lists_sends_and_each_learner_outcome(admin_client, sphere):
         )
     ).content.decode()
     assert "lmartin" in page and "550 5.1.1 No such user" in page
-    assert "Pas d&#x27;adresse électronique" in page or "Pas d'adresse électronique" in page
+    assert (
+        "Pas d&#x27;adresse électronique" in page
+        or "Pas d'adresse électronique" in page
+    )
     assert "Renvoyer les messages en échec" in page

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,155 +16,362 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Group',
+            name="Group",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
             ],
             options={
-                'verbose_name': 'groupe',
-                'verbose_name_plural': 'groupes',
-                'ordering': ['name'],
+                "verbose_name": "groupe",
+                "verbose_name_plural": "groupes",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Learner',
+            name="Learner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('identifiant', models.CharField(max_length=150, verbose_name='identifiant')),
-                ('first_name', models.CharField(blank=True, max_length=150, verbose_name='prénom')),
-                ('last_name', models.CharField(blank=True, max_length=150, verbose_name='nom')),
-                ('email', models.EmailField(blank=True, max_length=254, verbose_name='adresse électronique')),
-                ('level', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)], verbose_name='niveau (%)')),
-                ('is_active', models.BooleanField(default=True, verbose_name='actif')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créé le')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='modifié le')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "identifiant",
+                    models.CharField(max_length=150, verbose_name="identifiant"),
+                ),
+                (
+                    "first_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="prénom"),
+                ),
+                (
+                    "last_name",
+                    models.CharField(blank=True, max_length=150, verbose_name="nom"),
+                ),
+                (
+                    "email",
+                    models.EmailField(
+                        blank=True, max_length=254, verbose_name="adresse électronique"
+                    ),
+                ),
+                (
+                    "level",
+                    models.PositiveSmallIntegerField(
+                        default=0,
+                        validators=[django.core.validators.MaxValueValidator(100)],
+                        verbose_name="niveau (%)",
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True, verbose_name="actif")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="créé le"),
+                ),
+                (
+                    "updated_at",
+                    models.DateTimeField(auto_now=True, verbose_name="modifié le"),
+                ),
             ],
             options={
-                'verbose_name': 'apprenant',
-                'verbose_name_plural': 'apprenants',
-                'ordering': ['last_name', 'first_name', 'identifiant'],
+                "verbose_name": "apprenant",
+                "verbose_name_plural": "apprenants",
+                "ordering": ["last_name", "first_name", "identifiant"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='spheres.group')),
-                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='spheres.learner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="spheres.group",
+                    ),
+                ),
+                (
+                    "learner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="spheres.learner",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'appartenance à un groupe',
-                'verbose_name_plural': 'appartenances aux groupes',
-                'ordering': ['group', 'learner'],
+                "verbose_name": "appartenance à un groupe",
+                "verbose_name_plural": "appartenances aux groupes",
+                "ordering": ["group", "learner"],
             },
         ),
         migrations.AddField(
-            model_name='learner',
-            name='groups',
-            field=models.ManyToManyField(blank=True, related_name='learners', through='spheres.Membership', to='spheres.group', verbose_name='groupes'),
+            model_name="learner",
+            name="groups",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="learners",
+                through="spheres.Membership",
+                to="spheres.group",
+                verbose_name="groupes",
+            ),
         ),
         migrations.CreateModel(
-            name='Sphere',
+            name="Sphere",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
-                ('slug', models.SlugField(max_length=80, unique=True, verbose_name='identifiant court')),
-                ('timezone', models.CharField(default='Europe/Paris', max_length=64, validators=[spheres.models.validate_timezone], verbose_name='fuseau horaire')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('administrators', models.ManyToManyField(blank=True, related_name='administered_spheres', to=settings.AUTH_USER_MODEL, verbose_name='administrateurs')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
+                (
+                    "slug",
+                    models.SlugField(
+                        max_length=80, unique=True, verbose_name="identifiant court"
+                    ),
+                ),
+                (
+                    "timezone",
+                    models.CharField(
+                        default="Europe/Paris",
+                        max_length=64,
+                        validators=[spheres.models.validate_timezone],
+                        verbose_name="fuseau horaire",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="créée le"),
+                ),
+                (
+                    "administrators",
+                    models.ManyToManyField(
+                        blank=True,
+                        related_name="administered_spheres",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="administrateurs",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'sphère',
-                'verbose_name_plural': 'sphères',
-                'ordering': ['name'],
+                "verbose_name": "sphère",
+                "verbose_name_plural": "sphères",
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='learner',
-            name='sphere',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='learners', to='spheres.sphere', verbose_name='sphère'),
+            model_name="learner",
+            name="sphere",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="learners",
+                to="spheres.sphere",
+                verbose_name="sphère",
+            ),
         ),
         migrations.AddField(
-            model_name='group',
-            name='sphere',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='groups', to='spheres.sphere', verbose_name='sphère'),
+            model_name="group",
+            name="sphere",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="groups",
+                to="spheres.sphere",
+                verbose_name="sphère",
+            ),
         ),
         migrations.CreateModel(
-            name='Evaluation',
+            name="Evaluation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='nom')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='créée le')),
-                ('sphere', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluations', to='spheres.sphere', verbose_name='sphère')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="nom")),
+                (
+                    "created_at",
+                    models.DateTimeField(auto_now_add=True, verbose_name="créée le"),
+                ),
+                (
+                    "sphere",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="evaluations",
+                        to="spheres.sphere",
+                        verbose_name="sphère",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'évaluation',
-                'verbose_name_plural': 'évaluations',
-                'ordering': ['-created_at', 'name'],
+                "verbose_name": "évaluation",
+                "verbose_name_plural": "évaluations",
+                "ordering": ["-created_at", "name"],
             },
         ),
         migrations.CreateModel(
-            name='EvaluationWindow',
+            name="EvaluationWindow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('starts_at', models.DateTimeField(verbose_name='début')),
-                ('ends_at', models.DateTimeField(verbose_name='fin')),
-                ('evaluation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='windows', to='spheres.evaluation', verbose_name='évaluation')),
-                ('group', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluation_windows', to='spheres.group', verbose_name='groupe')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(verbose_name="début")),
+                ("ends_at", models.DateTimeField(verbose_name="fin")),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="windows",
+                        to="spheres.evaluation",
+                        verbose_name="évaluation",
+                    ),
+                ),
+                (
+                    "group",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="evaluation_windows",
+                        to="spheres.group",
+                        verbose_name="groupe",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': "créneau d'évaluation",
-                'verbose_name_plural': "créneaux d'évaluation",
-                'ordering': ['starts_at'],
-                'constraints': [models.UniqueConstraint(fields=('evaluation', 'group'), name='window_one_per_group'), models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='window_ends_after_start')],
+                "verbose_name": "créneau d'évaluation",
+                "verbose_name_plural": "créneaux d'évaluation",
+                "ordering": ["starts_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("evaluation", "group"), name="window_one_per_group"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("ends_at__gt", models.F("starts_at"))),
+                        name="window_ends_after_start",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='DailyActivity',
+            name="DailyActivity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('date', models.DateField(verbose_name='date')),
-                ('minutes', models.PositiveIntegerField(verbose_name='minutes')),
-                ('learner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='activity', to='spheres.learner', verbose_name='apprenant')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                ("date", models.DateField(verbose_name="date")),
+                ("minutes", models.PositiveIntegerField(verbose_name="minutes")),
+                (
+                    "learner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="activity",
+                        to="spheres.learner",
+                        verbose_name="apprenant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'activité quotidienne',
-                'verbose_name_plural': 'activités quotidiennes',
-                'ordering': ['-date'],
-                'constraints': [models.UniqueConstraint(fields=('learner', 'date'), name='activity_one_row_per_day'), models.CheckConstraint(condition=models.Q(('minutes__gte', 0)), name='activity_minutes_gte_0')],
+                "verbose_name": "activité quotidienne",
+                "verbose_name_plural": "activités quotidiennes",
+                "ordering": ["-date"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("learner", "date"), name="activity_one_row_per_day"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("minutes__gte", 0)),
+                        name="activity_minutes_gte_0",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='membership',
-            index=models.Index(fields=['group', 'learner'], name='spheres_mem_group_i_9b837e_idx'),
+            model_name="membership",
+            index=models.Index(
+                fields=["group", "learner"], name="spheres_mem_group_i_9b837e_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('learner', 'group'), name='membership_unique'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("learner", "group"), name="membership_unique"
+            ),
         ),
         migrations.AddIndex(
-            model_name='learner',
-            index=models.Index(fields=['sphere', 'last_name', 'first_name'], name='spheres_lea_sphere__f3ec4e_idx'),
+            model_name="learner",
+            index=models.Index(
+                fields=["sphere", "last_name", "first_name"],
+                name="spheres_lea_sphere__f3ec4e_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='learner',
-            index=models.Index(fields=['sphere', 'email'], name='spheres_lea_sphere__deeaf3_idx'),
+            model_name="learner",
+            index=models.Index(
+                fields=["sphere", "email"], name="spheres_lea_sphere__deeaf3_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='learner',
-            constraint=models.UniqueConstraint(fields=('sphere', 'identifiant'), name='learner_unique_identifiant_per_sphere'),
+            model_name="learner",
+            constraint=models.UniqueConstraint(
+                fields=("sphere", "identifiant"),
+                name="learner_unique_identifiant_per_sphere",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='learner',
-            constraint=models.CheckConstraint(condition=models.Q(('level__gte', 0), ('level__lte', 100)), name='learner_level_0_100'),
+            model_name="learner",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("level__gte", 0), ("level__lte", 100)),
+                name="learner_level_0_100",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='group',
-            constraint=models.UniqueConstraint(fields=('sphere', 'name'), name='group_unique_name_per_sphere'),
+            model_name="group",
+            constraint=models.UniqueConstraint(
+                fields=("sphere", "name"), name="group_unique_name_per_sphere"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='evaluation',
-            constraint=models.UniqueConstraint(fields=('sphere', 'name'), name='evaluation_unique_name_per_sphere'),
+            model_name="evaluation",
+            constraint=models.UniqueConstraint(
+                fields=("sphere", "name"), name="evaluation_unique_name_per_sphere"
+            ),
         ),
     ]

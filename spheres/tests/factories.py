@@ -3,7 +3,15 @@ import datetime as dt
 import factory
 from django.utils import timezone
 
-from spheres.models import DailyActivity, Evaluation, EvaluationWindow, Group, Learner, Membership, Sphere
+from spheres.models import (
+    DailyActivity,
+    Evaluation,
+    EvaluationWindow,
+    Group,
+    Learner,
+    Membership,
+    Sphere,
+)
 
 
 class SphereFactory(factory.django.DjangoModelFactory):
@@ -38,7 +46,9 @@ class LearnerFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def groups(obj, create, extracted, **kwargs):  # noqa: N805
         if create and extracted:
-            Membership.objects.bulk_create(Membership(learner=obj, group=g) for g in extracted)
+            Membership.objects.bulk_create(
+                Membership(learner=obj, group=g) for g in extracted
+            )
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
@@ -46,7 +56,9 @@ class MembershipFactory(factory.django.DjangoModelFactory):
         model = Membership
 
     learner = factory.SubFactory(LearnerFactory)
-    group = factory.SubFactory(GroupFactory, sphere=factory.SelfAttribute("..learner.sphere"))
+    group = factory.SubFactory(
+        GroupFactory, sphere=factory.SelfAttribute("..learner.sphere")
+    )
 
 
 class DailyActivityFactory(factory.django.DjangoModelFactory):
@@ -71,6 +83,8 @@ class EvaluationWindowFactory(factory.django.DjangoModelFactory):
         model = EvaluationWindow
 
     evaluation = factory.SubFactory(EvaluationFactory)
-    group = factory.SubFactory(GroupFactory, sphere=factory.SelfAttribute("..evaluation.sphere"))
+    group = factory.SubFactory(
+        GroupFactory, sphere=factory.SelfAttribute("..evaluation.sphere")
+    )
     starts_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + dt.timedelta(hours=2))

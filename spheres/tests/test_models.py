@@ -46,7 +46,9 @@ def test_membership_cannot_be_moved_to_another_sphere_by_update():
 
 def test_membership_in_own_sphere_is_accepted():
     learner = LearnerFactory()
-    Membership.objects.create(learner=learner, group=GroupFactory(sphere=learner.sphere))
+    Membership.objects.create(
+        learner=learner, group=GroupFactory(sphere=learner.sphere)
+    )
     assert learner.groups.count() == 1
 
 

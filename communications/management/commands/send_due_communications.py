@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from communications.sending import sends_dispatch_due
 from communications.schedule import describe_moment
+from communications.sending import sends_dispatch_due
 
 
 class Command(BaseCommand):
@@ -13,7 +13,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # noqa: ANN001
         parser.add_argument(
-            "--dry-run", action="store_true", help="Show what would be sent; write nothing."
+            "--dry-run",
+            action="store_true",
+            help="Show what would be sent; write nothing.",
         )
 
     def handle(self, *args, dry_run: bool = False, **options) -> None:  # noqa: ANN002, ANN003
@@ -22,7 +24,9 @@ class Command(BaseCommand):
             self.stdout.write("Nothing is due.")
             return
         for result in results:
-            skipped = ", ".join(f"{n} {reason}" for reason, n in sorted(result.skipped.items()))
+            skipped = ", ".join(
+                f"{n} {reason}" for reason, n in sorted(result.skipped.items())
+            )
             line = (
                 f"{'[dry run] ' if dry_run else ''}« {result.name} » "
                 f"(#{result.communication_id}, due {describe_moment(result.scheduled_for, 'UTC', with_year=True)} UTC): "

@@ -136,7 +136,9 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
     from communications.rendering import DEFAULT_TEXTS
     from communications.services import communication_create, communication_deactivate
 
-    existing = set(Communication.objects.filter(sphere=sphere).values_list("name", flat=True))
+    existing = set(
+        Communication.objects.filter(sphere=sphere).values_list("name", flat=True)
+    )
     groups = list(Group.objects.filter(sphere=sphere, name__in=GROUPS).order_by("name"))
     classes = [g for g in groups if g.name in (GROUP_3A, GROUP_3B)]
     evaluation = Evaluation.objects.filter(sphere=sphere, name=EVALUATION_NAME).first()
@@ -197,7 +199,9 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
     ]
     created = 0
     for name, kind, targets, fields, password in plans:
-        if name in existing or (kind == Communication.Kind.EVALUATION and not evaluation):
+        if name in existing or (
+            kind == Communication.Kind.EVALUATION and not evaluation
+        ):
             continue
         communication = communication_create(
             sphere=sphere,
