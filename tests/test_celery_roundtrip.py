@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
-from conftest import require_redis
+from tests.support import require_redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 WORKER_STARTUP_AND_RUN_TIMEOUT = 60

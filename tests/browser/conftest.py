@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_chromium
+from tests.support import require_chromium
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 

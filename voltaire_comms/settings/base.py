@@ -6,6 +6,7 @@ A malformed value raises ``ImproperlyConfigured`` at start, naming the variable.
 """
 
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
@@ -153,9 +154,11 @@ STORAGES = {
 
 # --- E-mail ---------------------------------------------------------------------------
 # Default: every message is written as a file under var/mail/, readable by a developer.
-_email = _read("EMAIL_URL", env.email_url, default=f"filemail://{VAR_DIR / 'mail'}")
+_email_url = _read("EMAIL_URL", env.str, default="") or "filemail://"
+_email = _read("EMAIL_URL", env.email_url, default=_email_url)
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+# django-environ drops the leading "/" of a filemail path: read the path from the URL.
+EMAIL_FILE_PATH = urlsplit(_email_url).path or str(VAR_DIR / "mail")
 EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = _email.get("EMAIL_PORT", 25)
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
@@ -193,6 +196,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(_broker_dir / "control"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Poll often, so the worker also notices Ctrl-C within a second.
+        "polling_interval": 0.5,
     }
     for _folder in ("queue", "control", "processed"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
@@ -200,7 +205,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # every task's time limit and retry delay. Celery reads it from these three settings.
 CELERY_VISIBILITY_TIMEOUT = _read("CELERY_VISIBILITY_TIMEOUT", env.int, default=3600)
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # How often a worker looks for the tasks of a dead worker (unacknowledged past
+        # the timeout) to put back in the queue. kombu looks every 100 s whatever the
+        # timeout; every tenth of the timeout (at most a minute) bounds the wait.
+        "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 10)),
+        "unacked_restore_throttle": 1,
+    }
     CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
@@ -216,8 +228,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # How many messages one send task delivers over one SMTP connection. It bounds the
-# duplicates a killed worker can cause (see communications/sending.py).
+# duplicates a killed worker can cause, per pool process (see communications/sending.py).
 SEND_CHUNK_SIZE = _read("SEND_CHUNK_SIZE", env.int, default=100)
+# Seconds before each retry of a chunk the mail server put off (4xx, connection lost);
+# as many retries as values. Each must stay below CELERY_VISIBILITY_TIMEOUT.
+SEND_RETRY_BACKOFF = _read(
+    "SEND_RETRY_BACKOFF", env.list, cast=int, default=[30, 60, 120, 300, 600, 900]
+)
+if not SEND_RETRY_BACKOFF or min(SEND_RETRY_BACKOFF) < 0:
+    raise ImproperlyConfigured(
+        "SEND_RETRY_BACKOFF is malformed: expected seconds, e.g. 30,60,120,300,600,900"
+    )
 
 # --- Product --------------------------------------------------------------------------
 # The learners' login URL, offered to messages as {lien_connexion}.

@@ -17,3 +17,16 @@ STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
 FIELD_ENCRYPTION_KEYS = ["tsEsMsQ8s-E6O27fcvEvT7PCpUB-LsMNrpjQiMRtCjE="]
 # Static files are served by the finders in tests; there is no collected directory.
 STATIC_ROOT = None
+
+# The integration tests (tests/integration) start real processes on these settings: a
+# Celery worker delivering to the tests' SMTP server (TEST_EMAIL_URL=smtp://host:port)
+# and consuming a queue of their own (TEST_CELERY_QUEUE), so that runs sharing one Redis
+# never take each other's tasks. Unset, mail stays in memory and the queue is the default.
+if os.environ.get("TEST_EMAIL_URL"):
+    _test_email = env.email_url("TEST_EMAIL_URL")  # noqa: F405
+    EMAIL_BACKEND = _test_email["EMAIL_BACKEND"]
+    EMAIL_HOST = _test_email["EMAIL_HOST"]
+    EMAIL_PORT = _test_email["EMAIL_PORT"]
+    EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
+    EMAIL_USE_TLS = EMAIL_USE_SSL = False
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_CELERY_QUEUE", "celery")
