@@ -69,6 +69,8 @@ class MessageBuilder:
         self.envelope_from = address
         self.domain = address.rpartition("@")[2] or "localhost"
         self.boundary = f"=_vc_{uuid.uuid4().hex[:24]}"
+        self.message_id_prefix = f"<{uuid.uuid4().hex}."
+        self.message_id_suffix = f"@{self.domain}>"
         reply_to = prepared.reply_to
         if "\r" in reply_to or "\n" in reply_to:
             raise ValueError("reply-to address with a line break")
@@ -92,8 +94,10 @@ class MessageBuilder:
         self._date_second = -1
         self._date = ""
 
-    def message_id(self) -> str:
-        return f"<{uuid.uuid4().hex}@{self.domain}>"
+    def message_id(self, key: int) -> str:
+        """``<token.key@domain>``: unique with a random token per builder (one per chunk
+        run) and the delivery id, so the database can rebuild it from the id."""
+        return f"{self.message_id_prefix}{key}{self.message_id_suffix}"
 
     def _now(self) -> str:
         second = int(time.time())

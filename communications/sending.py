@@ -12,10 +12,13 @@ id), sends them over one connection, and records each outcome. Exactly once:
   unique per scheduled time, so the second one finds nothing to do;
 - a task delivered twice or retried: only PENDING rows can be claimed;
 - a worker killed mid-chunk: the task is redelivered (``acks_late`` +
-  ``reject_on_worker_lost``) with the same id and takes back the rows stamped with it;
+  ``reject_on_worker_lost``; with Redis once its visibility timeout has passed) with
+  the same id and takes back the rows stamped with it;
   rows whose task was lost are put back by ``deliveries_requeue_stuck``.
-The one window for a duplicate: messages the mail server accepted in the instant
-before their outcome was committed, at most one chunk (``SEND_CHUNK_SIZE``).
+The one window for a duplicate: messages the mail server accepted before their outcome
+was committed (outcomes are written once per chunk), so at most one chunk
+(``SEND_CHUNK_SIZE``) per task under way when the worker died: a worker with two pool
+processes can resend up to two chunks.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import datetime as dt
 import logging
 import smtplib
 import socket
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -33,7 +37,18 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from spheres.models import EvaluationWindow
@@ -221,56 +236,79 @@ def _skip_reason(email: str, is_active: bool) -> str:
     return ""
 
 
+# The columns a dispatch writes, in the order of the rows of ``_insert_deliveries``.
+_DELIVERY_FIELDS = (
+    "send_id", "learner_id", "email", "identifiant", "first_name", "last_name",
+    "window_starts_at", "window_ends_at", "status", "reason", "error", "attempts",
+    "queued_at", "message_id",
+)  # fmt: skip
+
+
+def _insert_deliveries(rows: list[tuple]) -> None:
+    """Insert delivery rows given as tuples of ``_DELIVERY_FIELDS``. PostgreSQL takes
+    them with COPY: building model instances and ``bulk_create`` parameters for every
+    row cost more than the whole audience query."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        columns = ", ".join(Delivery._meta.get_field(f).column for f in _DELIVERY_FIELDS)
+        table = connection.ops.quote_name(Delivery._meta.db_table)
+        with connection.cursor() as cursor, cursor.copy(
+            f"COPY {table} ({columns}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        Delivery.objects.bulk_create(
+            (Delivery(**dict(zip(_DELIVERY_FIELDS, row, strict=True))) for row in rows),
+            batch_size=1000,
+        )
+
+
 def _write_deliveries(
     send: Send, communication: Communication, now: dt.datetime, result: DispatchResult
 ) -> None:
     """One delivery row per learner, written in batches so memory does not grow with the
-    audience; pending ids are grouped into chunk ranges for the tasks."""
+    audience; pending ids are then grouped into chunk ranges for the tasks."""
     is_evaluation = communication.kind == Communication.Kind.EVALUATION
     is_announcement = communication.kind == Communication.Kind.ANNOUNCEMENT
-    batch: list[Delivery] = []
-    size = chunk_size()
-    pending_in_range: list[int] = []
-
-    def flush() -> None:
-        Delivery.objects.bulk_create(batch, batch_size=1000)
-        for delivery in batch:
-            if delivery.status == Delivery.Status.PENDING:
-                pending_in_range.append(delivery.pk)
-                if len(pending_in_range) == size:
-                    result.chunks.append((pending_in_range[0], pending_in_range[-1]))
-                    pending_in_range.clear()
-        batch.clear()
-
+    pending, skipped = Delivery.Status.PENDING, Delivery.Status.SKIPPED
+    batch: list[tuple] = []
     for row in _audience_rows(communication, send):
         pk, email, identifiant, first_name, last_name, is_active = row[:6]
         if is_announcement and row[-1]:
             result.already_received += 1
             continue
         reason = _skip_reason(email, is_active)
-        delivery = Delivery(
-            send=send,
-            learner_id=pk,
-            email=email,
-            identifiant=identifiant,
-            first_name=first_name,
-            last_name=last_name,
-            status=Delivery.Status.SKIPPED if reason else Delivery.Status.PENDING,
-            reason=reason,
-            queued_at=now,
-        )
-        if is_evaluation:
-            delivery.window_starts_at, delivery.window_ends_at = row[6], row[7]
+        starts, ends = (row[6], row[7]) if is_evaluation else (None, None)
+        batch.append(
+            (
+                send.pk, pk, email, identifiant, first_name, last_name, starts, ends,
+                skipped if reason else pending, reason, "", 0, now, "",
+            )
+        )  # fmt: skip
         if reason:
             result.skipped[reason] = result.skipped.get(reason, 0) + 1
         else:
             result.recipients += 1
-        batch.append(delivery)
         if len(batch) >= 2000:
-            flush()
-    flush()
-    if pending_in_range:
-        result.chunks.append((pending_in_range[0], pending_in_range[-1]))
+            _insert_deliveries(batch)
+            batch.clear()
+    _insert_deliveries(batch)
+    size = chunk_size()
+    in_range: list[int] = []
+    pending_ids = (
+        Delivery.objects.filter(send=send, status=pending)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for delivery_id in pending_ids.iterator(chunk_size=5000):
+        in_range.append(delivery_id)
+        if len(in_range) == size:
+            result.chunks.append((in_range[0], in_range[-1]))
+            in_range.clear()
+    if in_range:
+        result.chunks.append((in_range[0], in_range[-1]))
     if result.already_received:
         Send.objects.filter(pk=send.pk).update(already_received=result.already_received)
 
@@ -425,9 +463,7 @@ def chunk_deliver(
             _send_rows(rows, communication.pk, prepared, builder, transport, results)
         finally:
             transport.close()
-    Delivery.objects.bulk_update(
-        results, ["status", "reason", "error", "sent_at", "message_id", "claim"], batch_size=500
-    )
+    _save_outcomes(results, builder)
     for delivery in results:
         if delivery.status == Delivery.Status.SENT:
             outcome.sent += 1
@@ -439,6 +475,37 @@ def chunk_deliver(
             outcome.cancelled += 1
     _finish_if_done(send_id)
     return outcome
+
+
+def _save_outcomes(results: list[Delivery], builder: MessageBuilder) -> None:
+    """Write a chunk's outcomes in a few UPDATEs: all the sent rows at once, their
+    Message-ID rebuilt in SQL from the id (``MessageBuilder.message_id``), then one per
+    distinct other outcome. (``bulk_update`` builds a CASE per field and row: it cost
+    more than the SMTP exchanges of the chunk.) ``sent_at`` is the time of this write,
+    within a chunk's duration of the message's."""
+    sent = [d.pk for d in results if d.status == Delivery.Status.SENT]
+    if sent:
+        Delivery.objects.filter(pk__in=sent).update(
+            status=Delivery.Status.SENT,
+            reason="",
+            error="",
+            claim=None,
+            sent_at=timezone.now(),
+            message_id=Concat(
+                Value(builder.message_id_prefix),
+                Cast("pk", CharField()),
+                Value(builder.message_id_suffix),
+                output_field=CharField(),
+            ),
+        )
+    others: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for delivery in results:
+        if delivery.status != Delivery.Status.SENT:
+            others[(delivery.status, delivery.reason, delivery.error)].append(delivery.pk)
+    for (status, reason, error), pks in others.items():
+        Delivery.objects.filter(pk__in=pks).update(
+            status=status, reason=reason, error=error, claim=None, sent_at=None, message_id=""
+        )
 
 
 _RECHECK_EVERY = 50
@@ -461,7 +528,7 @@ def _send_rows(rows, communication_id, prepared, builder, transport, results) ->
             window=(starts, ends) if starts else None,
         )
         message = prepared.render_values(values)
-        message_id = builder.message_id()
+        message_id = builder.message_id(pk)
         try:
             if isinstance(transport, _SmtpTransport):
                 transport.send(

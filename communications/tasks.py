@@ -1,12 +1,9 @@
 """Celery tasks: thin, ids only; each calls one service and decides about retrying."""
 
 from celery import shared_task
+from django.conf import settings
 
 from . import sending
-
-# Every retry delay stays far below the broker's visibility timeout (settings), so a
-# task waiting for its retry is never handed to a second worker meanwhile.
-_BACKOFF = (30, 60, 120, 300, 600, 900)
 
 
 @shared_task(
@@ -22,7 +19,6 @@ def dispatch_due() -> int:
     ignore_result=True,
     acks_late=True,  # safe: a redelivered chunk only takes rows still its own
     reject_on_worker_lost=True,
-    max_retries=len(_BACKOFF),
     soft_time_limit=240,
     time_limit=300,
 )
@@ -31,12 +27,17 @@ def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, 
         send_id=send_id, first_id=first_id, last_id=last_id, claim=self.request.id
     )
     if outcome.retry:
-        if self.request.retries >= self.max_retries:
+        # SEND_RETRY_BACKOFF: one delay per retry, each far below the broker's visibility
+        # timeout, so a task waiting for its retry is never handed to a second worker.
+        backoff = settings.SEND_RETRY_BACKOFF
+        if self.request.retries >= len(backoff):
             sending.chunk_give_up(
                 send_id=send_id, first_id=first_id, last_id=last_id, error="retries exhausted"
             )
         else:
-            raise self.retry(countdown=_BACKOFF[self.request.retries])
+            raise self.retry(
+                countdown=backoff[self.request.retries], max_retries=len(backoff)
+            )
     return outcome.__dict__
 
 

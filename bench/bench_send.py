@@ -1,0 +1,739 @@
+"""Benchmark of the sending engine on PostgreSQL, Redis and real Celery workers.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/1 .venv/bin/python bench/bench_send.py
+
+In one run, after a quiet ``migrate``: generates a sphere of 100,000 learners in 200
+groups with 7 days of activity (PostgreSQL COPY), starts an SMTP sink that accepts
+everything (aiosmtpd, in a process of its own) and a Celery worker with two pool
+processes, then measures
+
+- the audience of a reminder over 50 groups: queries and time;
+- the dispatch of one send to all 100,000 learners (audience, delivery rows, schedule),
+  its task messages captured instead of sent;
+- the end-to-end send of those 100,000 messages through Redis and the worker, and the
+  raw limit of the same machine: two processes sending the same messages, built
+  beforehand, with ``smtplib`` over one connection each, to the same sink;
+- the peak resident memory of a worker pool process during a send to 1,000 learners
+  and during the send to 100,000.
+
+It prints one table, with the targets, and deletes everything it created. Redis db 1
+keeps it apart from the tests (db 0); its ``celery`` queue is purged first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import multiprocessing
+import os
+import random
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST_NAMES = [
+    "Jean",
+    "Marie",
+    "Léa",
+    "Hugo",
+    "Chloé",
+    "Lucas",
+    "Inès",
+    "Nathan",
+    "Zoé",
+]
+LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit", "Durand"]
+SLUG_PREFIX = "bench-send-"
+WORKER_READY_TIMEOUT = 60
+SEND_TIMEOUT = 1800
+
+# Targets (see the README of the engine): printed next to each measure.
+DISPATCH_TARGET_S = 10.0
+RATIO_TARGET = 0.80
+MEMORY_TARGET_MB = 150.0
+
+
+@dataclass
+class Row:
+    measure: str
+    value: str
+    target: str = ""
+    ok: bool | None = None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=200)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--audience-groups", type=int, default=50)
+    parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--seed", type=int, default=2026)
+    args = parser.parse_args()
+
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voltaire_comms.settings.base")
+    # Runs without configuration; DEBUG stays off so no query is kept in memory.
+    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+    os.environ["DEBUG"] = "0"
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith(
+        "redis://"
+    ):
+        print(
+            "This benchmark needs PostgreSQL and Redis: set DATABASE_URL=postgres://... "
+            "and CELERY_BROKER_URL=redis://.../1",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"Database: postgresql {settings.DATABASES['default']['NAME']}")
+    print(
+        f"Broker: {settings.CELERY_BROKER_URL}; chunk size {settings.SEND_CHUNK_SIZE}"
+    )
+    print(f"CPUs: {os.cpu_count()}")
+    print("Migrating…", flush=True)
+    call_command("migrate", verbosity=0)
+    _delete_leftovers()
+    purged = _purge_queue()
+    if purged:
+        print(f"Purged {purged} message(s) left in the queue.")
+
+    sink = Sink().start()
+    print(f"SMTP sink listening on 127.0.0.1:{sink.port} (pid {sink.process.pid})")
+    rows: list[Row] = []
+    worker: Worker | None = None
+    spheres = []
+    try:
+        big, small = _generate(args)
+        spheres = [big, small]
+        rows += _measure_audience(big, args.audience_groups)
+        dispatch_row, send_id, chunks, recipients = _measure_dispatch(big)
+        rows.append(dispatch_row)
+        _analyze()  # as autovacuum soon would after so many new rows
+        small_send_id, small_chunks, small_recipients = _dispatch_captured(
+            _reminder_for_all(small)
+        )
+
+        worker = Worker(sink.port).start()
+        print(f"Worker started (pid {worker.process.pid}, 2 pool processes)")
+
+        print(f"Sending {small_recipients:,} messages (memory at 1,000)…", flush=True)
+        sink.reset()
+        with worker.sampling() as peak:
+            _send_through_worker(small_send_id, small_chunks, sink, small_recipients)
+        peak_small = peak()
+
+        raw_rate = _measure_raw(big, sink, recipients)
+
+        print(f"Sending {recipients:,} messages through the worker…", flush=True)
+        sink.reset()
+        with worker.sampling() as peak:
+            seconds = _send_through_worker(send_id, chunks, sink, recipients)
+        peak_big = peak()
+        rate = recipients / seconds
+        ratio = rate / raw_rate
+        rows += [
+            Row(
+                f"end-to-end send of {recipients:,} (Celery, 2 processes)",
+                f"{seconds:.1f} s, {rate:,.0f} msg/s",
+            ),
+            Row("raw limit (smtplib, 2 processes, prebuilt)", f"{raw_rate:,.0f} msg/s"),
+            Row(
+                "end-to-end / raw",
+                f"{ratio:.0%}",
+                f"≥ {RATIO_TARGET:.0%}",
+                ratio >= RATIO_TARGET,
+            ),
+            Row(
+                f"worker process peak RSS, {small_recipients:,} recipients",
+                f"{peak_small:.0f} MB",
+                f"< {MEMORY_TARGET_MB:.0f} MB",
+                peak_small < MEMORY_TARGET_MB,
+            ),
+            Row(
+                f"worker process peak RSS, {recipients:,} recipients",
+                f"{peak_big:.0f} MB",
+                f"< {MEMORY_TARGET_MB:.0f} MB, ~ the 1,000 figure",
+                peak_big < MEMORY_TARGET_MB and peak_big < peak_small * 1.25,
+            ),
+        ]
+        _check_all_sent([send_id, small_send_id])
+    finally:
+        if worker is not None:
+            worker.stop()
+        sink.stop()
+        if spheres:
+            _cleanup(spheres)
+
+    _print_table(rows)
+    return 0 if all(r.ok is not False for r in rows) else 1
+
+
+# --- Generation -----------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace) -> tuple[object, object]:
+    """The big sphere (learners in 1–2 groups, activity per day) and a small one."""
+    from spheres.services import sphere_create
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    rng = random.Random(args.seed)
+    big = sphere_create(name=f"Benchmark {stamp}", slug=f"{SLUG_PREFIX}{stamp}")
+    small = sphere_create(
+        name=f"Benchmark small {stamp}", slug=f"{SLUG_PREFIX}{stamp}-s"
+    )
+    started = time.perf_counter()
+    print(
+        f"Generating {args.learners:,} learners in {args.groups} groups with "
+        f"{args.days} days of activity…",
+        flush=True,
+    )
+    group_ids = _copy_groups(big, args.groups)
+    learner_ids = _copy_learners(big, args.learners, rng, prefix="b")
+    print(f"  {len(learner_ids):,} learners", flush=True)
+    memberships = _copy_memberships(learner_ids, group_ids, rng)
+    print(f"  {memberships:,} memberships", flush=True)
+    activity = _copy_activity(learner_ids, args.days, rng)
+    print(f"  {activity:,} activity rows", flush=True)
+    _copy_learners(small, args.small, rng, prefix="s")
+    print(f"  and a sphere of {args.small:,} learners without groups", flush=True)
+    _analyze()
+    print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
+    return big, small
+
+
+def _copy(table: str, columns: list[str], rows: Iterator[tuple]) -> None:
+    from django.db import connection
+
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _copy_groups(sphere: object, count: int) -> list[int]:
+    from spheres.models import Group
+
+    Group.objects.bulk_create(
+        Group(sphere=sphere, name=f"Groupe {n:03d}") for n in range(1, count + 1)
+    )
+    return list(
+        Group.objects.filter(sphere=sphere).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def _copy_learners(
+    sphere: object, count: int, rng: random.Random, *, prefix: str
+) -> list[int]:
+    from django.utils import timezone
+
+    from spheres.models import Learner
+
+    now = timezone.now()
+    columns = [
+        "sphere_id", "identifiant", "first_name", "last_name", "email", "level",
+        "is_active", "created_at", "updated_at",
+    ]  # fmt: skip
+
+    def rows() -> Iterator[tuple]:
+        for n in range(count):
+            identifiant = f"bench{prefix}{n:06d}"
+            yield (
+                sphere.pk,  # type: ignore[attr-defined]
+                identifiant,
+                rng.choice(FIRST_NAMES),
+                rng.choice(LAST_NAMES),
+                f"{identifiant}@bench.example",
+                rng.randint(0, 100),
+                True,
+                now,
+                now,
+            )
+
+    _copy(Learner._meta.db_table, columns, rows())
+    return list(
+        Learner.objects.filter(sphere=sphere)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _copy_memberships(
+    learner_ids: list[int], group_ids: list[int], rng: random.Random
+) -> int:
+    from spheres.models import Membership
+
+    count = 0
+
+    def rows() -> Iterator[tuple]:
+        nonlocal count
+        for learner_id in learner_ids:
+            for group_id in rng.sample(group_ids, rng.randint(1, 2)):
+                count += 1
+                yield (learner_id, group_id)
+
+    _copy(Membership._meta.db_table, ["learner_id", "group_id"], rows())
+    return count
+
+
+def _copy_activity(learner_ids: list[int], days: int, rng: random.Random) -> int:
+    from django.utils import timezone
+
+    from spheres.models import DailyActivity
+
+    today = timezone.localdate()
+    dates = [today - dt.timedelta(days=d) for d in range(days)]
+    minutes = [0, 0, 0, 1, 2, 5, 10, 20, 30, 60]
+
+    def rows() -> Iterator[tuple]:
+        for learner_id in learner_ids:
+            for date in dates:
+                yield (learner_id, date, rng.choice(minutes))
+
+    _copy(DailyActivity._meta.db_table, ["learner_id", "date", "minutes"], rows())
+    return len(learner_ids) * days
+
+
+def _analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+# --- Measures -------------------------------------------------------------------------
+
+
+@contextmanager
+def _count_queries() -> Iterator[Callable[[], int]]:
+    from django.db import connection
+
+    count = 0
+
+    def wrapper(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+        nonlocal count
+        count += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield lambda: count
+
+
+def _reminder(sphere: object, **fields: object) -> object:
+    from django.utils import timezone
+
+    from communications.models import Communication
+    from communications.rendering import DEFAULT_TEXTS
+
+    subject, message = DEFAULT_TEXTS[Communication.Kind.REMINDER]
+    now = timezone.now()
+    return Communication.objects.create(
+        sphere=sphere,
+        name=f"Benchmark {time.time()}",
+        kind=Communication.Kind.REMINDER,
+        reply_to="professeur@bench.example",
+        subject=str(subject),
+        message=str(message),
+        start_date=timezone.localdate(),
+        send_time=dt.time(8, 0),
+        next_send_at=now - dt.timedelta(minutes=1),
+        **fields,
+    )
+
+
+def _reminder_for_all(sphere: object) -> object:
+    # level ≥ 0: everyone of the sphere is in the audience
+    return _reminder(sphere, all_learners=True, min_level=0)
+
+
+def _measure_audience(sphere: object, group_count: int) -> list[Row]:
+    from communications import selectors
+    from spheres.models import Group
+
+    groups = list(Group.objects.filter(sphere=sphere).order_by("pk")[:group_count])
+    communication = _reminder(sphere, max_minutes=15, minutes_days=7, max_level=75)
+    communication.groups.set(groups)  # type: ignore[attr-defined]
+    spec = selectors.AudienceSpec.of(communication)  # type: ignore[arg-type]
+    print(
+        f"Resolving the audience of a reminder over {group_count} groups…", flush=True
+    )
+    with _count_queries() as queries:
+        started = time.perf_counter()
+        audience = list(
+            selectors.audience(spec).values_list(
+                "pk", "email", "identifiant", "first_name", "last_name", "is_active"
+            )
+        )
+        seconds = time.perf_counter() - started
+    communication.delete()  # type: ignore[attr-defined]
+    return [
+        Row(
+            f"audience, reminder over {group_count} groups ({len(audience):,} learners)",
+            f"{queries()} query, {seconds * 1000:.0f} ms",
+            "1 query",
+            queries() == 1,
+        )
+    ]
+
+
+def _dispatch_captured(communication: object) -> tuple[int, list[tuple[int, int]], int]:
+    """Dispatch now, keeping the chunk ranges instead of sending the tasks."""
+    from django.utils import timezone
+
+    from communications import sending
+
+    captured: list[tuple[int, list[tuple[int, int]]]] = []
+    original = sending._enqueue
+    sending._enqueue = lambda send_id, chunks: captured.append((send_id, list(chunks)))
+    try:
+        result = sending.communication_dispatch(
+            communication_id=communication.pk,  # type: ignore[attr-defined]
+            now=timezone.now(),
+        )
+    finally:
+        sending._enqueue = original
+    if result is None or not captured:
+        raise RuntimeError("nothing was dispatched")
+    (send_id, chunks) = captured[0]
+    return send_id, chunks, result.recipients
+
+
+def _measure_dispatch(sphere: object) -> tuple[Row, int, list[tuple[int, int]], int]:
+    communication = _reminder_for_all(sphere)
+    print("Dispatching a send to every learner (tasks captured)…", flush=True)
+    started = time.perf_counter()
+    send_id, chunks, recipients = _dispatch_captured(communication)
+    seconds = time.perf_counter() - started
+    print(f"  {recipients:,} deliveries in {len(chunks):,} chunks, {seconds:.1f} s")
+    row = Row(
+        f"dispatch to {recipients:,} learners (audience + delivery rows)",
+        f"{seconds:.1f} s",
+        f"< {DISPATCH_TARGET_S:.0f} s",
+        seconds < DISPATCH_TARGET_S,
+    )
+    return row, send_id, chunks, recipients
+
+
+def _send_through_worker(
+    send_id: int, chunks: list[tuple[int, int]], sink: Sink, expected: int
+) -> float:
+    """Enqueue the chunks for real and wait until the send is done."""
+    from communications import sending
+    from communications.models import Send
+
+    started = time.perf_counter()
+    sending._enqueue(send_id, chunks)
+    deadline = time.monotonic() + SEND_TIMEOUT
+    last_report = time.monotonic()
+    while not Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"send {send_id} not done after {SEND_TIMEOUT} s")
+        if time.monotonic() - last_report > 10:
+            print(f"  {sink.count():,}/{expected:,} received", flush=True)
+            last_report = time.monotonic()
+        time.sleep(0.2)  # light: this process must not take CPU from the measured ones
+    seconds = time.perf_counter() - started
+    print(f"  {sink.count():,} received in {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def _measure_raw(sphere: object, sink: Sink, count: int) -> float:
+    """Messages per second of plain smtplib from two processes, messages built before."""
+    from django.db import connections
+
+    from communications.mime import MessageBuilder
+    from communications.services import prepare_message
+    from spheres.models import Learner
+
+    communication = _reminder_for_all(sphere)
+    prepared = prepare_message(communication=communication)  # type: ignore[arg-type]
+    builder = MessageBuilder(prepared)
+    print(f"Building {count:,} messages for the raw limit…", flush=True)
+    learners = Learner.objects.filter(sphere=sphere).order_by("pk")[:count]
+    columns = ("email", "identifiant", "first_name", "last_name")
+    messages = [
+        (
+            email,
+            builder.build(
+                to=email,
+                message=prepared.render_values(
+                    prepared.values(
+                        identifiant=identifiant, first_name=first, last_name=last
+                    )
+                ),
+                message_id=builder.message_id(n),
+            ),
+        )
+        for n, (email, identifiant, first, last) in enumerate(
+            learners.values_list(*columns)
+        )
+    ]
+    communication.delete()  # type: ignore[attr-defined]
+    connections.close_all()  # the senders are forked: they must not share a connection
+    print("Sending them with smtplib from 2 processes…", flush=True)
+    sink.reset()
+    context = multiprocessing.get_context("fork")
+    go = context.Event()
+    times = context.Queue()
+    senders = [
+        context.Process(
+            target=_raw_sender,
+            args=(sink.port, builder.envelope_from, messages[n::2], go, times),
+        )
+        for n in range(2)
+    ]
+    for sender in senders:
+        sender.start()
+    time.sleep(1)  # both connected and waiting
+    go.set()
+    spans = [times.get(timeout=SEND_TIMEOUT) for _ in senders]
+    for sender in senders:
+        sender.join()
+    seconds = max(end for _, end in spans) - min(start for start, _ in spans)
+    received = sink.count()
+    if received != len(messages):
+        raise RuntimeError(f"the sink received {received} of {len(messages)} messages")
+    rate = len(messages) / seconds
+    print(f"  {received:,} received in {seconds:.1f} s ({rate:,.0f} msg/s)", flush=True)
+    return rate
+
+
+def _raw_sender(port: int, envelope_from: str, messages: list, go, times) -> None:  # noqa: ANN001
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    smtp.ehlo()
+    go.wait()
+    started = time.monotonic()
+    for to, raw in messages:
+        smtp.sendmail(envelope_from, [to], raw)
+    smtp.quit()
+    times.put((started, time.monotonic()))
+
+
+def _check_all_sent(send_ids: list[int]) -> None:
+    from django.db.models import Count
+
+    from communications.models import Delivery
+
+    statuses = dict(
+        Delivery.objects.filter(send_id__in=send_ids)
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    print(f"Deliveries by status: {statuses}")
+    if set(statuses) != {Delivery.Status.SENT}:
+        raise RuntimeError("some deliveries were not sent")
+
+
+# --- Processes ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sink_main(port: int, counter, ready) -> None:  # noqa: ANN001
+    from aiosmtpd.controller import Controller
+
+    class AcceptAll:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN202
+            with counter.get_lock():
+                counter.value += 1
+            return "250 OK"
+
+    controller = Controller(AcceptAll(), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    threading.Event().wait()  # until terminated
+
+
+class Sink:
+    """An accept-all SMTP server in a process of its own, counting what it receives."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        context = multiprocessing.get_context("spawn")
+        self.counter = context.Value("q", 0)
+        ready = context.Event()
+        self._ready = ready
+        self.process = context.Process(
+            target=_sink_main, args=(self.port, self.counter, ready), daemon=True
+        )
+
+    def start(self) -> Sink:
+        self.process.start()
+        if not self._ready.wait(30):
+            raise RuntimeError("the SMTP sink did not start")
+        return self
+
+    def count(self) -> int:
+        return self.counter.value
+
+    def reset(self) -> None:
+        with self.counter.get_lock():
+            self.counter.value = 0
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class Worker:
+    """``celery worker`` with two prefork processes, on the benchmark's settings."""
+
+    def __init__(self, smtp_port: int) -> None:
+        self.smtp_port = smtp_port
+        self.log = ROOT / "var" / "bench-send-worker.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        import psutil
+
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}"}
+        command = [
+            sys.executable, "-m", "celery", "-A", "voltaire_comms", "worker",
+            "--pool", "prefork", "--concurrency", "2", "-Q", "celery", "-l", "info",
+            "-n", f"bench-send-{os.getpid()}@%h",
+            "--without-heartbeat", "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + WORKER_READY_TIMEOUT
+        while b" ready." not in self.log.read_bytes():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start; see {self.log}")
+            time.sleep(0.1)
+        self._parent = psutil.Process(self.process.pid)
+        return self
+
+    @contextmanager
+    def sampling(self, interval: float = 0.2) -> Iterator[Callable[[], float]]:
+        """Samples the RSS of the pool processes; yields a function giving the peak, MB."""
+        import psutil
+
+        peak = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            children = self._parent.children(recursive=True)
+            while not stop.is_set():
+                try:
+                    peak = max([peak, *(child.memory_info().rss for child in children)])
+                except psutil.NoSuchProcess:  # a pool process was replaced
+                    children = self._parent.children(recursive=True)
+                stop.wait(interval)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield lambda: peak / 1_000_000
+        finally:
+            stop.set()
+            thread.join()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+def _purge_queue() -> int:
+    from voltaire_comms.celery import app
+
+    return app.control.purge() or 0
+
+
+# --- Cleanup and output ---------------------------------------------------------------
+
+
+def _delete_leftovers() -> None:
+    from spheres.models import Sphere
+
+    leftovers = list(Sphere.objects.filter(slug__startswith=SLUG_PREFIX))
+    if leftovers:
+        print(
+            f"Deleting {len(leftovers)} sphere(s) left by an interrupted run…",
+            flush=True,
+        )
+        _cleanup(leftovers)
+
+
+def _cleanup(spheres: list) -> None:
+    """Delete the benchmark's spheres, the big tables first with one statement each."""
+    from django.db import transaction
+
+    from communications.models import Communication, Delivery, Send
+    from spheres.models import DailyActivity, Learner, Membership, Sphere
+
+    print("Deleting the benchmark spheres…", flush=True)
+    started = time.perf_counter()
+    ids = [s.pk for s in spheres]
+    send_ids = list(
+        Send.objects.filter(communication__sphere_id__in=ids).values_list(
+            "pk", flat=True
+        )
+    )
+    _analyze()  # plans for the tables as they are now, not as they were before the run
+    with transaction.atomic():
+        Delivery.objects.filter(send_id__in=send_ids).delete()
+        Send.objects.filter(pk__in=send_ids).delete()
+        Communication.objects.filter(sphere_id__in=ids).delete()
+        DailyActivity.objects.filter(learner__sphere_id__in=ids).delete()
+        Membership.objects.filter(learner__sphere_id__in=ids).delete()
+        # One DELETE: what referenced the learners is gone, no need to collect them.
+        Learner.objects.filter(sphere_id__in=ids)._raw_delete(Learner.objects.db)
+        Sphere.objects.filter(pk__in=ids).delete()
+    print(f"  deleted in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _print_table(rows: list[Row]) -> None:
+    width = max(len(r.measure) for r in rows)
+    value_width = max(len(r.value) for r in rows)
+    print()
+    print(f"{'measure':<{width}}  {'result':<{value_width}}  target")
+    print(f"{'-' * width}  {'-' * value_width}  {'-' * 30}")
+    for r in rows:
+        mark = "" if r.ok is None else (" ok" if r.ok else " MISSED")
+        print(f"{r.measure:<{width}}  {r.value:<{value_width}}  {r.target}{mark}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Properties of ``Recurrence`` over 2026–2028 in Europe/Paris and Indian/Reunion.
+
+The expected send time of a local day is computed here without ``fold``: from the two
+offsets the zone has around that day, keep the UTC instants whose wall clock is the send
+time; none means the time falls in the spring-forward gap (sent shifted forward by the
+gap), two means it is repeated at fall-back (sent once, at the first).
+Recurrences without an end date never stop: every test takes a bounded prefix.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from itertools import islice, pairwise
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from communications.schedule import Recurrence
+
+UTC = dt.UTC
+PARIS = ZoneInfo("Europe/Paris")
+ZONES = ("Europe/Paris", "Indian/Reunion")
+FIRST_DAY, LAST_DAY = dt.date(2026, 1, 1), dt.date(2028, 12, 31)
+# More than a year of daily sends: every daily example crosses both changes of time.
+DAILY_PREFIX = 400
+WEEKLY_PREFIX = 200
+MONTHLY_PREFIX = 36
+
+zones = st.sampled_from(ZONES)
+start_dates = st.dates(min_value=FIRST_DAY, max_value=LAST_DAY)
+# Times around the Paris changes (02:00–03:00) are drawn often, any other time too.
+send_times = st.one_of(
+    st.builds(dt.time, st.integers(1, 3), st.sampled_from([0, 1, 15, 30, 45, 59])),
+    st.builds(dt.time, st.integers(0, 23), st.integers(0, 59)),
+)
+weekday_masks = st.integers(min_value=1, max_value=127)
+month_days = st.one_of(st.sampled_from([29, 30, 31]), st.integers(1, 31))
+
+properties = settings(max_examples=60, deadline=None)
+
+
+def expected_moment(day: dt.date, at: dt.time, zone: str) -> dt.datetime:
+    """The UTC instant of the send of local ``day`` at ``at`` (module docstring)."""
+    tz = ZoneInfo(zone)
+    wall = dt.datetime.combine(day, at)
+    before = tz.utcoffset(wall - dt.timedelta(days=1))
+    after = tz.utcoffset(wall + dt.timedelta(days=1))
+    matches = sorted(
+        {
+            candidate
+            for offset in (before, after)
+            if (candidate := (wall - offset).replace(tzinfo=UTC))
+            .astimezone(tz)
+            .replace(tzinfo=None)
+            == wall
+        }
+    )
+    if matches:
+        return matches[0]  # repeated time: the first occurrence
+    gap = after - before
+    shifted = dt.datetime.combine(day, at) + gap
+    return (shifted - after).replace(tzinfo=UTC)
+
+
+def local_dates(moments: list[dt.datetime], zone: str) -> list[dt.date]:
+    tz = ZoneInfo(zone)
+    return [moment.astimezone(tz).date() for moment in moments]
+
+
+def prefix(recurrence: Recurrence, size: int) -> list[dt.datetime]:
+    return list(islice(recurrence.occurrences(), size))
+
+
+def assert_strictly_increasing_utc(moments: list[dt.datetime]) -> None:
+    assert all(moment.tzinfo is not None for moment in moments)
+    assert all(a < b for a, b in pairwise(moments))
+    assert all(moment.utcoffset() == dt.timedelta(0) for moment in moments)
+
+
+@properties
+@given(zone=zones, start=start_dates, at=send_times)
+def test_daily_sends_once_per_local_day_at_the_wall_clock_time(
+    zone: str, start: dt.date, at: dt.time
+) -> None:
+    # given
+    recurrence = Recurrence("daily", start, at, zone)
+    # when
+    moments = prefix(recurrence, DAILY_PREFIX)
+    # then: one send per consecutive local day, each at that day's expected instant
+    assert_strictly_increasing_utc(moments)
+    days = [start + dt.timedelta(days=n) for n in range(DAILY_PREFIX)]
+    assert moments == [expected_moment(day, at, zone) for day in days]
+    assert local_dates(moments, zone) == days
+
+
+@properties
+@given(zone=zones, start=start_dates, at=send_times, mask=weekday_masks)
+def test_weekly_sends_only_and_always_on_the_chosen_weekdays(
+    zone: str, start: dt.date, at: dt.time, mask: int
+) -> None:
+    # given
+    recurrence = Recurrence("weekly", start, at, zone, weekdays=mask)
+    # when
+    moments = prefix(recurrence, WEEKLY_PREFIX)
+    # then: every chosen weekday from the start date on, none other, none twice
+    assert_strictly_increasing_utc(moments)
+    chosen = {day for day in range(7) if mask & (1 << day)}
+    dates = local_dates(moments, zone)
+    span = (dates[-1] - start).days + 1
+    expected_days = [
+        day
+        for day in (start + dt.timedelta(days=n) for n in range(span))
+        if day.weekday() in chosen
+    ]
+    assert dates == expected_days
+    assert moments == [expected_moment(day, at, zone) for day in dates]
+
+
+@properties
+@given(zone=zones, start=start_dates, at=send_times, month_day=month_days)
+def test_monthly_sends_on_the_day_or_the_last_day_of_a_shorter_month(
+    zone: str, start: dt.date, at: dt.time, month_day: int
+) -> None:
+    # given
+    recurrence = Recurrence("monthly", start, at, zone, month_day=month_day)
+    # when
+    moments = prefix(recurrence, MONTHLY_PREFIX)
+    # then: one send per month on min(day, last day of the month), from the start on
+    assert_strictly_increasing_utc(moments)
+    expected_days = []
+    year, month = start.year, start.month
+    while len(expected_days) < MONTHLY_PREFIX:
+        last = calendar.monthrange(year, month)[1]
+        day = dt.date(year, month, min(month_day, last))
+        if day >= start:
+            expected_days.append(day)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    assert local_dates(moments, zone) == expected_days
+    assert moments == [expected_moment(day, at, zone) for day in expected_days]
+
+
+@properties
+@given(
+    zone=zones,
+    start=start_dates,
+    at=send_times,
+    length=st.integers(min_value=0, max_value=120),
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
+    mask=weekday_masks,
+    month_day=month_days,
+)
+def test_nothing_is_sent_after_the_end_date(
+    zone: str,
+    start: dt.date,
+    at: dt.time,
+    length: int,
+    frequency: str,
+    mask: int,
+    month_day: int,
+) -> None:
+    # given: the same recurrence with and without an end date
+    end = start + dt.timedelta(days=length)
+    options = {"weekdays": mask, "month_day": month_day}
+    bounded = Recurrence(frequency, start, at, zone, end_date=end, **options)
+    unbounded = Recurrence(frequency, start, at, zone, **options)
+    # when
+    moments = list(bounded.occurrences())
+    # then: exactly the unbounded sends up to the end date's local day, included
+    reference = prefix(unbounded, len(moments) + 1)
+    assert moments == reference[: len(moments)]
+    assert all(day <= end for day in local_dates(moments, zone))
+    assert local_dates(reference, zone)[-1] > end
+    assert_strictly_increasing_utc(moments)
+
+
+@properties
+@given(zone=zones, start=start_dates, at=send_times, hours=st.integers(0, 24 * 400))
+def test_next_after_is_the_first_occurrence_strictly_later(
+    zone: str, start: dt.date, at: dt.time, hours: int
+) -> None:
+    # given
+    recurrence = Recurrence("daily", start, at, zone)
+    moments = prefix(recurrence, DAILY_PREFIX + 2)
+    now = moments[0] + dt.timedelta(hours=hours)
+    # when
+    following = recurrence.next_after(now)
+    # then
+    assert following == next(moment for moment in moments if moment > now)
+
+
+# --- The two changes of time of 2027 in Paris ----------------------------------------
+# Spring forward: Sunday 28 March 2027, 02:00 CET → 03:00 CEST.
+# Fall back: Sunday 31 October 2027, 03:00 CEST → 02:00 CET.
+
+
+def _paris_daily(start: dt.date, at: dt.time) -> list[dt.datetime]:
+    return prefix(Recurrence("daily", start, at, "Europe/Paris"), 3)
+
+
+def test_spring_forward_2027_a_missing_time_is_sent_shifted_by_the_gap() -> None:
+    # given: daily at 02:30, which does not exist on 28 March 2027
+    # when
+    moments = _paris_daily(dt.date(2027, 3, 27), dt.time(2, 30))
+    # then: 03:30 summer time that day, 02:30 again the next day
+    assert moments == [
+        dt.datetime(2027, 3, 27, 1, 30, tzinfo=UTC),  # 02:30 CET
+        dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC),  # 03:30 CEST
+        dt.datetime(2027, 3, 29, 0, 30, tzinfo=UTC),  # 02:30 CEST
+    ]
+    assert [m.astimezone(PARIS).time() for m in moments] == [
+        dt.time(2, 30),
+        dt.time(3, 30),
+        dt.time(2, 30),
+    ]
+
+
+def test_spring_forward_2027_an_ordinary_time_keeps_its_wall_clock() -> None:
+    moments = _paris_daily(dt.date(2027, 3, 27), dt.time(8, 0))
+    assert [m.astimezone(PARIS).time() for m in moments] == [dt.time(8, 0)] * 3
+    assert [m.hour for m in moments] == [7, 6, 6]
+
+
+def test_fall_back_2027_a_repeated_time_is_sent_once_at_its_first_occurrence() -> None:
+    # given: daily at 02:30, which happens twice on 31 October 2027
+    # when
+    moments = _paris_daily(dt.date(2027, 10, 30), dt.time(2, 30))
+    # then: once that day, at 02:30 summer time (00:30 UTC), not again at 01:30 UTC
+    assert moments == [
+        dt.datetime(2027, 10, 30, 0, 30, tzinfo=UTC),
+        dt.datetime(2027, 10, 31, 0, 30, tzinfo=UTC),
+        dt.datetime(2027, 11, 1, 1, 30, tzinfo=UTC),
+    ]
+    recurrence = Recurrence(
+        "daily", dt.date(2027, 10, 30), dt.time(2, 30), "Europe/Paris"
+    )
+    assert recurrence.next_after(moments[1]) == moments[2]
+
+
+def test_fall_back_2027_an_ordinary_time_keeps_its_wall_clock() -> None:
+    moments = _paris_daily(dt.date(2027, 10, 30), dt.time(8, 0))
+    assert [m.astimezone(PARIS).time() for m in moments] == [dt.time(8, 0)] * 3
+    assert [m.hour for m in moments] == [6, 7, 7]
+
+
+def test_weekly_on_sundays_across_both_changes_of_2027() -> None:
+    # given: Sundays at 02:30 from March to early November 2027
+    recurrence = Recurrence(
+        "weekly",
+        dt.date(2027, 3, 21),
+        dt.time(2, 30),
+        "Europe/Paris",
+        weekdays=1 << 6,
+        end_date=dt.date(2027, 11, 7),
+    )
+    # when
+    moments = list(recurrence.occurrences())
+    by_day = {m.astimezone(PARIS).date(): m for m in moments}
+    # then: every Sunday once; the two change days as above
+    assert len(by_day) == len(moments) == 34
+    assert by_day[dt.date(2027, 3, 28)] == dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
+    assert by_day[dt.date(2027, 10, 31)] == dt.datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+    assert max(by_day) == dt.date(2027, 11, 7)

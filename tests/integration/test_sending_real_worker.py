@@ -1,0 +1,327 @@
+"""The sending chain against real parts: PostgreSQL, Redis, ``celery worker`` processes
+and an SMTP server.
+
+The test process dispatches (or starts ``manage.py send_due_communications``), the tasks
+travel through Redis, worker processes deliver over SMTP to an aiosmtpd server, and the
+test reads back what the server received and what the database recorded. Skipped without
+PostgreSQL and Redis (``DATABASE_URL``, ``CELERY_BROKER_URL``), failed instead under
+``REQUIRE_SERVICES=1``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import sys
+import time
+from collections import Counter
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from communications import sending
+from communications.models import Communication, Delivery, Send
+from communications.tests.factories import CommunicationFactory
+from spheres.models import Learner
+from spheres.tests.factories import (
+    DailyActivityFactory,
+    EvaluationFactory,
+    EvaluationWindowFactory,
+    GroupFactory,
+    LearnerFactory,
+    SphereFactory,
+)
+
+from .conftest import CHUNK_SIZE, VISIBILITY_TIMEOUT, Services, wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+PARIS = ZoneInfo("Europe/Paris")
+DELIVERY_TIMEOUT = 60
+
+
+def _due(**kwargs: object) -> Communication:
+    """A communication due one minute ago."""
+    communication = CommunicationFactory(**kwargs)
+    Communication.objects.filter(pk=communication.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    return communication
+
+
+def _bulk_learners(sphere: object, count: int, *, prefix: str) -> list[Learner]:
+    return Learner.objects.bulk_create(
+        Learner(
+            sphere=sphere,
+            identifiant=f"{prefix}{n:04d}",
+            first_name="Élève",
+            last_name=f"Numéro {n}",
+            email=f"{prefix}{n:04d}@eleves.example",
+            level=10,
+        )
+        for n in range(count)
+    )
+
+
+def _all_sends_finished() -> bool:
+    return not Send.objects.filter(status=Send.Status.SENDING).exists()
+
+
+def _wait_until_sent(services: Services, *workers: object, timeout: float) -> None:
+    finished = wait_for(_all_sends_finished, timeout=timeout, interval=0.2)
+    statuses = Counter(Delivery.objects.values_list("status", flat=True))
+    logs = "\n\n".join(w.tail() for w in workers)  # type: ignore[attr-defined]
+    assert finished, (
+        f"sends still under way after {timeout} s: {dict(statuses)}\n{logs}"
+    )
+
+
+def _counts(services: Services) -> Counter[str]:
+    return Counter(
+        r for received in services.smtp.received for r in received.recipients
+    )
+
+
+def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_worker(
+    services: Services,
+) -> None:
+    # given: 30 lagging learners in two groups (5 in both), 3 busy ones, 2 without group
+    sphere = SphereFactory(name="Lycée Victor Hugo")
+    a, b = (
+        GroupFactory(sphere=sphere, name="3e A"),
+        GroupFactory(sphere=sphere, name="3e B"),
+    )
+    lagging = [
+        *LearnerFactory.create_batch(15, sphere=sphere, groups=[a], level=20),
+        *LearnerFactory.create_batch(10, sphere=sphere, groups=[b], level=20),
+        *LearnerFactory.create_batch(5, sphere=sphere, groups=[a, b], level=20),
+    ]
+    busy = LearnerFactory.create_batch(3, sphere=sphere, groups=[a], level=90)
+    for learner in busy:
+        DailyActivityFactory(learner=learner, minutes=60)
+    LearnerFactory.create_batch(2, sphere=sphere, level=20)  # no group: never included
+    lea = lagging[-1]  # in both groups
+    Learner.objects.filter(pk=lea.pk).update(
+        identifiant="lmartin", first_name="Léa", last_name="Martin <Dupont>"
+    )
+    lea.refresh_from_db()
+    reminder = _due(
+        sphere=sphere,
+        groups=[a, b],
+        subject="{prenom}, reprenez l'entraînement",
+        message="Bonjour {prenom} {nom}, votre identifiant : {identifiant}.",
+    )
+    evaluation = EvaluationFactory(sphere=sphere, name="Certificat Voltaire")
+    starts_a = dt.datetime(2030, 3, 4, 14, 30, tzinfo=PARIS)
+    starts_b = dt.datetime(2030, 3, 11, 9, 0, tzinfo=PARIS)
+    EvaluationWindowFactory(evaluation=evaluation, group=a, starts_at=starts_a)
+    EvaluationWindowFactory(evaluation=evaluation, group=b, starts_at=starts_b)
+    announcement = _due(
+        sphere=sphere,
+        groups=[a, b],
+        kind=Communication.Kind.EVALUATION,
+        evaluation=evaluation,
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        subject="Évaluation : {date_debut_evaluation}",
+        message=(
+            "{prenom}, l'évaluation commence le {date_debut_evaluation} "
+            "à {heure_debut_evaluation} (identifiant {identifiant})."
+        ),
+    )
+    worker = services.start_worker()
+
+    # when: one dispatch pass in this process; its tasks go through Redis after commit
+    results = sending.sends_dispatch_due()
+    _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
+
+    # then: one message per learner of each audience, to nobody else
+    assert {r.communication_id: r.recipients for r in results} == {
+        reminder.pk: 30,
+        announcement.pk: 33,
+    }
+    by_subject: dict[str, Counter[str]] = {
+        "reminder": Counter(),
+        "evaluation": Counter(),
+    }
+    for received in services.smtp.received:
+        kind = (
+            "evaluation"
+            if received.message["Subject"].startswith("Évaluation")
+            else "reminder"
+        )
+        by_subject[kind].update(received.recipients)
+    assert by_subject["reminder"] == Counter({learner.email: 1 for learner in lagging})
+    assert by_subject["evaluation"] == Counter(
+        {learner.email: 1 for learner in [*lagging, *busy]}
+    )
+    (to_lea,) = [
+        r.message
+        for r in services.smtp.handler.to(lea.email)
+        if not r.message["Subject"].startswith("Évaluation")
+    ]
+    assert to_lea["Subject"] == "Léa, reprenez l'entraînement"
+    assert to_lea["Reply-To"] == reminder.reply_to
+    assert to_lea["From"].addresses[0].display_name == "Lycée Victor Hugo"
+    assert to_lea.get_content_type() == "multipart/alternative"
+    text = to_lea.get_body(("plain",)).get_content()
+    html = to_lea.get_body(("html",)).get_content()
+    assert "Bonjour Léa Martin <Dupont>, votre identifiant : lmartin." in text
+    assert "Léa Martin &lt;Dupont&gt;" in html
+    assert "lmartin" in html
+    # Each learner has the window of their own group; in both groups, the earlier one.
+    (evaluation_to_lea,) = [
+        r.message
+        for r in services.smtp.handler.to(lea.email)
+        if r.message["Subject"].startswith("Évaluation")
+    ]
+    assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4 mars 2030"
+    assert (
+        "Léa, l'évaluation commence le lundi 4 mars 2030 à 14 h 30 "
+        "(identifiant lmartin)." in evaluation_to_lea.get_body(("plain",)).get_content()
+    )
+    only_b = lagging[15]
+    (evaluation_to_b,) = [
+        r.message
+        for r in services.smtp.handler.to(only_b.email)
+        if r.message["Subject"].startswith("Évaluation")
+    ]
+    body_b = evaluation_to_b.get_body(("plain",)).get_content()
+    assert (
+        f"le lundi 11 mars 2030 à 09 h 00 (identifiant {only_b.identifiant})" in body_b
+    )
+    assert evaluation_to_b.get_body(("html",)) is not None
+    # and the database says the same
+    assert set(Send.objects.values_list("status", flat=True)) == {Send.Status.DONE}
+    assert Counter(Delivery.objects.values_list("status", flat=True)) == {
+        Delivery.Status.SENT: 63
+    }
+    delivery = Delivery.objects.get(send__communication=reminder, learner=lea)
+    assert delivery.message_id == to_lea["Message-ID"]
+
+
+def test_two_dispatchers_in_two_processes_send_each_communication_once(
+    services: Services,
+) -> None:
+    # given: 20 reminders due at once, each to the 30 learners of a sphere (no groups)
+    sphere = SphereFactory()
+    learners = _bulk_learners(sphere, 30, prefix="race")
+    communications = CommunicationFactory.create_batch(20, sphere=sphere)
+    Communication.objects.filter(sphere=sphere).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    worker = services.start_worker()
+
+    # when: two dispatcher processes, started together
+    command = [sys.executable, "manage.py", "send_due_communications"]
+    dispatchers = [services.start(command, f"dispatch-{n}.log") for n in range(2)]
+    for process, log in dispatchers:
+        assert process.wait(60) == 0, log.read_text()
+    _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
+
+    # then: each communication dispatched by exactly one of them, once
+    dispatched = [re.findall(r"\(#(\d+),", log.read_text()) for _, log in dispatchers]
+    print("dispatched by each process:", [len(d) for d in dispatched])
+    both = [int(pk) for pk in dispatched[0] + dispatched[1]]
+    assert sorted(both) == sorted(c.pk for c in communications), dispatched
+    assert Send.objects.count() == 20
+    assert set(Send.objects.values_list("status", flat=True)) == {Send.Status.DONE}
+    # one message per learner and communication, never two
+    assert _counts(services) == Counter({learner.email: 20 for learner in learners})
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 600
+
+
+def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
+    services: Services,
+) -> None:
+    # given: 30 learners; the mail server puts off three of them, refuses one for good
+    sphere = SphereFactory()
+    learners = _bulk_learners(sphere, 30, prefix="fault")
+    later_once, later_twice, later_once_more, unknown = (
+        learners[3],
+        learners[14],
+        learners[25],
+        learners[20],
+    )
+    handler = services.smtp.handler
+    for learner, times in ((later_once, 1), (later_twice, 2), (later_once_more, 1)):
+        handler.refuse[learner.email] = "451 4.3.0 Mailbox busy, try again later"
+        handler.refuse_times[learner.email] = times
+    handler.refuse[unknown.email] = "550 5.1.1 No such user here"
+    _due(sphere=sphere)
+    worker = services.start_worker()
+
+    # when
+    sending.sends_dispatch_due()
+    _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
+
+    # then: everyone but the refused address got exactly one message
+    assert _counts(services) == Counter(
+        {learner.email: 1 for learner in learners if learner != unknown}
+    )
+    failed = Delivery.objects.get(learner=unknown)
+    assert failed.status == Delivery.Status.FAILED
+    assert "550" in failed.error
+    assert "No such user here" in failed.error
+    sent = Delivery.objects.exclude(learner=unknown)
+    assert set(sent.values_list("status", flat=True)) == {Delivery.Status.SENT}
+    attempts = dict(sent.values_list("learner_id", "attempts"))
+    assert attempts[later_once.pk] == 2
+    assert attempts[later_twice.pk] == 3
+    assert attempts[later_once_more.pk] == 2
+    assert Send.objects.get().status == Send.Status.DONE
+
+
+@pytest.mark.timeout(180)
+def test_a_worker_killed_mid_send_loses_nothing_and_duplicates_at_most_its_chunks(
+    services: Services,
+) -> None:
+    # given: 1,000 learners, so 100 chunks of 10; a worker with two pool processes
+    total = 1000
+    sphere = SphereFactory()
+    learners = _bulk_learners(sphere, total, prefix="kill")
+    _due(sphere=sphere)
+    first = services.start_worker("first")
+    sending.sends_dispatch_due()
+
+    # when: the whole worker is killed (SIGKILL) once about half the messages are out
+    assert wait_for(
+        lambda: len(services.smtp.received) >= total // 2,
+        timeout=DELIVERY_TIMEOUT,
+        interval=0.005,
+    ), first.tail()
+    first.kill()
+    killed_at = time.monotonic()
+    received_at_kill = len(services.smtp.received)
+    in_flight_at_kill = Delivery.objects.filter(status=Delivery.Status.SENDING).count()
+    # a new worker takes the queue; Redis hands the killed worker's unacknowledged
+    # tasks out again once their visibility timeout has passed
+    second = services.start_worker("second")
+    _wait_until_sent(services, first, second, timeout=VISIBILITY_TIMEOUT + 60)
+    recovered_in = time.monotonic() - killed_at
+
+    # then: nobody is missed
+    counts = _counts(services)
+    assert received_at_kill < total
+    assert set(counts) == {learner.email for learner in learners}
+    statuses = Counter(Delivery.objects.values_list("status", flat=True))
+    assert statuses == {Delivery.Status.SENT: total}
+    assert Send.objects.get().status == Send.Status.DONE
+    # and duplicates come only from the chunks under way at the kill: at most one chunk
+    # per pool process
+    duplicates = {email: n - 1 for email, n in counts.items() if n > 1}
+    ordered = list(Delivery.objects.order_by("pk").values_list("email", flat=True))
+    chunks_with_duplicates = {
+        ordered.index(email) // CHUNK_SIZE for email in duplicates
+    }
+    report = (
+        f"received at kill: {received_at_kill}, in flight: {in_flight_at_kill}, "
+        f"all sent {recovered_in:.0f} s after the kill, "
+        f"duplicates: {sum(duplicates.values())} "
+        f"in chunks {sorted(chunks_with_duplicates)}"
+    )
+    print(report)
+    assert len(chunks_with_duplicates) <= 2, report
+    assert sum(duplicates.values()) <= 2 * CHUNK_SIZE, report
