@@ -554,7 +554,13 @@ def _free_port() -> int:
 
 
 def _sink_main(port: int, counter, ready) -> None:  # noqa: ANN001
+    import logging
+
     from aiosmtpd.controller import Controller
+
+    # aiosmtpd logs every SMTP command at INFO: a real server doesn't spend its CPU on
+    # that, and here it would share the two cores with the processes being measured.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
     class AcceptAll:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN202

@@ -36,7 +36,8 @@ def _encoded_words(value: str) -> str:
     if chunk or not words:
         words.append(chunk)
     return "\r\n ".join(
-        "=?utf-8?b?" + binascii.b2a_base64(bytes(w), newline=False).decode() + "?=" for w in words
+        "=?utf-8?b?" + binascii.b2a_base64(bytes(w), newline=False).decode() + "?="
+        for w in words
     )
 
 
@@ -51,7 +52,8 @@ def encode_header(value: str) -> str:
 def _b64_body(text: str) -> bytes:
     data = text.encode()
     return CRLF.join(
-        binascii.b2a_base64(data[i : i + 57], newline=False) for i in range(0, len(data), 57)
+        binascii.b2a_base64(data[i : i + 57], newline=False)
+        for i in range(0, len(data), 57)
     )
 
 
@@ -83,12 +85,25 @@ class MessageBuilder:
         ).encode()
         boundary = self.boundary.encode()
         self._text_head = (
-            b"--" + boundary + CRLF + b'Content-Type: text/plain; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: base64" + CRLF + CRLF
+            b"--"
+            + boundary
+            + CRLF
+            + b'Content-Type: text/plain; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: base64"
+            + CRLF
+            + CRLF
         )
         self._html_head = (
-            CRLF + b"--" + boundary + CRLF + b'Content-Type: text/html; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: base64" + CRLF + CRLF
+            CRLF
+            + b"--"
+            + boundary
+            + CRLF
+            + b'Content-Type: text/html; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: base64"
+            + CRLF
+            + CRLF
         )
         self._tail = CRLF + b"--" + boundary + b"--" + CRLF
         self._date_second = -1

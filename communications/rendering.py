@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html import escape as html_escape
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -239,7 +240,10 @@ class PreparedMessage:
     def render_values(self, values: Mapping[str, str]) -> RenderedMessage:
         # Line breaks in learner data would split the subject header: fold them.
         subject = " ".join(self.subject.render(values).split())
-        html_values = {k: escape(v) for k, v in values.items()}
+        # The constants were escaped once per send; only the learner's values here.
+        html_values = {
+            k: html_escape(v) for k, v in values.items() if k not in self.html_constants
+        }
         html_values.update(self.html_constants)
         return RenderedMessage(
             subject=subject,

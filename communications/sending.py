@@ -30,6 +30,8 @@ import socket
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -120,7 +122,9 @@ def communication_dispatch(
         return rolled_back.args[0]
 
 
-def _dispatch_locked(communication_id: int, now: dt.datetime, dry_run: bool) -> DispatchResult | None:
+def _dispatch_locked(
+    communication_id: int, now: dt.datetime, dry_run: bool
+) -> DispatchResult | None:
     rows = Communication.objects.select_related("sphere", "evaluation")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
@@ -142,7 +146,9 @@ def _dispatch_locked(communication_id: int, now: dt.datetime, dry_run: bool) -> 
 
     try:
         with transaction.atomic():
-            send = Send.objects.create(communication=communication, scheduled_for=scheduled_for)
+            send = Send.objects.create(
+                communication=communication, scheduled_for=scheduled_for
+            )
     except IntegrityError:
         # This scheduled time was already dispatched (a crash between the send and the
         # schedule update): advance the schedule only.
@@ -185,11 +191,15 @@ def _advance(
     following = None
     if communication.frequency != Communication.Frequency.ONCE:
         following = Recurrence.of(communication).next_after(now)
-    if following is None or (evaluation_end is not None and following >= evaluation_end):
+    if following is None or (
+        evaluation_end is not None and following >= evaluation_end
+    ):
         communication.state = Communication.State.COMPLETED
         following = None
     communication.next_send_at = following
-    communication.save(update_fields=["last_sent_at", "next_send_at", "state", "updated_at"])
+    communication.save(
+        update_fields=["last_sent_at", "next_send_at", "state", "updated_at"]
+    )
 
 
 def _audience_rows(communication: Communication, send: Send) -> Iterator[tuple]:
@@ -251,11 +261,14 @@ def _insert_deliveries(rows: list[tuple]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        columns = ", ".join(Delivery._meta.get_field(f).column for f in _DELIVERY_FIELDS)
+        columns = ", ".join(
+            Delivery._meta.get_field(f).column for f in _DELIVERY_FIELDS
+        )
         table = connection.ops.quote_name(Delivery._meta.db_table)
-        with connection.cursor() as cursor, cursor.copy(
-            f"COPY {table} ({columns}) FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+        ):
             for row in rows:
                 copy.write_row(row)
     else:
@@ -398,6 +411,15 @@ class _DjangoTransport:
             raise TransientError("the e-mail backend did not send the message")
 
 
+class _Outcome(NamedTuple):
+    """One delivery's result, kept light: a chunk builds one per message."""
+
+    pk: int
+    status: str
+    reason: str = ""
+    error: str = ""
+
+
 @dataclass
 class ChunkOutcome:
     claimed: int = 0
@@ -408,7 +430,12 @@ class ChunkOutcome:
 
 
 def chunk_deliver(
-    *, send_id: int, first_id: int, last_id: int, claim: str, now: dt.datetime | None = None
+    *,
+    send_id: int,
+    first_id: int,
+    last_id: int,
+    claim: str,
+    now: dt.datetime | None = None,
 ) -> ChunkOutcome:
     """Send the pending deliveries of one id range of a send.
 
@@ -419,16 +446,22 @@ def chunk_deliver(
     outcome = ChunkOutcome()
     send = Send.objects.select_related("communication__sphere").get(pk=send_id)
     communication = send.communication
-    in_range = Delivery.objects.filter(send_id=send_id, pk__gte=first_id, pk__lte=last_id)
+    in_range = Delivery.objects.filter(
+        send_id=send_id, pk__gte=first_id, pk__lte=last_id
+    )
     if communication.state == Communication.State.DEACTIVATED:
         outcome.cancelled = _cancel(in_range)
         _finish_if_done(send_id)
         return outcome
 
     outcome.claimed = in_range.filter(
-        Q(status=Delivery.Status.PENDING) | Q(status=Delivery.Status.SENDING, claim=claim)
+        Q(status=Delivery.Status.PENDING)
+        | Q(status=Delivery.Status.SENDING, claim=claim)
     ).update(
-        status=Delivery.Status.SENDING, claim=claim, claimed_at=now, attempts=F("attempts") + 1
+        status=Delivery.Status.SENDING,
+        claim=claim,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
     )
     if not outcome.claimed:
         _finish_if_done(send_id)
@@ -451,9 +484,11 @@ def chunk_deliver(
     builder = MessageBuilder(prepared)
     backend = get_connection()
     transport = (
-        _SmtpTransport(backend) if isinstance(backend, SmtpBackend) else _DjangoTransport(backend)
+        _SmtpTransport(backend)
+        if isinstance(backend, SmtpBackend)
+        else _DjangoTransport(backend)
     )
-    results: list[Delivery] = []
+    results: list[_Outcome] = []
     try:
         transport.open()
     except (TransientError, PermanentError) as exc:
@@ -477,7 +512,7 @@ def chunk_deliver(
     return outcome
 
 
-def _save_outcomes(results: list[Delivery], builder: MessageBuilder) -> None:
+def _save_outcomes(results: list[_Outcome], builder: MessageBuilder) -> None:
     """Write a chunk's outcomes in a few UPDATEs: all the sent rows at once, their
     Message-ID rebuilt in SQL from the id (``MessageBuilder.message_id``), then one per
     distinct other outcome. (``bulk_update`` builds a CASE per field and row: it cost
@@ -501,10 +536,17 @@ def _save_outcomes(results: list[Delivery], builder: MessageBuilder) -> None:
     others: dict[tuple[str, str, str], list[int]] = defaultdict(list)
     for delivery in results:
         if delivery.status != Delivery.Status.SENT:
-            others[(delivery.status, delivery.reason, delivery.error)].append(delivery.pk)
+            others[(delivery.status, delivery.reason, delivery.error)].append(
+                delivery.pk
+            )
     for (status, reason, error), pks in others.items():
         Delivery.objects.filter(pk__in=pks).update(
-            status=status, reason=reason, error=error, claim=None, sent_at=None, message_id=""
+            status=status,
+            reason=reason,
+            error=error,
+            claim=None,
+            sent_at=None,
+            message_id="",
         )
 
 
@@ -517,7 +559,7 @@ def _send_rows(rows, communication_id, prepared, builder, transport, results) ->
         if index and index % _RECHECK_EVERY == 0 and _deactivated(communication_id):
             # Deactivation takes effect at once, also inside a chunk under way.
             results.extend(
-                Delivery(pk=r[0], status=Delivery.Status.CANCELLED, reason=Delivery.Reason.DEACTIVATED)
+                _Outcome(r[0], Delivery.Status.CANCELLED, Delivery.Reason.DEACTIVATED)
                 for r in rows[index:]
             )
             return
@@ -543,52 +585,54 @@ def _send_rows(rows, communication_id, prepared, builder, transport, results) ->
                     from_email=prepared.from_email,
                     to=[email],
                     reply_to=[prepared.reply_to],
-                    headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
+                    headers={
+                        "Message-ID": message_id,
+                        "Auto-Submitted": "auto-generated",
+                    },
                 )
                 email_message.attach_alternative(message.html, "text/html")
                 transport.send(email=email_message)
         except PermanentError as exc:
-            results.append(Delivery(pk=pk, status=Delivery.Status.FAILED, error=str(exc)[:1000]))
+            results.append(_Outcome(pk, Delivery.Status.FAILED, error=str(exc)[:1000]))
         except TransientError as exc:
             if attempts >= MAX_ATTEMPTS:
                 results.append(
-                    Delivery(
-                        pk=pk,
-                        status=Delivery.Status.FAILED,
+                    _Outcome(
+                        pk,
+                        Delivery.Status.FAILED,
                         error=f"abandoned after {attempts} attempts: {exc}"[:1000],
                     )
                 )
             else:
-                results.append(Delivery(pk=pk, status=Delivery.Status.PENDING, error=str(exc)[:1000]))
+                results.append(
+                    _Outcome(pk, Delivery.Status.PENDING, error=str(exc)[:1000])
+                )
             cause = exc.__cause__
             connection_lost = isinstance(cause, smtplib.SMTPServerDisconnected) or (
-                isinstance(cause, OSError) and not isinstance(cause, smtplib.SMTPException)
+                isinstance(cause, OSError)
+                and not isinstance(cause, smtplib.SMTPException)
             )
             if connection_lost:
                 # The connection is gone: the rest of the chunk waits for the retry.
                 _record_retry(rows[index + 1 :], str(exc), results)
                 return
         else:
-            results.append(
-                Delivery(
-                    pk=pk, status=Delivery.Status.SENT, sent_at=timezone.now(), message_id=message_id
-                )
-            )
+            results.append(_Outcome(pk, Delivery.Status.SENT))
 
 
-def _record_retry(rows: list[tuple], error: str, results: list[Delivery]) -> None:
+def _record_retry(rows: list[tuple], error: str, results: list[_Outcome]) -> None:
     for row in rows:
         pk, attempts = row[0], row[-1]
         if attempts >= MAX_ATTEMPTS:
             results.append(
-                Delivery(
-                    pk=pk,
-                    status=Delivery.Status.FAILED,
+                _Outcome(
+                    pk,
+                    Delivery.Status.FAILED,
                     error=f"abandoned after {attempts} attempts: {error}"[:1000],
                 )
             )
         else:
-            results.append(Delivery(pk=pk, status=Delivery.Status.PENDING, error=error[:1000]))
+            results.append(_Outcome(pk, Delivery.Status.PENDING, error=error[:1000]))
 
 
 def _deactivated(communication_id: int) -> bool:
@@ -608,7 +652,9 @@ def _finish_if_done(send_id: int) -> None:
     if Delivery.objects.filter(send_id=send_id, status__in=_IN_FLIGHT).exists():
         return
     communication_state = (
-        Send.objects.filter(pk=send_id).values_list("communication__state", flat=True).first()
+        Send.objects.filter(pk=send_id)
+        .values_list("communication__state", flat=True)
+        .first()
     )
     status = (
         Send.Status.CANCELLED
@@ -623,8 +669,13 @@ def _finish_if_done(send_id: int) -> None:
 def chunk_give_up(*, send_id: int, first_id: int, last_id: int, error: str) -> int:
     """After the last retry: what is still pending in the range is recorded as failed."""
     count = Delivery.objects.filter(
-        send_id=send_id, pk__gte=first_id, pk__lte=last_id, status=Delivery.Status.PENDING
-    ).update(status=Delivery.Status.FAILED, error=f"abandoned: {error}"[:1000], claim=None)
+        send_id=send_id,
+        pk__gte=first_id,
+        pk__lte=last_id,
+        status=Delivery.Status.PENDING,
+    ).update(
+        status=Delivery.Status.FAILED, error=f"abandoned: {error}"[:1000], claim=None
+    )
     _finish_if_done(send_id)
     return count
 
@@ -643,27 +694,35 @@ def deliveries_requeue_stuck(
     """
     now = now or timezone.now()
     limit = now - older_than
-    Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=limit).update(
-        status=Delivery.Status.PENDING, claim=None
-    )
+    Delivery.objects.filter(
+        status=Delivery.Status.SENDING, claimed_at__lt=limit
+    ).update(status=Delivery.Status.PENDING, claim=None)
     stuck = Delivery.objects.filter(
-        status=Delivery.Status.PENDING, queued_at__lt=limit, send__status=Send.Status.SENDING
+        status=Delivery.Status.PENDING,
+        queued_at__lt=limit,
+        send__status=Send.Status.SENDING,
     )
     requeued = 0
     for send_id in stuck.order_by().values_list("send_id", flat=True).distinct():
-        ids = list(stuck.filter(send_id=send_id).order_by("pk").values_list("pk", flat=True))
+        ids = list(
+            stuck.filter(send_id=send_id).order_by("pk").values_list("pk", flat=True)
+        )
         with transaction.atomic():
             Delivery.objects.filter(pk__in=ids).update(queued_at=now)
-            transaction.on_commit(lambda s=send_id, c=_ranges(ids): _enqueue(s, c))
+            transaction.on_commit(partial(_enqueue, send_id, _ranges(ids)))
         requeued += len(ids)
-    for send_id in Send.objects.filter(status=Send.Status.SENDING).values_list("pk", flat=True):
+    for send_id in Send.objects.filter(status=Send.Status.SENDING).values_list(
+        "pk", flat=True
+    ):
         _finish_if_done(send_id)
     return requeued
 
 
 def _ranges(ids: list[int]) -> list[tuple[int, int]]:
     size = chunk_size()
-    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+    return [
+        (ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)
+    ]
 
 
 def deliveries_retry_failed(
@@ -672,9 +731,12 @@ def deliveries_retry_failed(
     """Give failed deliveries another go (from the history page or the ops command)."""
     now = timezone.now()
     failed = Delivery.objects.filter(status=Delivery.Status.FAILED)
-    failed = failed.filter(send__communication__state__in=[
-        Communication.State.ACTIVE, Communication.State.COMPLETED
-    ])
+    failed = failed.filter(
+        send__communication__state__in=[
+            Communication.State.ACTIVE,
+            Communication.State.COMPLETED,
+        ]
+    )
     if send is not None:
         failed = failed.filter(send=send)
     if older_than is not None:
@@ -689,10 +751,16 @@ def deliveries_retry_failed(
                 .values_list("pk", flat=True)
             )
             Delivery.objects.filter(pk__in=ids).update(
-                status=Delivery.Status.PENDING, attempts=0, error="", claim=None, queued_at=now
+                status=Delivery.Status.PENDING,
+                attempts=0,
+                error="",
+                claim=None,
+                queued_at=now,
             )
-            Send.objects.filter(pk=send_id).update(status=Send.Status.SENDING, finished_at=None)
-            transaction.on_commit(lambda s=send_id, c=_ranges(ids): _enqueue(s, c))
+            Send.objects.filter(pk=send_id).update(
+                status=Send.Status.SENDING, finished_at=None
+            )
+            transaction.on_commit(partial(_enqueue, send_id, _ranges(ids)))
         total += len(ids)
     return total
 

@@ -7,7 +7,10 @@ from . import sending
 
 
 @shared_task(
-    name="communications.dispatch_due", ignore_result=True, soft_time_limit=240, time_limit=300
+    name="communications.dispatch_due",
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=300,
 )
 def dispatch_due() -> int:
     return len(sending.sends_dispatch_due())
@@ -32,7 +35,10 @@ def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, 
         backoff = settings.SEND_RETRY_BACKOFF
         if self.request.retries >= len(backoff):
             sending.chunk_give_up(
-                send_id=send_id, first_id=first_id, last_id=last_id, error="retries exhausted"
+                send_id=send_id,
+                first_id=first_id,
+                last_id=last_id,
+                error="retries exhausted",
             )
         else:
             raise self.retry(
@@ -42,7 +48,10 @@ def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, 
 
 
 @shared_task(
-    name="communications.requeue_stuck", ignore_result=True, soft_time_limit=240, time_limit=300
+    name="communications.requeue_stuck",
+    ignore_result=True,
+    soft_time_limit=240,
+    time_limit=300,
 )
 def requeue_stuck() -> int:
     return sending.deliveries_requeue_stuck()
