@@ -349,3 +349,15 @@ def communication_send_test(
         action=CommunicationEvent.Action.TEST_SENT,
         details={"learner": learner.identifiant, "to": actor.email},
     )
+
+
+def passwords_rotate() -> int:
+    """Re-encrypt every stored password with the first key of FIELD_ENCRYPTION_KEYS, so
+    the old keys can then be removed. Safe to run twice."""
+    count = 0
+    with transaction.atomic():
+        rows = Communication.objects.exclude(password_token="").select_for_update()
+        for pk, token in rows.values_list("pk", "password_token"):
+            Communication.objects.filter(pk=pk).update(password_token=crypto.rotate(token))
+            count += 1
+    return count

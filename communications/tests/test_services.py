@@ -200,3 +200,26 @@ def test_send_test_goes_to_the_admin_marked_as_test(mailoutbox):
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;" in html
     assert parseaddr(message.from_email) == ("Lycée <Hugo>", "no-reply@localhost")
+
+
+def test_rotate_encryption_keys_reencrypts_with_the_new_first_key(settings, capsys):
+    # given: a password stored under the old key
+    from django.core.management import call_command
+
+    old_key = settings.FIELD_ENCRYPTION_KEYS[0]
+    communication = CommunicationFactory(
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        password_token=crypto.encrypt("Voltaire2026!"),
+    )
+    new_key = "Q2u7Q1m7mV6h3K8r7m0b2Y4y9nX2wV5tJ8cL1pA6sD0="
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    # when
+    call_command("rotate_encryption_keys")
+    # then: readable with the new key alone
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]
+    communication.refresh_from_db()
+    assert services.communication_password(communication=communication) == "Voltaire2026!"
+    assert "1 password(s) re-encrypted" in capsys.readouterr().out
