@@ -121,7 +121,9 @@ LOGIN_REDIRECT_URL = "spheres:list"
 LOGOUT_REDIRECT_URL = "login"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -135,7 +137,9 @@ TIME_ZONE = _read("TIME_ZONE", env.str, default="Europe/Paris")
 try:
     ZoneInfo(TIME_ZONE)
 except (ZoneInfoNotFoundError, ValueError) as exc:
-    raise ImproperlyConfigured(f"TIME_ZONE is not a known time zone: {TIME_ZONE!r}") from exc
+    raise ImproperlyConfigured(
+        f"TIME_ZONE is not a known time zone: {TIME_ZONE!r}"
+    ) from exc
 USE_I18N = True
 USE_TZ = True
 
@@ -167,7 +171,9 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = _read("EMAIL_TIMEOUT", env.int, default=30)
 DEFAULT_FROM_EMAIL = _read(
-    "DEFAULT_FROM_EMAIL", env.str, default="Voltaire Communications <no-reply@localhost>"
+    "DEFAULT_FROM_EMAIL",
+    env.str,
+    default="Voltaire Communications <no-reply@localhost>",
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -213,7 +219,9 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 10)),
         "unacked_restore_throttle": 1,
     }
-    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT
+    }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-communications": {
@@ -251,7 +259,9 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = _read(
+    "SECURE_HSTS_SECONDS", env.int, default=0 if DEBUG else 31536000
+)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -261,8 +271,13 @@ SESSION_COOKIE_HTTPONLY = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": _read("LOG_LEVEL", env.str, default="INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": _read("LOG_LEVEL", env.str, default="INFO"),
+    },
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
