@@ -358,6 +358,8 @@ def passwords_rotate() -> int:
     with transaction.atomic():
         rows = Communication.objects.exclude(password_token="").select_for_update()
         for pk, token in rows.values_list("pk", "password_token"):
-            Communication.objects.filter(pk=pk).update(password_token=crypto.rotate(token))
+            Communication.objects.filter(pk=pk).update(
+                password_token=crypto.rotate(token)
+            )
             count += 1
     return count

@@ -221,5 +221,7 @@ def test_rotate_encryption_keys_reencrypts_with_the_new_first_key(settings, caps
     # then: readable with the new key alone
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     communication.refresh_from_db()
-    assert services.communication_password(communication=communication) == "Voltaire2026!"
+    assert (
+        services.communication_password(communication=communication) == "Voltaire2026!"
+    )
     assert "1 password(s) re-encrypted" in capsys.readouterr().out
