@@ -12,22 +12,34 @@ from .sending import deliveries_retry_failed
 from .services import communication_deactivate
 
 
-class CommunicationEventInline(admin.TabularInline):
+class ReadOnlyMixin:
+    """History and communications are never written through the admin: support looks,
+    and acts only through the actions (which call services)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Viewing only: a change form could otherwise post a state.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+
+class CommunicationEventInline(ReadOnlyMixin, admin.TabularInline):
     model = CommunicationEvent
     extra = 0
     can_delete = False
     fields = ("at", "action", "actor", "details")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Communication)
-class CommunicationAdmin(admin.ModelAdmin):
+class CommunicationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "sphere",
@@ -58,19 +70,6 @@ class CommunicationAdmin(admin.ModelAdmin):
         ]
         return [*names, "groups", "has_password_display"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Viewing only: an admin form could otherwise post a state.
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_active and request.user.is_staff
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
     def has_deactivate_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
 
@@ -91,23 +90,14 @@ class CommunicationAdmin(admin.ModelAdmin):
 
 
 @admin.register(CommunicationEvent)
-class CommunicationEventAdmin(admin.ModelAdmin):
+class CommunicationEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("at", "action", "communication", "actor")
     list_filter = ("action",)
     search_fields = ("communication__name", "actor__email")
     list_select_related = ("communication", "actor")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyMixin, admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
@@ -126,7 +116,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(Send)
-class SendAdmin(admin.ModelAdmin):
+class SendAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "communication",
         "scheduled_for",
@@ -147,15 +137,9 @@ class SendAdmin(admin.ModelAdmin):
         "finished_at",
     )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "identifiant",
         "email",
@@ -174,15 +158,6 @@ class DeliveryAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: object = None
     ) -> list[str]:
         return [f.name for f in Delivery._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff
