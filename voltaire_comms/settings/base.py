@@ -237,7 +237,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # How many messages one send task delivers over one SMTP connection. It bounds the
 # duplicates a killed worker can cause, per pool process (see communications/sending.py).
-SEND_CHUNK_SIZE = _read("SEND_CHUNK_SIZE", env.int, default=100)
+# 400 amortises each task's fixed cost (claim, connection, outcome writes): measured at
+# 84 % of the raw SMTP limit against 62 % with 100 (README, « Benchmarks »).
+SEND_CHUNK_SIZE = _read("SEND_CHUNK_SIZE", env.int, default=400)
 # Seconds before each retry of a chunk the mail server put off (4xx, connection lost);
 # as many retries as values. Each must stay below CELERY_VISIBILITY_TIMEOUT.
 SEND_RETRY_BACKOFF = _read(
