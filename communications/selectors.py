@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.db.models import (
     Count,
@@ -52,7 +52,6 @@ class AudienceSpec:
     min_level: int | None = None
     never_started: bool = False
     inactive_days: int | None = None
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def of(
