@@ -12,6 +12,28 @@ from django.utils.translation import gettext_lazy as _
 
 from spheres.models import Evaluation, Group, Sphere
 
+# Fields an administrator edits; the audit trail records which of them changed.
+EDITABLE_FIELDS = (
+    "name",
+    "reply_to",
+    "subject",
+    "message",
+    "all_learners",
+    "evaluation",
+    "max_minutes",
+    "minutes_days",
+    "max_level",
+    "min_level",
+    "never_started",
+    "inactive_days",
+    "frequency",
+    "start_date",
+    "send_time",
+    "weekdays",
+    "month_day",
+    "end_date",
+)
+
 
 class Communication(models.Model):
     class Kind(models.TextChoices):

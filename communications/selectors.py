@@ -23,7 +23,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThan
-from django.utils import timezone
 
 from spheres.models import (
     DailyActivity,
@@ -33,8 +32,9 @@ from spheres.models import (
     Membership,
     Sphere,
 )
+from spheres.selectors import sphere_today
 
-from .models import Communication
+from .models import EDITABLE_FIELDS, Communication
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,6 @@ class AudienceSpec:
         )
 
 
-def sphere_today(sphere: Sphere) -> dt.date:
-    return timezone.localdate(timezone=sphere.tzinfo)
-
-
 def _minutes_since(first_day: dt.date) -> Subquery:
     """Minutes of the outer learner from ``first_day`` on: a subquery, so that joining
     groups can never multiply the sum."""
@@ -102,7 +98,7 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
     « moins de 15 minutes » leaves out 15 minutes exactly; the minutes window is the last
     D days, today included; no recorded activity counts as 0 minutes.
     """
-    today = today or sphere_today(spec.sphere)
+    today = today or sphere_today(sphere=spec.sphere)
     has_groups = Group.objects.filter(sphere_id=spec.sphere.pk)
     memberships = Membership.objects.filter(learner=OuterRef("pk"))
     if spec.all_learners:
@@ -219,15 +215,13 @@ def communication_initial(communication: Communication, *, copy: bool = False) -
     """
     from django.utils.translation import gettext as _
 
-    from .services import EDITABLE_FIELDS
-
     initial = {f: getattr(communication, f) for f in EDITABLE_FIELDS}
     initial["evaluation"] = communication.evaluation_id
     initial["groups"] = list(communication.groups.values_list("pk", flat=True))
     initial["weekdays"] = [d for d in range(7) if communication.weekdays & (1 << d)]
     if copy:
         initial["name"] = _("Copie de %(name)s") % {"name": communication.name}
-        today = sphere_today(communication.sphere)
+        today = sphere_today(sphere=communication.sphere)
         initial["start_date"] = max(initial["start_date"], today)
         if initial["end_date"] and initial["end_date"] < today:
             initial["end_date"] = None

@@ -21,30 +21,9 @@ from accounts.models import User
 from spheres.models import Group, Learner, Sphere
 
 from . import crypto, rendering
-from .models import Communication, CommunicationEvent
+from .models import EDITABLE_FIELDS, Communication, CommunicationEvent
 from .schedule import Recurrence
 
-# Fields an administrator edits; the audit trail records which of them changed.
-EDITABLE_FIELDS = (
-    "name",
-    "reply_to",
-    "subject",
-    "message",
-    "all_learners",
-    "evaluation",
-    "max_minutes",
-    "minutes_days",
-    "max_level",
-    "min_level",
-    "never_started",
-    "inactive_days",
-    "frequency",
-    "start_date",
-    "send_time",
-    "weekdays",
-    "month_day",
-    "end_date",
-)
 _KIND_FIELDS = {
     Communication.Kind.ANNOUNCEMENT: set(),
     Communication.Kind.REMINDER: {

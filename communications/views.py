@@ -392,7 +392,11 @@ def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpRe
         {
             "summary": summary,
             "sphere_has_groups": sphere_has_groups,
-            "ungrouped": selectors.ungrouped_count(sphere=sphere),
+            "ungrouped": (
+                summary.ungrouped
+                if summary
+                else selectors.ungrouped_count(sphere=sphere)
+            ),
             "today": timezone.localdate(timezone=sphere.tzinfo),
         },
     )
