@@ -128,6 +128,8 @@ class SendAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("communication__name", "communication__sphere__name")
     list_select_related = ("communication",)
     date_hierarchy = "scheduled_for"
+    # What the send sent (its own copy of the texts); never the password.
+    exclude = ("password_token",)
     readonly_fields = (
         "communication",
         "scheduled_for",
@@ -135,6 +137,9 @@ class SendAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "already_received",
         "created_at",
         "finished_at",
+        "subject",
+        "message",
+        "reply_to",
     )
 
 
@@ -166,11 +171,9 @@ class DeliveryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         description=_("Renvoyer les messages en échec"), permissions=["retry"]
     )
     def retry(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        count = 0
-        for send in Send.objects.filter(
-            deliveries__in=queryset.filter(status="failed")
-        ).distinct():
-            count += deliveries_retry_failed(send=send)
+        count = deliveries_retry_failed(
+            delivery_ids=list(queryset.values_list("pk", flat=True))
+        )
         self.message_user(
             request, _("%(count)d message(s) remis en file.") % {"count": count}
         )

@@ -306,6 +306,14 @@ class Send(models.Model):
     # write the whole sphere every day).
     already_received = models.PositiveIntegerField(_("déjà reçue"), default=0)
 
+    # What this send sends, copied from the communication at dispatch: chunks, retries
+    # and « Renvoyer » use this copy, so an edit changes later sends only.
+    subject = models.CharField(_("objet"), max_length=250, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    reply_to = models.CharField(_("adresse de réponse"), max_length=254, blank=True)
+    # The first-login password as it was at dispatch, still encrypted (crypto.py).
+    password_token = models.TextField(blank=True, editable=False)
+
     class Meta:
         verbose_name = _("envoi")
         verbose_name_plural = _("envois")
@@ -335,7 +343,11 @@ class Delivery(models.Model):
 
     class Reason(models.TextChoices):
         NO_EMAIL = "no_email", _("Pas d'adresse électronique")
-        INVALID_EMAIL = "invalid_email", _("Adresse électronique invalide")
+        INVALID_EMAIL = (
+            "invalid_email",
+            _("Adresse que la plateforme ne peut pas utiliser"),
+        )
+        UNDELIVERABLE = "undeliverable", _("Adresse en échec permanent")
         INACTIVE = "inactive", _("Utilisateur désactivé")
         DEACTIVATED = "deactivated", _("Communication désactivée")
 
@@ -368,8 +380,14 @@ class Delivery(models.Model):
         _("motif"), max_length=20, choices=Reason.choices, blank=True
     )
     error = models.TextField(_("erreur"), blank=True)
+    # Each claim by a send task counts one attempt (SEND_RETRY_BACKOFF bounds them).
     attempts = models.PositiveSmallIntegerField(_("tentatives"), default=0)
+    # PENDING rows: queued_at is when a task was enqueued for them; next_attempt_at,
+    # when set, is when they are due again after a temporary failure (no task queued).
     queued_at = models.DateTimeField(_("mis en file le"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        _("prochaine tentative"), null=True, blank=True
+    )
     claimed_at = models.DateTimeField(_("pris en charge le"), null=True, blank=True)
     claim = models.UUIDField(null=True, blank=True, editable=False)
     sent_at = models.DateTimeField(_("envoyé le"), null=True, blank=True)
@@ -386,9 +404,23 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["send", "status"]),
-            models.Index(fields=["status", "claimed_at"]),
             models.Index(fields=["learner", "status"]),
-            models.Index(fields=["claim"]),
+            # The recovery pass looks only at rows in flight: small partial indexes.
+            models.Index(
+                fields=["claimed_at"],
+                condition=Q(status="sending"),
+                name="delivery_sending_claimed_at",
+            ),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending", next_attempt_at__isnull=False),
+                name="delivery_retry_due",
+            ),
+            models.Index(
+                fields=["queued_at"],
+                condition=Q(status="pending", next_attempt_at__isnull=True),
+                name="delivery_pending_queued_at",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,12 +15,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape as html_escape
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+if TYPE_CHECKING:
+    from spheres.models import Sphere
 
 
 class Kind:
@@ -102,9 +106,17 @@ def allowed_list(kind: str) -> str:
     return ", ".join("{" + name + "}" for name in PLACEHOLDERS[kind])
 
 
+def _one_line_break(value: str) -> str:
+    if "\r" in value:
+        return value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
 def parse(text: str, *, kind: str) -> Template:
     """Parse ``text`` for a communication of ``kind``; raise ``PlaceholderError`` if invalid."""
     allowed = PLACEHOLDERS[kind]
+    # Browsers post a textarea with CRLF; a message has one kind of line break.
+    text = _one_line_break(text)
     segments: list[str | Field] = []
     literal: list[str] = []
     unknown: list[str] = []
@@ -226,9 +238,9 @@ class PreparedMessage:
         window: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> dict[str, str]:
         values = {
-            "identifiant": identifiant,
-            "prenom": first_name,
-            "nom": last_name,
+            "identifiant": _one_line_break(identifiant),
+            "prenom": _one_line_break(first_name),
+            "nom": _one_line_break(last_name),
             **self.constants,
         }
         if self.kind == Kind.EVALUATION:
@@ -271,15 +283,23 @@ class PreparedMessage:
         )
 
 
-def prepare(communication, *, password: str = "") -> PreparedMessage:  # noqa: ANN001
-    """Parse the communication's subject and message once, for many messages."""
+def prepare(
+    *,
+    kind: str,
+    subject: str,
+    message: str,
+    reply_to: str,
+    sphere: Sphere,
+    evaluation_id: int | None,
+    password: str = "",
+) -> PreparedMessage:
+    """Parse a subject and message once, for many messages: a communication's current
+    texts (preview, test) or the copy a send made of them at dispatch (the engine)."""
     from email.headerregistry import Address
     from email.utils import parseaddr
 
     from django.conf import settings
 
-    kind = communication.kind
-    sphere = communication.sphere
     link = settings.LEARNER_LOGIN_URL
     constants = {"nom_sphere": sphere.name, "lien_connexion": link}
     if kind == Kind.ANNOUNCEMENT:
@@ -287,20 +307,21 @@ def prepare(communication, *, password: str = "") -> PreparedMessage:  # noqa: A
     html_constants = {k: escape(v) for k, v in constants.items()}
     html_constants["lien_connexion"] = f'<a href="{escape(link)}">{escape(link)}</a>'
     _, platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
-    text = parse(communication.message, kind=kind)
-    prepared = PreparedMessage(
+    text = parse(message, kind=kind)
+    # A display name is one line: a sphere's name can never add a header.
+    display_name = " ".join(sphere.name.split())
+    return PreparedMessage(
         kind=kind,
-        subject=parse(communication.subject, kind=kind),
+        subject=parse(subject, kind=kind),
         text=text,
         html=text.as_html(),
         constants=constants,
         html_constants=html_constants,
-        from_email=str(Address(display_name=sphere.name, addr_spec=platform_address)),
-        reply_to=communication.reply_to,
+        from_email=str(Address(display_name=display_name, addr_spec=platform_address)),
+        reply_to=reply_to,
         timezone=sphere.tzinfo,
-        evaluation_id=communication.evaluation_id,
+        evaluation_id=evaluation_id,
     )
-    return prepared
 
 
 # --- Defaults ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.db.models.lookups import LessThan
 
 from spheres.models import (
@@ -31,10 +31,11 @@ from spheres.models import (
     Learner,
     Membership,
     Sphere,
+    UndeliverableAddress,
 )
 from spheres.selectors import sphere_today
 
-from .models import EDITABLE_FIELDS, Communication
+from .models import EDITABLE_FIELDS, Communication, Delivery, Send
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,21 @@ def audience(spec: AudienceSpec, *, today: dt.date | None = None) -> QuerySet[Le
     )
 
 
+def undeliverable_address(sphere: Sphere) -> Exists:
+    """Whether the outer learner's address is marked in permanent failure in ``sphere``."""
+    return Exists(
+        UndeliverableAddress.objects.filter(
+            sphere_id=sphere.pk, email=Lower(OuterRef("email"))
+        )
+    )
+
+
 @dataclass(frozen=True)
 class AudienceSummary:
-    reach: int  # active learners with an e-mail address: they would receive it
+    reach: int  # active learners with a usable address: they would receive it
     no_email: int  # in the audience but without an e-mail address
     inactive: int  # in the audience but deactivated
+    undeliverable: int  # in the audience, but their address is in permanent failure
     ungrouped: int  # left out for having no group (only when the sphere has groups)
     sample: list[Learner]
 
@@ -158,19 +169,57 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
     condition = audience_condition(spec)
     has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
     no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    dead = undeliverable_address(spec.sphere)
+    active_with_email = Q(is_active=True) & ~Q(email="")
     figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
-        reach=Count("pk", filter=condition & Q(is_active=True) & ~Q(email="")),
+        reach=Count("pk", filter=condition & active_with_email & ~Q(dead)),
         no_email=Count("pk", filter=condition & Q(email="")),
         inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
+        undeliverable=Count("pk", filter=condition & active_with_email & Q(dead)),
         ungrouped=Count("pk", filter=Q(has_groups) & no_group),
     )
     sample = list(
         audience(spec)
-        .filter(is_active=True)
-        .exclude(email="")
+        .filter(active_with_email & ~Q(dead))
         .order_by("last_name", "first_name")[:sample_size]
     )
     return AudienceSummary(sample=sample, **figures)
+
+
+def evaluation_windows_of_learner(spec: AudienceSpec) -> QuerySet[EvaluationWindow]:
+    """The windows of ``spec``'s evaluation for the outer learner (``OuterRef("pk")``),
+    among the groups the communication targets, earliest first."""
+    windows = EvaluationWindow.objects.filter(
+        evaluation_id=spec.evaluation_id, group__memberships__learner=OuterRef("pk")
+    )
+    if not spec.all_learners:
+        windows = windows.filter(group_id__in=spec.group_ids)
+    return windows.order_by("starts_at")
+
+
+def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
+    """Per send: counts by status and skip reason, in one query. « waiting » is what
+    is still pending or being sent."""
+    ids = [s.pk for s in sends]
+    counts: dict[int, dict[str, int]] = {
+        pk: dict.fromkeys([*Delivery.Status.values, "waiting"], 0) for pk in ids
+    }
+    rows = (
+        Delivery.objects.filter(send_id__in=ids)
+        .values("send_id", "status", "reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    in_flight = (Delivery.Status.PENDING, Delivery.Status.SENDING)
+    for row in rows:
+        entry = counts[row["send_id"]]
+        entry[row["status"]] += row["n"]
+        if row["status"] in in_flight:
+            entry["waiting"] += row["n"]
+        if row["status"] == Delivery.Status.SKIPPED:
+            key = f"skipped_{row['reason']}"
+            entry[key] = entry.get(key, 0) + row["n"]
+    return counts
 
 
 def learner_window(

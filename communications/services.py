@@ -302,7 +302,13 @@ def communication_password(*, communication: Communication) -> str:
 def prepare_message(*, communication: Communication) -> rendering.PreparedMessage:
     """The communication's texts parsed once, with its password decrypted (in memory only)."""
     return rendering.prepare(
-        communication, password=communication_password(communication=communication)
+        kind=communication.kind,
+        subject=communication.subject,
+        message=communication.message,
+        reply_to=communication.reply_to,
+        sphere=communication.sphere,
+        evaluation_id=communication.evaluation_id,
+        password=communication_password(communication=communication),
     )
 
 

@@ -1,7 +1,13 @@
-"""Celery tasks: thin, ids only; each calls one service and decides about retrying."""
+"""Celery tasks: thin, ids only; each calls one service.
+
+Time limits of ``deliver_chunk`` come from settings (``SEND_SOFT_TIME_LIMIT``,
+``SEND_TIME_LIMIT``, applied through ``CELERY_TASK_ANNOTATIONS``); retries are not the
+broker's business: a message put off by the mail server waits on its row
+(``next_attempt_at``) and the recovery pass enqueues it when its time has come.
+"""
 
 from celery import shared_task
-from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from . import sending
 
@@ -22,36 +28,24 @@ def dispatch_due() -> int:
     ignore_result=True,
     acks_late=True,  # safe: a redelivered chunk only takes rows still its own
     reject_on_worker_lost=True,
-    soft_time_limit=240,
-    time_limit=300,
 )
-def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, int]:  # noqa: ANN001
-    outcome = sending.chunk_deliver(
-        send_id=send_id, first_id=first_id, last_id=last_id, claim=self.request.id
-    )
-    if outcome.retry:
-        # SEND_RETRY_BACKOFF: one delay per retry, each far below the broker's visibility
-        # timeout, so a task waiting for its retry is never handed to a second worker.
-        backoff = settings.SEND_RETRY_BACKOFF
-        if self.request.retries >= len(backoff):
-            sending.chunk_give_up(
-                send_id=send_id,
-                first_id=first_id,
-                last_id=last_id,
-                error="retries exhausted",
-            )
-        else:
-            raise self.retry(
-                countdown=backoff[self.request.retries], max_retries=len(backoff)
-            )
+def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, object]:  # noqa: ANN001
+    try:
+        outcome = sending.chunk_deliver(
+            send_id=send_id, first_id=first_id, last_id=last_id, claim=self.request.id
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # The database went away before or between messages (a restart, a failover):
+        # the same task, with the same id, takes its rows back in a moment.
+        raise self.retry(exc=exc, countdown=2, max_retries=5) from exc
     return outcome.__dict__
 
 
 @shared_task(
-    name="communications.requeue_stuck",
+    name="communications.resume_deliveries",
     ignore_result=True,
     soft_time_limit=240,
     time_limit=300,
 )
-def requeue_stuck() -> int:
-    return sending.deliveries_requeue_stuck()
+def resume_deliveries() -> int:
+    return sending.deliveries_resume().enqueued

@@ -207,7 +207,7 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
 
 def _sends_with_counts(communication: Communication) -> list[tuple]:
     sends = list(communication.sends.all()[:50])
-    counts = sending.send_counts(sends)
+    counts = selectors.send_counts(sends)
     return [(send, counts[send.pk]) for send in sends]
 
 
@@ -232,7 +232,7 @@ def communication_send_detail(
             "active_tab": "communications",
             "communication": communication,
             "send": send,
-            "counts": sending.send_counts([send])[send.pk],
+            "counts": selectors.send_counts([send])[send.pk],
             "page": page,
             "statuses": Delivery.Status.choices,
             "status_filter": status or "",

@@ -246,3 +246,42 @@ class EvaluationWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.evaluation} — {self.group}"
+
+
+class UndeliverableAddress(models.Model):
+    """An address of a sphere that the mail server refused for good (« 550 user
+    unknown ») or that an ESP reported as bounced or complained about.
+
+    Later sends skip the learners of the sphere who have this address, until their
+    address changes (the mark is on the address, not on the learner) or an
+    administrator clears the mark. Addresses are stored normalised and lower-cased.
+    """
+
+    class Source(models.TextChoices):
+        SMTP = "smtp", _("refus du serveur de messagerie")
+        BOUNCE = "bounce", _("rebond signalé par le prestataire d'envoi")
+        COMPLAINT = "complaint", _("plainte du destinataire")
+
+    sphere = models.ForeignKey(
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="undeliverable_addresses",
+        verbose_name=_("sphère"),
+    )
+    email = models.CharField(_("adresse"), max_length=254)
+    source = models.CharField(_("origine"), max_length=10, choices=Source.choices)
+    reason = models.TextField(_("motif"), blank=True)
+    marked_at = models.DateTimeField(_("marquée le"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("adresse en échec permanent")
+        verbose_name_plural = _("adresses en échec permanent")
+        ordering = ["-marked_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sphere", "email"], name="undeliverable_once_per_sphere"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email

@@ -1,4 +1,4 @@
-"""Helpers for tests that need a real service: PostgreSQL, Redis or Chromium.
+"""Helpers for tests that need a real service: PostgreSQL, Redis, RabbitMQ or Chromium.
 
 A test calls ``require_…()``: when the service is not reachable it is skipped with the
 reason, unless ``REQUIRE_SERVICES=1`` (CI), where the same situation fails the test.
@@ -51,6 +51,17 @@ def require_redis() -> str:
         url.startswith("redis://"),
     )
     require(f"Redis is not reachable at {url}", _reachable(url, 6379))
+    return url
+
+
+def require_rabbitmq() -> str:
+    """The RabbitMQ broker URL from RABBITMQ_URL, or skip/fail."""
+    url = os.environ.get("RABBITMQ_URL", "")
+    require(
+        "RabbitMQ is not configured (set RABBITMQ_URL=amqp://guest:guest@127.0.0.1:5672//)",
+        url.startswith("amqp://"),
+    )
+    require(f"RabbitMQ is not reachable at {url}", _reachable(url, 5672))
     return url
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -37,6 +38,8 @@ class RecordingHandler:
     refuse: dict[str, str] = field(default_factory=dict)
     refuse_times: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Seconds before answering each DATA: a slow mail server.
+    data_delay: float = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001
         with self.lock:
@@ -51,6 +54,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             self.received.append(
                 Received(

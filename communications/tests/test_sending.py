@@ -1,4 +1,5 @@
-"""The sending engine against a real SMTP server (aiosmtpd), tasks' services called directly."""
+"""The sending engine against a real SMTP server (aiosmtpd), its services called in
+this process (the ``engine`` fixture stands for the broker and the worker)."""
 
 import datetime as dt
 import uuid
@@ -7,9 +8,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from communications import sending
 from communications.models import Communication, Delivery, Send
+from communications.services import communication_deactivate, communication_update
 from communications.tests.factories import CommunicationFactory
+from spheres.models import Learner
 from spheres.tests.factories import (
     DailyActivityFactory,
     EvaluationFactory,
@@ -32,28 +34,8 @@ def _due(**kwargs):
     return communication
 
 
-def _dispatch(capture, **kwargs):
-    with capture(execute=False):
-        return sending.sends_dispatch_due(**kwargs)
-
-
-def _deliver_all(results, claim=None):
-    outcomes = []
-    for result in results:
-        for first_id, last_id in result.chunks:
-            outcomes.append(
-                sending.chunk_deliver(
-                    send_id=result.send_id,
-                    first_id=first_id,
-                    last_id=last_id,
-                    claim=claim or str(uuid.uuid4()),
-                )
-            )
-    return outcomes
-
-
 def test_due_reminder_reaches_its_audience_once_with_french_content(
-    smtp_server, django_capture_on_commit_callbacks
+    smtp_server, engine
 ):
     # given: a sphere with two groups; Léa in both, lagging behind
     sphere = SphereFactory(name="Lycée Victor Hugo")
@@ -77,149 +59,208 @@ def test_due_reminder_reaches_its_audience_once_with_french_content(
         message="Bonjour {prenom} {nom}, identifiant {identifiant}.",
     )
     # when
-    results = _dispatch(django_capture_on_commit_callbacks)
-    _deliver_all(results)
+    engine.dispatch()
+    engine.work()
     # then: one message, to Léa only, parsed back from the SMTP server
     assert [r.recipients for r in smtp_server.received] == [[lea.email]]
     message = smtp_server.received[0].message
     assert message["Subject"] == "Léa, reprenez l'entraînement"
     assert message["Reply-To"] == communication.reply_to
     assert message["From"].addresses[0].display_name == "Lycée Victor Hugo"
-    assert message["Message-ID"]
     assert "identifiant lmartin" in message.get_body(("plain",)).get_content()
     assert "Léa Martin" in message.get_body(("html",)).get_content()
     delivery = Delivery.objects.get(learner=lea)
     assert delivery.status == Delivery.Status.SENT
+    assert delivery.attempts == 1
     assert delivery.message_id == message["Message-ID"]
     assert Send.objects.get().status == Send.Status.DONE
     communication.refresh_from_db()
     assert communication.state == Communication.State.COMPLETED
-    assert communication.last_sent_at is not None
 
 
 def test_dispatch_twice_creates_one_send_and_delivering_twice_sends_once(
-    smtp_server, django_capture_on_commit_callbacks
+    smtp_server, engine
 ):
     sphere = SphereFactory()
     LearnerFactory.create_batch(5, sphere=sphere, level=10)
     _due(sphere=sphere)
-    first = _dispatch(django_capture_on_commit_callbacks)
-    second = _dispatch(django_capture_on_commit_callbacks)
+    first = engine.dispatch()
+    second = engine.dispatch()
     assert len(first) == 1 and second == []
-    _deliver_all(first)
-    _deliver_all(first)  # the same task delivered again (another claim)
+    queued = list(engine.queued)
+    engine.work()
+    engine.queued = queued  # the same task delivered again, under another id
+    (again,) = engine.work()
+    assert again.claimed == 0
     assert len(smtp_server.received) == 5
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 5
 
 
-def test_skips_are_recorded_with_their_reason(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_skips_are_recorded_with_their_reason(smtp_server, engine):
+    # given: learners no message can reach, and one it can
     sphere = SphereFactory()
     LearnerFactory(sphere=sphere, level=10, email="")
-    LearnerFactory(sphere=sphere, level=10, email="pas-une-adresse")
     LearnerFactory(sphere=sphere, level=10, is_active=False)
-    LearnerFactory(sphere=sphere, level=10)
+    reachable = LearnerFactory(sphere=sphere, level=10)
+    # stored before the address policy existed, bypassing the import
+    unusable = LearnerFactory(sphere=sphere, level=10)
+    Learner.objects.filter(pk=unusable.pk).update(email='"a<b>c"@example.com')
     _due(sphere=sphere)
-    (result,) = _dispatch(django_capture_on_commit_callbacks)
-    _deliver_all([result])
+    # when
+    (result,) = engine.dispatch()
+    engine.work()
+    # then
     reasons = dict(
         Delivery.objects.filter(status=Delivery.Status.SKIPPED).values_list(
-            "reason", "status"
+            "learner__identifiant", "reason"
         )
     )
-    assert set(reasons) == {"no_email", "invalid_email", "inactive"}
-    assert len(smtp_server.received) == 1
+    assert sorted(reasons.values()) == ["inactive", "invalid_email", "no_email"]
+    assert result.skipped == {"inactive": 1, "invalid_email": 1, "no_email": 1}
+    assert [r.recipients for r in smtp_server.received] == [[reachable.email]]
 
 
-def test_temporary_refusal_is_retried_and_delivered_once(
-    smtp_server, django_capture_on_commit_callbacks
+def test_a_unicode_domain_is_sent_in_idna_form_and_the_next_learner_is_delivered(
+    smtp_server, engine
 ):
+    # given: an address stored with a Unicode domain, then an ordinary one
+    sphere = SphereFactory()
+    unicode_domain = LearnerFactory(sphere=sphere, level=10, identifiant="a1")
+    Learner.objects.filter(pk=unicode_domain.pk).update(email="eleve@exämple.fr")
+    after = LearnerFactory(sphere=sphere, level=10, identifiant="a2")
+    _due(sphere=sphere)
+    # when
+    engine.dispatch()
+    engine.work()
+    # then: both delivered, the first to the IDNA form of its domain
+    assert [r.recipients for r in smtp_server.received] == [
+        ["eleve@xn--exmple-cua.fr"],
+        [after.email],
+    ]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_temporary_refusal_waits_for_its_retry_time_then_is_delivered_once(
+    smtp_server, engine, settings
+):
+    # given: the server puts one learner off once
+    settings.SEND_RETRY_BACKOFF = [60, 120]
     sphere = SphereFactory()
     flaky = LearnerFactory(sphere=sphere, level=10)
     LearnerFactory.create_batch(3, sphere=sphere, level=10)
     smtp_server.handler.refuse[flaky.email] = "451 4.3.0 Try again later"
     smtp_server.handler.refuse_times[flaky.email] = 1
     _due(sphere=sphere)
-    results = _dispatch(django_capture_on_commit_callbacks)
-    claim = str(uuid.uuid4())
-    (outcome,) = _deliver_all(results, claim)
+    engine.dispatch()
+    # when: the chunk runs
+    (outcome,) = engine.work()
+    # then: the others went out, the flaky one waits a minute on its row
     assert (outcome.sent, outcome.retry) == (3, 1)
-    assert Delivery.objects.get(learner=flaky).status == Delivery.Status.PENDING
-    # when: the task runs again (its retry)
-    (outcome,) = _deliver_all(results, claim)
-    # then
-    assert outcome.sent == 1
+    waiting = Delivery.objects.get(learner=flaky)
+    assert waiting.status == Delivery.Status.PENDING
+    assert "451" in waiting.error
+    assert waiting.next_attempt_at > timezone.now() + dt.timedelta(seconds=50)
+    # a recovery pass before its time does nothing
+    assert engine.resume().enqueued == 0
+    assert engine.queued == []
+    # when: its time has come
+    with time_machine.travel(waiting.next_attempt_at + dt.timedelta(seconds=1)):
+        assert engine.resume().enqueued == 1
+        engine.work()
+    # then: delivered once, at its second attempt
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempts) == (Delivery.Status.SENT, 2)
     assert len(smtp_server.handler.to(flaky.email)) == 1
     assert len(smtp_server.received) == 4
+    assert Send.objects.get().status == Send.Status.DONE
+
+
+def test_attempts_are_capped_and_the_last_one_says_so(smtp_server, engine, settings):
+    # given: a mailbox always busy, three attempts allowed
+    settings.SEND_RETRY_BACKOFF = [60, 60]
+    sphere = SphereFactory()
+    busy = LearnerFactory(sphere=sphere, level=10)
+    smtp_server.handler.refuse[busy.email] = "452 4.2.2 Mailbox full"
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when: the first attempt, then every retry as its time comes
+    engine.work()
+    start = timezone.now()
+    for minutes in range(5, 30, 5):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes)):
+            engine.resume()
+            engine.work()
+    # then
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempts == 3
+    assert delivery.error == "abandoned after 3 attempts: 452 4.2.2 Mailbox full"
+    assert Send.objects.get().status == Send.Status.DONE
 
 
 def test_permanent_refusal_is_failed_with_its_reason_and_others_go_out(
-    smtp_server, django_capture_on_commit_callbacks
+    smtp_server, engine
 ):
     sphere = SphereFactory()
     bad = LearnerFactory(sphere=sphere, level=10)
     LearnerFactory.create_batch(2, sphere=sphere, level=10)
-    smtp_server.handler.refuse[bad.email] = "550 5.1.1 No such user"
+    smtp_server.handler.refuse[bad.email] = "554 5.7.1 Message refused"
     _due(sphere=sphere)
-    _deliver_all(_dispatch(django_capture_on_commit_callbacks))
+    engine.dispatch()
+    engine.work()
     delivery = Delivery.objects.get(learner=bad)
     assert delivery.status == Delivery.Status.FAILED
-    assert "550" in delivery.error and "No such user" in delivery.error
+    assert delivery.error == "554 5.7.1 Message refused"
     assert len(smtp_server.received) == 2
+    # a refusal that says nothing of the mailbox does not mark the address
+    assert not sphere.undeliverable_addresses.exists()
 
 
-def test_server_down_then_back_delivers_everything_once(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_server_down_then_back_delivers_everything_once(smtp_server, engine):
     sphere = SphereFactory()
     LearnerFactory.create_batch(4, sphere=sphere, level=10)
     _due(sphere=sphere)
-    results = _dispatch(django_capture_on_commit_callbacks)
+    engine.dispatch()
     port = smtp_server.port
     smtp_server.stop()
-    claim = str(uuid.uuid4())
-    (outcome,) = _deliver_all(results, claim)
-    assert outcome.retry == 4 and outcome.sent == 0
+    (outcome,) = engine.work()
+    assert (outcome.retry, outcome.sent) == (4, 0)
+    assert outcome.stopped == "mail server unreachable"
     smtp_server.port = port
     smtp_server.start()
-    (outcome,) = _deliver_all(results, claim)
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=1)):
+        engine.resume()
+        (outcome,) = engine.work()
     assert outcome.sent == 4
     assert len(smtp_server.received) == 4
 
 
 def test_deactivation_between_two_chunks_stops_the_second(
-    smtp_server, settings, django_capture_on_commit_callbacks
+    smtp_server, settings, engine
 ):
     settings.SEND_CHUNK_SIZE = 3
     sphere = SphereFactory()
     LearnerFactory.create_batch(6, sphere=sphere, level=10)
     communication = _due(sphere=sphere)
-    (result,) = _dispatch(django_capture_on_commit_callbacks)
+    (result,) = engine.dispatch()
     assert len(result.chunks) == 2
-    first, second = result.chunks
-    sending.chunk_deliver(
-        send_id=result.send_id, first_id=first[0], last_id=first[1], claim="a" * 32
-    )
-    from communications.services import communication_deactivate
-
+    first, second = engine.queued
+    engine.queued = [first]
+    engine.work()
     communication_deactivate(
         communication=communication, actor=communication.created_by
     )
-    outcome = sending.chunk_deliver(
-        send_id=result.send_id, first_id=second[0], last_id=second[1], claim="b" * 32
-    )
+    engine.queued = [second]
+    (outcome,) = engine.work()
     assert outcome.cancelled == 3
     assert len(smtp_server.received) == 3
     assert Send.objects.get().status == Send.Status.CANCELLED
 
 
-def test_recurring_announcement_reaches_each_learner_once_ever(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_recurring_announcement_reaches_each_learner_once_ever(smtp_server, engine):
     sphere = SphereFactory()
     LearnerFactory.create_batch(2, sphere=sphere)
-    communication = _due(
+    _due(
         sphere=sphere,
         kind="announcement",
         max_minutes=None,
@@ -229,26 +270,20 @@ def test_recurring_announcement_reaches_each_learner_once_ever(
         frequency="daily",
         start_date=timezone.localdate(),
     )
-    _deliver_all(_dispatch(django_capture_on_commit_callbacks))
+    engine.dispatch()
+    engine.work()
     newcomer = LearnerFactory(sphere=sphere)
     # when: the next daily send
-    later = (
-        communication.next_send_at
-        if False
-        else timezone.now() + dt.timedelta(days=1, hours=1)
-    )
-    with time_machine.travel(later, tick=False):
-        results = _dispatch(django_capture_on_commit_callbacks)
-        _deliver_all(results)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=1, hours=1)):
+        results = engine.dispatch()
+        engine.work()
     # then: only the newcomer receives it
     assert len(smtp_server.received) == 3
     assert smtp_server.received[-1].recipients == [newcomer.email]
     assert results[0].already_received == 2
 
 
-def test_missed_sends_go_out_once_late_not_once_per_missed_slot(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_missed_sends_go_out_once_late_not_once_per_missed_slot(smtp_server, engine):
     sphere = SphereFactory()
     LearnerFactory(sphere=sphere, level=10)
     communication = _due(
@@ -257,17 +292,15 @@ def test_missed_sends_go_out_once_late_not_once_per_missed_slot(
     Communication.objects.filter(pk=communication.pk).update(
         next_send_at=timezone.now() - dt.timedelta(days=3)
     )
-    results = _dispatch(django_capture_on_commit_callbacks)
-    _deliver_all(results)
+    results = engine.dispatch()
+    engine.work()
     assert len(results) == 1 and len(smtp_server.received) == 1
     communication.refresh_from_db()
     assert communication.next_send_at > timezone.now()
-    assert _dispatch(django_capture_on_commit_callbacks) == []
+    assert engine.dispatch() == []
 
 
-def test_evaluation_dates_are_each_learner_own_group_window(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_evaluation_dates_are_each_learner_own_group_window(smtp_server, engine):
     # given: two groups with different windows (UTC 13:30 = 14:30 in Paris in December)
     sphere = SphereFactory()
     a, b = GroupFactory.create_batch(2, sphere=sphere)
@@ -299,7 +332,8 @@ def test_evaluation_dates_are_each_learner_own_group_window(
             max_level=None,
             message="{date_debut_evaluation} {heure_debut_evaluation}-{heure_fin_evaluation}",
         )
-        _deliver_all(_dispatch(django_capture_on_commit_callbacks))
+        engine.dispatch()
+        engine.work()
     text = {
         r.recipients[0]: r.message.get_body(("plain",)).get_content().strip()
         for r in smtp_server.received
@@ -308,9 +342,7 @@ def test_evaluation_dates_are_each_learner_own_group_window(
     assert text[in_b.email] == "mardi 8 décembre 2026 09 h 00-10 h 00"
 
 
-def test_evaluation_announcement_stops_once_the_evaluation_is_over(
-    smtp_server, django_capture_on_commit_callbacks
-):
+def test_evaluation_announcement_stops_once_the_evaluation_is_over(smtp_server, engine):
     sphere = SphereFactory()
     group = GroupFactory(sphere=sphere)
     LearnerFactory(sphere=sphere, groups=[group])
@@ -331,66 +363,125 @@ def test_evaluation_announcement_stops_once_the_evaluation_is_over(
         frequency="daily",
         start_date=timezone.localdate() - dt.timedelta(days=5),
     )
-    results = _dispatch(django_capture_on_commit_callbacks)
+    results = engine.dispatch()
     assert results[0].note == "evaluation over" and results[0].send_id is None
     communication.refresh_from_db()
     assert communication.state == Communication.State.COMPLETED
     assert smtp_server.received == []
 
 
-def test_a_killed_run_is_taken_back_by_the_same_task_and_lost_tasks_are_requeued(
-    smtp_server, django_capture_on_commit_callbacks
+def test_an_edit_between_dispatch_and_delivery_does_not_reach_the_send(
+    smtp_server, engine
 ):
+    # given: a send dispatched, its messages not delivered yet
     sphere = SphereFactory()
-    LearnerFactory.create_batch(3, sphere=sphere, level=10)
-    _due(sphere=sphere)
-    (result,) = _dispatch(django_capture_on_commit_callbacks)
-    (first_id, last_id) = result.chunks[0]
-    # given: a run that claimed its rows and died before sending
-    Delivery.objects.filter(send_id=result.send_id).update(
-        status=Delivery.Status.SENDING, claim="c" * 32, claimed_at=timezone.now()
+    lea = LearnerFactory(sphere=sphere, level=10, first_name="Léa")
+    communication = _due(
+        sphere=sphere,
+        subject="Ancien objet, {prenom}",
+        message="Ancien texte pour {prenom}.",
+        reply_to="ancienne@ecole.example",
     )
-    # when: another task cannot take them, but the same task redelivered can
-    other = sending.chunk_deliver(
-        send_id=result.send_id, first_id=first_id, last_id=last_id, claim="d" * 32
+    engine.dispatch()
+    # when: the administrator edits the communication, then the chunk runs
+    communication_update(
+        communication=communication,
+        actor=communication.created_by,
+        data={
+            "subject": "Nouvel objet",
+            "message": "Nouveau texte.",
+            "reply_to": "nouvelle@ecole.example",
+        },
+        groups=[],
     )
-    same = sending.chunk_deliver(
-        send_id=result.send_id, first_id=first_id, last_id=last_id, claim="c" * 32
+    engine.work()
+    # then: Léa gets the text of the dispatch, and the send keeps it
+    (received,) = smtp_server.received
+    assert received.message["Subject"] == "Ancien objet, Léa"
+    assert received.message["Reply-To"] == "ancienne@ecole.example"
+    assert (
+        received.message.get_body(("plain",)).get_content().strip()
+        == "Ancien texte pour Léa."
     )
+    send = Send.objects.get()
+    assert (send.subject, send.message) == (
+        "Ancien objet, {prenom}",
+        "Ancien texte pour {prenom}.",
+    )
+    assert lea.email in received.recipients
+
+
+def test_a_retry_after_an_edit_sends_the_text_and_password_of_the_dispatch(
+    smtp_server, engine, settings
+):
+    # given: an announcement whose message to one learner failed once
+    from communications import crypto
+
+    settings.SEND_RETRY_BACKOFF = [60]
+    sphere = SphereFactory()
+    learner = LearnerFactory(sphere=sphere)
+    smtp_server.handler.refuse[learner.email] = "451 later"
+    smtp_server.handler.refuse_times[learner.email] = 1
+    communication = _due(
+        sphere=sphere,
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        message="Mot de passe : {mot_de_passe}",
+        password_token=crypto.encrypt("ancien-secret"),
+    )
+    engine.dispatch()
+    engine.work()
+    # when: the password and text change, then the retry goes
+    communication_update(
+        communication=communication,
+        actor=communication.created_by,
+        data={"message": "Nouveau : {mot_de_passe}"},
+        groups=[],
+        password="nouveau-secret",
+    )
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=2)):
+        engine.resume()
+        engine.work()
     # then
-    assert other.claimed == 0 and same.sent == 3
-    assert len(smtp_server.received) == 3
+    (received,) = smtp_server.received
+    text = received.message.get_body(("plain",)).get_content()
+    assert text.strip() == "Mot de passe : ancien-secret"
 
 
-def test_sweeper_puts_back_stale_claims_and_requeues_them(
-    django_capture_on_commit_callbacks,
-):
-    sphere = SphereFactory()
-    LearnerFactory.create_batch(2, sphere=sphere, level=10)
-    _due(sphere=sphere)
-    (result,) = _dispatch(django_capture_on_commit_callbacks)
-    long_ago = timezone.now() - dt.timedelta(hours=1)
-    Delivery.objects.update(
-        status=Delivery.Status.SENDING,
-        claimed_at=long_ago,
-        queued_at=long_ago,
-        claim=uuid.uuid4(),
-    )
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        requeued = sending.deliveries_requeue_stuck()
-    assert requeued == 2
-    assert len(callbacks) == 1
-    assert set(Delivery.objects.values_list("status", flat=True)) == {
-        Delivery.Status.PENDING
-    }
-
-
-def test_dry_run_writes_nothing(django_capture_on_commit_callbacks):
+def test_dry_run_writes_nothing(engine):
     sphere = SphereFactory()
     LearnerFactory.create_batch(2, sphere=sphere, level=10)
     communication = _due(sphere=sphere)
-    (result,) = _dispatch(django_capture_on_commit_callbacks, dry_run=True)
+    (result,) = engine.dispatch(dry_run=True)
     assert result.recipients == 2
+    assert len(result.chunks) == 1
     assert not Send.objects.exists() and not Delivery.objects.exists()
+    assert engine.queued == []
     communication.refresh_from_db()
     assert communication.state == Communication.State.ACTIVE
+
+
+def test_a_killed_run_is_taken_back_by_the_same_task_only(smtp_server, engine):
+    sphere = SphereFactory()
+    LearnerFactory.create_batch(3, sphere=sphere, level=10)
+    _due(sphere=sphere)
+    engine.dispatch()
+    queued = list(engine.queued)
+    # given: a run that claimed its rows and died before sending
+    claim = str(uuid.uuid4())
+    Delivery.objects.update(
+        status=Delivery.Status.SENDING,
+        claim=claim,
+        claimed_at=timezone.now(),
+        attempts=1,
+    )
+    # when: another task cannot take them, but the same task redelivered can
+    (other,) = engine.work()
+    engine.queued = queued
+    (same,) = engine.work(claim=claim)
+    # then: each claim counted an attempt
+    assert other.claimed == 0 and same.sent == 3
+    assert set(Delivery.objects.values_list("attempts", flat=True)) == {2}
+    assert len(smtp_server.received) == 3

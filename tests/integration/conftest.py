@@ -1,10 +1,11 @@
-"""Real parts for the integration tests: PostgreSQL, Redis, ``celery worker`` processes
-and an aiosmtpd server.
+"""Real parts for the integration tests: PostgreSQL, a broker (Redis or RabbitMQ: every
+test runs on both), ``celery worker`` and ``celery beat`` processes and an aiosmtpd
+server.
 
 The worker processes run ``voltaire_comms.settings.test`` against the test database
 (tests are ``transaction=True``, so they see the committed rows), deliver to the test's
 SMTP server (``TEST_EMAIL_URL``) and consume a queue of the test's own
-(``TEST_CELERY_QUEUE``): Redis db 0 may be shared by several runs at once.
+(``TEST_CELERY_QUEUE``): the brokers may be shared by several runs at once.
 Every process a test starts is killed, with its children, when the test ends.
 """
 
@@ -25,13 +26,16 @@ from urllib.parse import quote
 import pytest
 
 from communications.tests.smtp import SmtpServer
-from tests.support import require_postgresql, require_redis
+from tests.support import require_postgresql, require_rabbitmq, require_redis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WORKER_READY_TIMEOUT = 60
 WORKER_STOP_TIMEOUT = 20
-# Short enough for a test to wait for Redis to hand a killed worker's tasks out again.
+# Short enough for a test to wait for Redis to hand a killed worker's tasks out again;
+# above the send task's hard time limit.
 VISIBILITY_TIMEOUT = 20
+SOFT_TIME_LIMIT = 10
+TIME_LIMIT = 15
 CHUNK_SIZE = 10
 
 
@@ -78,12 +82,18 @@ class Services:
             "TEST_EMAIL_URL": f"smtp://127.0.0.1:{self.smtp.port}",
             "SEND_CHUNK_SIZE": str(CHUNK_SIZE),
             "SEND_RETRY_BACKOFF": "1,1,2,2,3,3",
+            "SEND_SOFT_TIME_LIMIT": str(SOFT_TIME_LIMIT),
+            "SEND_TIME_LIMIT": str(TIME_LIMIT),
+            "SEND_RESUME_INTERVAL": "1",
             "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
+            **self.overrides,
             **overrides,
         }
 
+    overrides: dict[str, str] = field(default_factory=dict)
+
     def start(
-        self, command: list[str], log_name: str
+        self, command: list[str], log_name: str, **env: str
     ) -> tuple[subprocess.Popen[bytes], Path]:
         """A process in a session of its own, so that its children can be killed too."""
         log = self.tmp_path / log_name
@@ -91,7 +101,7 @@ class Services:
             process = subprocess.Popen(
                 command,
                 cwd=BASE_DIR,
-                env=self.env(),
+                env=self.env(**env),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -99,7 +109,7 @@ class Services:
         self.processes.append(process)
         return process, log
 
-    def start_worker(self, name: str = "worker") -> Worker:
+    def start_worker(self, name: str = "worker", **env: str) -> Worker:
         """A prefork worker with two children, ready to take tasks when returned."""
         command = [
             sys.executable, "-m", "celery", "-A", "voltaire_comms", "worker",
@@ -107,7 +117,7 @@ class Services:
             "-n", f"{name}-{uuid.uuid4().hex[:8]}@%h",
             "--without-heartbeat", "--without-mingle", "--without-gossip",
         ]  # fmt: skip
-        process, log = self.start(command, f"{name}.log")
+        process, log = self.start(command, f"{name}.log", **env)
         worker = Worker(process, log)
         ready = wait_for(
             lambda: b" ready." in log.read_bytes() or process.poll() is not None,
@@ -116,6 +126,15 @@ class Services:
         if not ready or process.poll() is not None:
             pytest.fail(f"the worker did not start:\n{worker.tail()}")
         return worker
+
+    def start_beat(self) -> Worker:
+        """Celery beat: the recovery pass every second (SEND_RESUME_INTERVAL=1)."""
+        command = [
+            sys.executable, "-m", "celery", "-A", "voltaire_comms", "beat", "-l", "info",
+            "-s", str(self.tmp_path / "beat-schedule"), "--pidfile=",
+        ]  # fmt: skip
+        process, log = self.start(command, "beat.log")
+        return Worker(process, log)
 
     def stop_all(self) -> None:
         for process in self.processes:
@@ -157,19 +176,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(WORKER_STOP_TIMEOUT)
 
 
-@pytest.fixture
-def services(transactional_db, settings, tmp_path: Path) -> Iterator[Services]:
-    """PostgreSQL, Redis, an SMTP server and a queue of this test's own.
-
-    The test process enqueues to the queue of its workers, with their chunk size.
-    """
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each integration test runs on both production brokers."""
     require_postgresql()
-    broker_url = require_redis()
+    return require_redis() if request.param == "redis" else require_rabbitmq()
+
+
+@pytest.fixture
+def services(
+    transactional_db, settings, tmp_path: Path, broker_url: str
+) -> Iterator[Services]:
+    """PostgreSQL, a broker, an SMTP server and a queue of this test's own.
+
+    The test process enqueues to the queue of its workers, on their broker, with their
+    chunk size.
+    """
+    with running_services(settings, tmp_path, broker_url) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_services(settings, tmp_path: Path, broker_url: str) -> Iterator[Services]:  # noqa: ANN001
     from voltaire_comms.celery import app
 
     queue = f"integration-{uuid.uuid4().hex}"
-    previous_queue = app.conf.task_default_queue
+    previous = app.conf.task_default_queue, app.conf.broker_write_url
     app.conf.task_default_queue = queue
+    use_broker(app, broker_url)
     settings.SEND_CHUNK_SIZE = CHUNK_SIZE
     smtp = SmtpServer().start()
     running = Services(broker_url, queue, smtp, tmp_path)
@@ -179,8 +213,80 @@ def services(transactional_db, settings, tmp_path: Path) -> Iterator[Services]:
     finally:
         running.stop_all()
         smtp.stop()
-        _drop(app, queue)
-        app.conf.task_default_queue = previous_queue
+        with contextlib.suppress(Exception):  # a test may have stopped the broker
+            _drop(app, queue)
+        app.conf.task_default_queue = previous[0]
+        use_broker(app, previous[1])
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the test's own, without persistence, that it can restart."""
+
+    port: int
+    tmp_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> PrivateRedis:
+        command = [
+            "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+            "--save", "", "--appendonly", "no", "--dir", str(self.tmp_path),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, start_new_session=True
+        )
+        if not wait_for(lambda: _redis_answers(self.port), timeout=10):
+            pytest.fail("the private redis-server did not start")
+        return self
+
+    def restart(self) -> None:
+        """Killed and started again: whatever it held is gone, as after a crash."""
+        self.stop()
+        self.start()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            kill_group(self.process)
+            self.process = None
+
+
+def _redis_answers(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    import shutil
+
+    from communications.tests.smtp import free_port
+    from tests.support import require
+
+    require("redis-server is not installed", shutil.which("redis-server") is not None)
+    redis = PrivateRedis(free_port(), tmp_path).start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
+def use_broker(app, url: str) -> None:  # noqa: ANN001
+    """Point the test process's Celery app at ``url``: its connection and producer
+    pools were made for the previous broker (Celery resets them the same way after a
+    fork)."""
+    app.conf.broker_url = app.conf.broker_write_url = app.conf.broker_read_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def _purge(app, name: str) -> int:  # noqa: ANN001
@@ -196,4 +302,6 @@ def _drop(app, name: str) -> None:  # noqa: ANN001
         bound = app.amqp.queues[name](connection.default_channel)
         bound.declare()  # the channel learns the binding it must remove
         bound.delete()
+        if bound.exchange.name:  # RabbitMQ keeps a direct exchange per queue name
+            bound.exchange.delete()
     app.amqp.queues.pop(name, None)

@@ -5,6 +5,7 @@ as files under ``var/``). Production sets the variables listed in ``.env.example
 A malformed value raises ``ImproperlyConfigured`` at start, naming the variable.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "anymail",
     "accounts",
     "spheres",
     "communications",
@@ -159,8 +161,25 @@ STORAGES = {
 # --- E-mail ---------------------------------------------------------------------------
 # Default: every message is written as a file under var/mail/, readable by a developer.
 _email_url = _read("EMAIL_URL", env.str, default="") or "filemail://"
-_email = _read("EMAIL_URL", env.email_url, default=_email_url)
+# An ESP through django-anymail: EMAIL_URL=anymail://postmark (the part after // is the
+# module of anymail.backends); its credentials and the webhook secret come from the
+# ANYMAIL_* variables, without the prefix (ANYMAIL_POSTMARK_SERVER_TOKEN,
+# ANYMAIL_WEBHOOK_SECRET=user:password), as anymail's ANYMAIL setting expects them.
+_esp = urlsplit(_email_url).netloc if _email_url.startswith("anymail://") else ""
+if _email_url.startswith("anymail://"):
+    if not _esp.isidentifier():
+        raise ImproperlyConfigured(
+            "EMAIL_URL is malformed: expected anymail://ESP, e.g. anymail://postmark"
+        )
+    _email = {"EMAIL_BACKEND": f"anymail.backends.{_esp}.EmailBackend"}
+else:
+    _email = _read("EMAIL_URL", env.email_url, default=_email_url)
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 # django-environ drops the leading "/" of a filemail path: read the path from the URL.
 EMAIL_FILE_PATH = urlsplit(_email_url).path or str(VAR_DIR / "mail")
 EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
@@ -223,25 +242,18 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT
     }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE = {
-    "dispatch-due-communications": {
-        "task": "communications.dispatch_due",
-        "schedule": 60.0,
-        "options": {"expires": 55},
-    },
-    "requeue-stuck-deliveries": {
-        "task": "communications.requeue_stuck",
-        "schedule": 300.0,
-        "options": {"expires": 290},
-    },
-}
-# How many messages one send task delivers over one SMTP connection. It bounds the
-# duplicates a killed worker can cause, per pool process (see communications/sending.py).
-# 400 amortises each task's fixed cost (claim, connection, outcome writes): measured at
-# 84 % of the raw SMTP limit against 62 % with 100 (README, « Benchmarks »).
+
+# --- Sending --------------------------------------------------------------------------
+# How many messages one send task delivers over one SMTP connection. Each outcome is
+# written as soon as the server has answered, so the chunk size no longer bounds the
+# duplicates a killed worker can cause (one message at most); it amortises each task's
+# fixed cost (claim, connection) and bounds the rows one task holds.
 SEND_CHUNK_SIZE = _read("SEND_CHUNK_SIZE", env.int, default=400)
-# Seconds before each retry of a chunk the mail server put off (4xx, connection lost);
-# as many retries as values. Each must stay below CELERY_VISIBILITY_TIMEOUT.
+if SEND_CHUNK_SIZE < 1:
+    raise ImproperlyConfigured("SEND_CHUNK_SIZE is malformed: expected at least 1")
+# Seconds to wait after each failed attempt (4xx, time-out, lost connection) before the
+# next one; as many retries as values, then the message is failed « abandoned after N
+# attempts ».
 SEND_RETRY_BACKOFF = _read(
     "SEND_RETRY_BACKOFF", env.list, cast=int, default=[30, 60, 120, 300, 600, 900]
 )
@@ -249,6 +261,45 @@ if not SEND_RETRY_BACKOFF or min(SEND_RETRY_BACKOFF) < 0:
     raise ImproperlyConfigured(
         "SEND_RETRY_BACKOFF is malformed: expected seconds, e.g. 30,60,120,300,600,900"
     )
+# A send task stops between two messages at the soft limit (the rest is enqueued
+# again) and is killed at the hard one: the gap must cover one slow message (a few
+# times EMAIL_TIMEOUT).
+SEND_SOFT_TIME_LIMIT = _read("SEND_SOFT_TIME_LIMIT", env.int, default=240)
+SEND_TIME_LIMIT = _read("SEND_TIME_LIMIT", env.int, default=300)
+if not 0 < SEND_SOFT_TIME_LIMIT < SEND_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "SEND_SOFT_TIME_LIMIT and SEND_TIME_LIMIT are malformed: expected "
+        "0 < SEND_SOFT_TIME_LIMIT < SEND_TIME_LIMIT (seconds)"
+    )
+if CELERY_VISIBILITY_TIMEOUT <= SEND_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed SEND_TIME_LIMIT: Redis would hand a "
+        "running send task to a second worker"
+    )
+# Every this many seconds beat runs the recovery pass: messages whose retry time has
+# come are enqueued, and rows of dead processes or lost tasks are taken back.
+SEND_RESUME_INTERVAL = _read("SEND_RESUME_INTERVAL", env.int, default=15)
+# Rows enqueued this long ago and never taken: their task was lost (a broker that lost
+# its messages). Above the time a large send can wait in the queue.
+SEND_QUEUE_TIMEOUT = _read("SEND_QUEUE_TIMEOUT", env.int, default=1800)
+CELERY_TASK_ANNOTATIONS = {
+    "communications.deliver_chunk": {
+        "soft_time_limit": SEND_SOFT_TIME_LIMIT,
+        "time_limit": SEND_TIME_LIMIT,
+    }
+}
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-communications": {
+        "task": "communications.dispatch_due",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "resume-deliveries": {
+        "task": "communications.resume_deliveries",
+        "schedule": float(SEND_RESUME_INTERVAL),
+        "options": {"expires": max(1, SEND_RESUME_INTERVAL - 1)},
+    },
+}
 
 # --- Product --------------------------------------------------------------------------
 # The learners' login URL, offered to messages as {lien_connexion}.

@@ -29,4 +29,8 @@ if os.environ.get("TEST_EMAIL_URL"):
     EMAIL_PORT = _test_email["EMAIL_PORT"]
     EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
     EMAIL_USE_TLS = EMAIL_USE_SSL = False
+    # A subclass of the SMTP backend that injects a fault (tests/integration/faults.py).
+    EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", EMAIL_BACKEND)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_CELERY_QUEUE", "celery")
+# The anymail tracking webhooks are mounted only with a secret (voltaire_comms/urls.py).
+ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": "test-webhook:not-a-real-secret"}

@@ -1,4 +1,4 @@
-"""Fast assembly of the personalised messages of one send.
+"""Message building: the bytes of each learner's message of one send, fast.
 
 Everything that is the same for all learners (From, Reply-To, the MIME skeleton, the
 encoded constant headers) is built once per send; each message only adds its To,
@@ -8,7 +8,9 @@ exchange itself, which would make the message builder the bottleneck of a large 
 
 Output is CRLF-terminated bytes ready for ``smtplib.SMTP.sendmail``. Learner data can
 never add a header: the subject is folded to one line before encoding, non-ASCII values
-are RFC 2047 encoded-words, and addresses are checked for line breaks.
+are RFC 2047 encoded-words. Addresses come normalised by the address policy
+(``spheres/addresses.py``: ASCII, no space, quote or angle bracket) and are written as
+they are; the builder raises ``ValueError`` for anything else rather than write it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import uuid
 from email.headerregistry import Address
 from email.utils import formatdate, parseaddr
 
-from .rendering import PreparedMessage, RenderedMessage
+from ..rendering import PreparedMessage, RenderedMessage
 
 CRLF = b"\r\n"
 

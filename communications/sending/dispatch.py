@@ -1,0 +1,316 @@
+"""Dispatch: turn each due communication into one send and one delivery row per learner.
+
+Beat runs ``sends_dispatch_due`` every minute (``manage.py send_due_communications``
+runs the same). For each due communication, in one transaction: lock it (``SKIP
+LOCKED``: a second dispatcher passes it by), create its send for the scheduled time
+(unique), copy the content it sends, write the delivery rows in one ``INSERT …
+SELECT`` from the audience query, advance the schedule; after commit, enqueue one task
+per chunk of ``SEND_CHUNK_SIZE`` pending rows.
+
+Learners left out are written as SKIPPED rows with their reason, worked out in the same
+statement: deactivated learner, no address, an address the platform cannot use, an
+address in permanent failure. Addresses the database can clear with
+``FAST_PATH_REGEX`` are taken as they are; the few others go through the address policy
+(``address_normalize``) in Python, which converts a Unicode domain to IDNA or skips them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from spheres.addresses import FAST_PATH_REGEX, AddressRefused, address_normalize
+from spheres.models import EvaluationWindow, UndeliverableAddress
+
+from .. import selectors
+from ..models import Communication, Delivery, Send
+from ..schedule import Recurrence
+from . import queue
+from .content import send_frozen_content
+
+
+@dataclass
+class DispatchResult:
+    communication_id: int
+    name: str
+    scheduled_for: dt.datetime
+    send_id: int | None = None
+    recipients: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    already_received: int = 0
+    chunks: list[tuple[int, int]] = field(default_factory=list)
+    note: str = ""
+
+
+def sends_dispatch_due(
+    *, now: dt.datetime | None = None, dry_run: bool = False
+) -> list[DispatchResult]:
+    """One pass of the dispatcher: every active communication whose time has come.
+
+    Safe to run twice, and twice at once: see ``communication_dispatch``.
+    """
+    now = now or timezone.now()
+    due = Communication.objects.filter(
+        state=Communication.State.ACTIVE, next_send_at__lte=now
+    ).order_by("next_send_at")
+    results = []
+    for pk in due.values_list("pk", flat=True):
+        result = communication_dispatch(communication_id=pk, now=now, dry_run=dry_run)
+        if result is not None:
+            results.append(result)
+    return results
+
+
+def communication_dispatch(
+    *, communication_id: int, now: dt.datetime, dry_run: bool = False
+) -> DispatchResult | None:
+    """Dispatch one due communication; ``None`` when another dispatcher got there first.
+
+    Safe to run twice and twice at once: the communication row is locked (skip locked)
+    and the send is unique per scheduled time. ``dry_run`` does everything, reports,
+    and rolls back.
+    """
+    with transaction.atomic():
+        result = _dispatch_locked(communication_id, now)
+        if dry_run:
+            transaction.set_rollback(True)
+        elif result is not None and result.chunks:
+            send_id, chunks = result.send_id, list(result.chunks)
+            assert send_id is not None  # noqa: S101 - chunks come with a send
+            transaction.on_commit(lambda: queue.enqueue_chunks(send_id, chunks))
+    return result
+
+
+def _dispatch_locked(communication_id: int, now: dt.datetime) -> DispatchResult | None:
+    rows = Communication.objects.select_related("sphere", "evaluation")
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    communication = rows.filter(
+        pk=communication_id, state=Communication.State.ACTIVE, next_send_at__lte=now
+    ).first()
+    if communication is None:
+        return None
+    scheduled_for = communication.next_send_at
+    assert scheduled_for is not None  # noqa: S101 - filtered above
+    result = DispatchResult(communication.pk, communication.name, scheduled_for)
+
+    evaluation_end = _evaluation_end(communication)
+    if evaluation_end is not None and evaluation_end <= now:
+        result.note = "evaluation over"
+        _complete(communication)
+        return result
+
+    try:
+        with transaction.atomic():
+            send = Send.objects.create(
+                communication=communication,
+                scheduled_for=scheduled_for,
+                **send_frozen_content(communication),
+            )
+    except IntegrityError:
+        # This scheduled time was already dispatched (a crash between the send and the
+        # schedule update): advance the schedule only.
+        result.note = "already dispatched"
+        _advance(communication, now, evaluation_end)
+        return result
+    result.send_id = send.pk
+    _write_deliveries(send, communication, now, result)
+    _advance(communication, now, evaluation_end)
+    if not result.chunks:
+        Send.objects.filter(pk=send.pk).update(status=Send.Status.DONE, finished_at=now)
+    return result
+
+
+def _evaluation_end(communication: Communication) -> dt.datetime | None:
+    if communication.kind != Communication.Kind.EVALUATION:
+        return None
+    windows = EvaluationWindow.objects.filter(evaluation_id=communication.evaluation_id)
+    if not communication.all_learners:
+        windows = windows.filter(group__communications=communication)
+    return windows.aggregate(end=Max("ends_at"))["end"]
+
+
+def _complete(communication: Communication) -> None:
+    communication.state = Communication.State.COMPLETED
+    communication.next_send_at = None
+    communication.save(update_fields=["state", "next_send_at", "updated_at"])
+
+
+def _advance(
+    communication: Communication, now: dt.datetime, evaluation_end: dt.datetime | None
+) -> None:
+    """Move to the first send time after now: missed times are not sent one by one."""
+    communication.last_sent_at = now
+    following = None
+    if communication.frequency != Communication.Frequency.ONCE:
+        following = Recurrence.of(communication).next_after(now)
+    if following is None or (
+        evaluation_end is not None and following >= evaluation_end
+    ):
+        communication.state = Communication.State.COMPLETED
+        following = None
+    communication.next_send_at = following
+    communication.save(
+        update_fields=["last_sent_at", "next_send_at", "state", "updated_at"]
+    )
+
+
+# The columns a dispatch writes, and the expression each takes from the learner row.
+_INSERTED = (
+    "send_id", "learner_id", "email", "identifiant", "first_name", "last_name",
+    "window_starts_at", "window_ends_at", "status", "reason", "error", "attempts",
+    "queued_at", "message_id",
+)  # fmt: skip
+
+
+def _write_deliveries(
+    send: Send, communication: Communication, now: dt.datetime, result: DispatchResult
+) -> None:
+    """One delivery row per learner of the audience, in one INSERT … SELECT; then the
+    few addresses SQL could not clear, the counts and the chunk ranges."""
+    spec = selectors.AudienceSpec.of(communication)
+    learners = selectors.audience(spec).order_by()
+    if communication.kind == Communication.Kind.ANNOUNCEMENT:
+        # An announcement reaches each learner once ever: counted, not written again.
+        received = Exists(
+            Delivery.objects.filter(
+                learner=OuterRef("pk"),
+                send__communication_id=communication.pk,
+                status__in=(
+                    Delivery.Status.PENDING,
+                    Delivery.Status.SENDING,
+                    Delivery.Status.SENT,
+                ),
+            ).exclude(send_id=send.pk)
+        )
+        result.already_received = learners.filter(received).count()
+        learners = learners.filter(~received)
+
+    dead = selectors.undeliverable_address(communication.sphere)
+    reason = Case(
+        When(is_active=False, then=Value(Delivery.Reason.INACTIVE.value)),
+        When(email="", then=Value(Delivery.Reason.NO_EMAIL.value)),
+        When(dead, then=Value(Delivery.Reason.UNDELIVERABLE.value)),
+        default=Value(""),
+        output_field=CharField(),
+    )
+    window_starts: object = Value(None, output_field=DateTimeField())
+    window_ends: object = Value(None, output_field=DateTimeField())
+    if communication.kind == Communication.Kind.EVALUATION:
+        windows = selectors.evaluation_windows_of_learner(spec)
+        window_starts = Subquery(windows.values("starts_at")[:1])
+        window_ends = Subquery(windows.values("ends_at")[:1])
+    columns = {
+        "d_send": Value(send.pk, output_field=IntegerField()),
+        "d_learner": F("pk"),
+        "d_email": F("email"),
+        "d_identifiant": F("identifiant"),
+        "d_first_name": F("first_name"),
+        "d_last_name": F("last_name"),
+        "d_window_starts_at": window_starts,
+        "d_window_ends_at": window_ends,
+        "d_status": Case(
+            When(Q(is_active=False) | Q(email="") | dead, then=Value("skipped")),
+            default=Value(Delivery.Status.PENDING.value),
+            output_field=CharField(),
+        ),
+        "d_reason": reason,
+        "d_error": Value(""),
+        "d_attempts": Value(0),
+        "d_queued_at": Value(now, output_field=DateTimeField()),
+        "d_message_id": Value(""),
+    }
+    select = learners.annotate(**columns).values_list(*columns).order_by("pk")
+    sql, params = select.query.sql_with_params()
+    quote = connection.ops.quote_name
+    target = ", ".join(
+        quote(Delivery._meta.get_field(name).column) for name in _INSERTED
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(Delivery._meta.db_table)} ({target}) {sql}",  # noqa: S608 - our own compiled query
+            params,
+        )
+    _check_addresses(send, communication)
+
+    counts = (
+        Delivery.objects.filter(send=send)
+        .values_list("status", "reason")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for status, skip_reason, n in counts:
+        if status == Delivery.Status.PENDING:
+            result.recipients += n
+        else:
+            result.skipped[skip_reason] = result.skipped.get(skip_reason, 0) + n
+    result.chunks = _chunk_ranges(send.pk)
+    if result.already_received:
+        Send.objects.filter(pk=send.pk).update(already_received=result.already_received)
+
+
+def _check_addresses(send: Send, communication: Communication) -> None:
+    """The addresses SQL did not clear, through the address policy: normalised (a
+    Unicode domain becomes IDNA), or skipped as unusable."""
+    unusual = Delivery.objects.filter(
+        send=send, status=Delivery.Status.PENDING
+    ).exclude(email__regex=FAST_PATH_REGEX)
+    dead = (
+        set(
+            UndeliverableAddress.objects.filter(
+                sphere_id=communication.sphere_id
+            ).values_list("email", flat=True)
+        )
+        if unusual.exists()
+        else set()
+    )
+    for pk, email in unusual.values_list("pk", "email"):
+        try:
+            normalized = address_normalize(email)
+        except AddressRefused:
+            Delivery.objects.filter(pk=pk).update(
+                status=Delivery.Status.SKIPPED, reason=Delivery.Reason.INVALID_EMAIL
+            )
+            continue
+        if normalized.lower() in dead:
+            Delivery.objects.filter(pk=pk).update(
+                email=normalized,
+                status=Delivery.Status.SKIPPED,
+                reason=Delivery.Reason.UNDELIVERABLE,
+            )
+        elif normalized != email:
+            Delivery.objects.filter(pk=pk).update(email=normalized)
+
+
+def _chunk_ranges(send_id: int) -> list[tuple[int, int]]:
+    """(first id, last id) of each run of ``SEND_CHUNK_SIZE`` pending rows, in SQL."""
+    from django.conf import settings
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(id), MAX(id) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) "  # noqa: S608 - table name only
+            f"- 1) / %s AS chunk FROM {quote(Delivery._meta.db_table)} "
+            "WHERE send_id = %s AND status = %s) AS numbered GROUP BY chunk "
+            "ORDER BY 1",
+            [settings.SEND_CHUNK_SIZE, send_id, Delivery.Status.PENDING],
+        )
+        return [(first, last) for first, last in cursor.fetchall()]

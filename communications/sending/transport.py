@@ -1,0 +1,230 @@
+"""Transports: hand one message at a time to the mail server, and say what it answered.
+
+``transport_open()`` picks the transport from Django's e-mail backend: raw SMTP over the
+SMTP backend's settings (one connection for a chunk, one ``sendmail`` per message, our
+own message bytes), or any other Django backend (files in development, an ESP through
+django-anymail) with ``EmailMultiAlternatives``.
+
+Every failure of one message is raised as ``TransientError`` (worth another attempt
+later: 4xx replies, time-outs, a lost connection) or ``PermanentError`` (the server
+refused this message for good: 5xx). A transport is never left in the middle of an SMTP
+transaction: after an error that smtplib did not clean up itself, the session is reset
+(RSET) or, if that fails, closed and opened again before the next message.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import socket
+from typing import Any, Protocol
+
+from anymail.exceptions import AnymailRecipientsRefused
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
+
+logger = logging.getLogger(__name__)
+
+# RCPT replies that say the mailbox does not exist, or never will accept mail for us:
+# the address is remembered as undeliverable (SPEC §6).
+DEAD_ADDRESS_CODES = frozenset({550, 551, 553})
+
+
+class TransientError(Exception):
+    """Worth retrying later: 4xx replies, time-outs, connection errors."""
+
+    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost
+
+
+class PermanentError(Exception):
+    """The mail server refused this message for good (5xx). ``dead_address``: it
+    refused the recipient as non-existent (550/551/553 at RCPT, or an ESP's bounce)."""
+
+    def __init__(self, message: str, *, dead_address: bool = False) -> None:
+        super().__init__(message)
+        self.dead_address = dead_address
+
+
+def _reply_text(code: int, reply: bytes | str) -> str:
+    text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
+    return f"{code} {text}".strip()
+
+
+def classify(exc: BaseException) -> TransientError | PermanentError:
+    """What a failure of one message means for that message."""
+    if isinstance(exc, (TransientError, PermanentError)):
+        return exc
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        code, reply = next(iter(exc.recipients.values()))
+        message = _reply_text(code, reply)
+        if 500 <= code < 600:
+            return PermanentError(message, dead_address=code in DEAD_ADDRESS_CODES)
+        return TransientError(message)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        message = _reply_text(exc.smtp_code, exc.smtp_error)
+        if 500 <= exc.smtp_code < 600:
+            return PermanentError(message)
+        return TransientError(
+            message,
+            connection_lost=exc.smtp_code == 421,  # the server hangs up
+        )
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return TransientError(f"{type(exc).__name__}: {exc}", connection_lost=True)
+    if isinstance(exc, smtplib.SMTPException):
+        return TransientError(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, (OSError, socket.timeout)):
+        return TransientError(f"{type(exc).__name__}: {exc}", connection_lost=True)
+    if isinstance(exc, (UnicodeError, ValueError)):
+        # What cannot be encoded never will be: retrying would only repeat it.
+        return PermanentError(f"{type(exc).__name__}: {exc}")
+    status = getattr(exc, "status_code", None)  # ESP (anymail) HTTP errors
+    if isinstance(status, int) and 400 <= status < 500 and status != 429:
+        return PermanentError(f"{type(exc).__name__}: {exc}")
+    return TransientError(f"{type(exc).__name__}: {exc}")
+
+
+class Transport(Protocol):
+    raw: bool  # takes our message bytes (True) or an EmailMultiAlternatives
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def send(self, *, to: str, raw: bytes | None, email: Any) -> str:
+        """Send one message; return the ESP's message id if it gave one, else ""."""
+        ...
+
+
+class SmtpTransport:
+    """Raw SMTP over the Django SMTP backend's settings: one connection for the chunk,
+    one ``sendmail`` per message so each outcome is known."""
+
+    raw = True
+
+    def __init__(self, backend: SmtpBackend, envelope_from: str) -> None:
+        self.backend = backend
+        self.envelope_from = envelope_from
+        self._open = False
+
+    def open(self) -> None:
+        if self._open:
+            return
+        try:
+            self.backend.open()
+        except Exception as exc:
+            raise classify(exc) from exc
+        self._open = True
+
+    def close(self) -> None:
+        self._open = False
+        try:
+            self.backend.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            logger.debug("closing the SMTP connection failed", exc_info=True)
+        # The backend keeps a broken connection object when QUIT fails: drop it.
+        self.backend.connection = None
+
+    def send(self, *, to: str, raw: bytes | None, email: Any = None) -> str:
+        self.open()
+        assert raw is not None  # noqa: S101 - the raw transport is given bytes
+        try:
+            self.backend.connection.sendmail(self.envelope_from, [to], raw)
+        except Exception as exc:
+            error = classify(exc)
+            if error.__class__ is TransientError and error.connection_lost:
+                self.close()
+            elif not isinstance(
+                exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException)
+            ):
+                # smtplib sends RSET itself after a refusal; after anything else the
+                # session may be half-way through MAIL/RCPT/DATA: the next message
+                # would meet « 503 nested MAIL command ».
+                self._reset()
+            raise error from exc
+        return ""
+
+    def _reset(self) -> None:
+        try:
+            self.backend.connection.rset()
+        except Exception:  # noqa: BLE001 - then start afresh
+            self.close()
+
+
+class DjangoTransport:
+    """Any other Django e-mail backend (files in development, an ESP through anymail)."""
+
+    raw = False
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def open(self) -> None:
+        try:
+            self.backend.open()
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    def close(self) -> None:
+        try:
+            self.backend.close()
+        except Exception:  # noqa: BLE001
+            logger.debug("closing the e-mail backend failed", exc_info=True)
+
+    def send(self, *, to: str, raw: bytes | None, email: Any) -> str:
+        try:
+            sent = self.backend.send_messages([email])
+        except Exception as exc:
+            if isinstance(exc, AnymailRecipientsRefused):
+                raise PermanentError(str(exc), dead_address=True) from exc
+            raise classify(exc) from exc
+        status = getattr(email, "anymail_status", None)
+        if status is not None:
+            recipient = status.recipients.get(to)
+            if recipient is not None and recipient.status in ("rejected", "invalid"):
+                raise PermanentError(
+                    f"refused by the e-mail service: {recipient.status}",
+                    dead_address=True,
+                )
+            if status.message_id:
+                return str(status.message_id)
+        if sent == 0:
+            raise TransientError("the e-mail backend did not send the message")
+        return ""
+
+
+def transport_open(envelope_from: str) -> SmtpTransport | DjangoTransport:
+    """The transport for the configured backend (not connected yet)."""
+    backend = get_connection()
+    if isinstance(backend, SmtpBackend):
+        return SmtpTransport(backend, envelope_from)
+    return DjangoTransport(backend)
+
+
+def django_message(
+    *,
+    subject: str,
+    text: str,
+    html: str,
+    from_email: str,
+    to: str,
+    reply_to: str,
+    message_id: str,
+    headers: dict[str, str] | None = None,
+) -> EmailMultiAlternatives:
+    """The same message as ``MessageBuilder.build`` makes, for Django backends."""
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=from_email,
+        to=[to],
+        reply_to=[reply_to],
+        headers={
+            "Message-ID": message_id,
+            "Auto-Submitted": "auto-generated",
+            **(headers or {}),
+        },
+    )
+    email.attach_alternative(html, "text/html")
+    return email

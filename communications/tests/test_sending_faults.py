@@ -1,0 +1,438 @@
+"""The sending engine under faults: killed processes, a builder that breaks, a mail
+server that hangs or refuses for good, outcome writes that fail, the soft time limit,
+deactivation mid-chunk. Real SMTP server; the worker's death is simulated in-process by
+an exception no handler catches (what SIGKILL leaves behind: rows still SENDING)."""
+
+import datetime as dt
+import os
+import signal
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+import time_machine
+from django.db import OperationalError
+from django.utils import timezone
+
+from communications.models import Communication, Delivery, Send
+from communications.sending import delivery as delivery_module
+from communications.sending.message import MessageBuilder
+from communications.sending.transport import SmtpTransport
+from communications.tests.factories import CommunicationFactory
+from spheres.importers import learners_import
+from spheres.models import UndeliverableAddress
+from spheres.tests.factories import LearnerFactory, SphereFactory
+
+pytestmark = pytest.mark.django_db
+
+
+class Killed(BaseException):  # noqa: N818 - stands for SIGKILL
+    """The process dies here: nothing after this line runs."""
+
+
+def _due(**kwargs) -> Communication:
+    communication = CommunicationFactory(**kwargs)
+    Communication.objects.filter(pk=communication.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    communication.refresh_from_db()
+    return communication
+
+
+def _learners(sphere, count: int) -> list:
+    return [
+        LearnerFactory(sphere=sphere, level=10, identifiant=f"e{n:02d}")
+        for n in range(count)
+    ]
+
+
+def _run_dead_then_recover(engine, *, hours: float = 2.0) -> None:
+    """The first run dies; then beat's recovery pass every five minutes and workers
+    that take what it enqueues, over ``hours`` of simulated time."""
+    with pytest.raises(Killed):
+        engine.work()
+    engine.queued.clear()  # the killed task was acknowledged (hard time limit)
+    start = timezone.now()
+    for minutes in range(5, int(hours * 60) + 1, 5):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes)):
+            engine.resume()
+            while engine.queued:
+                try:
+                    engine.work()
+                except Killed:
+                    engine.queued.clear()
+
+
+def _received(smtp_server) -> Counter:
+    return Counter(r for message in smtp_server.received for r in message.recipients)
+
+
+def test_a_kill_after_the_server_accepted_duplicates_that_message_only(
+    smtp_server, engine, monkeypatch
+):
+    # given: ten learners; the process dies right after the server accepted the 4th
+    sphere = SphereFactory()
+    learners = _learners(sphere, 10)
+    victim = learners[3].email
+    original = SmtpTransport.send
+    deaths = []
+
+    def send_then_die(self, *, to, raw, email=None):
+        result = original(self, to=to, raw=raw, email=email)
+        if to == victim and not deaths:
+            deaths.append(to)
+            raise Killed
+        return result
+
+    monkeypatch.setattr(SmtpTransport, "send", send_then_die)
+    _due(sphere=sphere)
+    engine.dispatch()
+    queued = list(engine.queued)
+    claim = str(uuid.uuid4())
+    # when: the task dies, then is redelivered with the same id
+    with pytest.raises(Killed):
+        engine.work(claim=claim)
+    sent_before_redelivery = Delivery.objects.filter(status="sent").count()
+    engine.queued = queued
+    engine.work(claim=claim)
+    # then: the three before it were recorded at once; the victim got two messages
+    assert sent_before_redelivery == 3
+    counts = _received(smtp_server)
+    assert counts[victim] == 2
+    assert {email: n for email, n in counts.items() if email != victim} == {
+        learner.email: 1 for learner in learners if learner.email != victim
+    }
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_a_message_the_builder_cannot_build_fails_alone_and_never_comes_back(
+    smtp_server, engine, monkeypatch
+):
+    # given: the builder breaks on the third learner's message
+    sphere = SphereFactory()
+    learners = _learners(sphere, 5)
+    broken = learners[2].email
+    original = MessageBuilder.build
+
+    def build(self, *, to, message, message_id):
+        if to == broken:
+            raise ValueError("recipient address with forbidden characters")
+        return original(self, to=to, message=message, message_id=message_id)
+
+    monkeypatch.setattr(MessageBuilder, "build", build)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when: the chunk runs, then two hours of recovery passes
+    engine.work()
+    start = timezone.now()
+    for minutes in range(5, 121, 5):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes)):
+            engine.resume()
+            engine.work()
+    # then: that one failed with its reason, everyone else received one message
+    failed = Delivery.objects.get(email=broken)
+    assert failed.status == Delivery.Status.FAILED
+    assert failed.attempts == 1
+    assert failed.error == (
+        "the message could not be built: "
+        "ValueError: recipient address with forbidden characters"
+    )
+    assert _received(smtp_server) == Counter(
+        {learner.email: 1 for learner in learners if learner.email != broken}
+    )
+    assert Send.objects.get().status == Send.Status.DONE
+
+
+def test_a_server_that_hangs_on_one_message_until_the_hard_limit_costs_no_one_else(
+    smtp_server, engine, monkeypatch, settings
+):
+    # given: the server never answers for one learner: the hard time limit ends the
+    # process each time that message is tried, before the server has accepted it
+    settings.SEND_RETRY_BACKOFF = [30, 60, 120]
+    sphere = SphereFactory()
+    learners = _learners(sphere, 6)
+    hanging = learners[1].email
+    original = SmtpTransport.send
+
+    def hang(self, *, to, raw, email=None):
+        if to == hanging:
+            raise Killed
+        return original(self, to=to, raw=raw, email=email)
+
+    monkeypatch.setattr(SmtpTransport, "send", hang)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when
+    _run_dead_then_recover(engine)
+    # then: every row ended; that one abandoned after its attempts, the others once
+    statuses = dict(Delivery.objects.values_list("email", "status"))
+    assert statuses.pop(hanging) == Delivery.Status.FAILED
+    assert set(statuses.values()) == {Delivery.Status.SENT}
+    abandoned = Delivery.objects.get(email=hanging)
+    assert abandoned.attempts == 4
+    assert abandoned.error == (
+        "abandoned after 4 attempts: the sending process stopped while sending it"
+    )
+    assert _received(smtp_server) == Counter(
+        {learner.email: 1 for learner in learners if learner.email != hanging}
+    )
+    assert max(Delivery.objects.values_list("attempts", flat=True)) <= 4
+    assert Send.objects.get().status == Send.Status.DONE
+
+
+def test_an_outcome_write_that_fails_is_written_again_without_a_second_copy(
+    smtp_server, engine, monkeypatch
+):
+    # given: the database connection drops once while an outcome is written, and the
+    # database refuses the detail of another outcome as it is
+    sphere = SphereFactory()
+    learners = _learners(sphere, 5)
+    original = delivery_module._Recorder._execute
+    failures = {"lost": 1, "refused": 1}
+
+    def flaky_execute(self, params):
+        if params[-4] == Delivery.objects.get(email=learners[1].email).pk:
+            if failures["lost"]:
+                failures["lost"] -= 1
+                raise OperationalError("server closed the connection unexpectedly")
+        if params[-4] == Delivery.objects.get(email=learners[3].email).pk:
+            if failures["refused"] and params[1] == "":
+                failures["refused"] -= 1
+                raise ValueError("PostgreSQL text fields cannot contain NUL bytes")
+        return original(self, params)
+
+    monkeypatch.setattr(delivery_module._Recorder, "_execute", flaky_execute)
+    monkeypatch.setattr(delivery_module._Recorder, "RECONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(delivery_module.time, "sleep", lambda seconds: None)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when: the chunk runs, then two hours of recovery passes
+    (outcome,) = engine.work()
+    start = timezone.now()
+    for minutes in range(5, 121, 5):
+        with time_machine.travel(start + dt.timedelta(minutes=minutes)):
+            engine.resume()
+            engine.work()
+    # then: every outcome written, nobody received two messages
+    assert outcome.sent == 5
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert _received(smtp_server) == Counter({learner.email: 1 for learner in learners})
+    assert failures == {"lost": 0, "refused": 0}
+
+
+def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
+    smtp_server, settings
+):
+    # given: a raw SMTP transport; an address smtplib cannot encode at RCPT
+    from django.core.mail import get_connection
+
+    transport = SmtpTransport(get_connection(), "no-reply@plateforme.example")
+    raw = b"Subject: test\r\n\r\nbody\r\n"
+    # when: that message fails half-way through its transaction
+    with pytest.raises(Exception) as failure:
+        transport.send(to="élève@exämple.fr", raw=raw)
+    # then: it is a permanent failure of that message, and the next one goes through
+    # on the same session (no « 503 nested MAIL command »)
+    assert type(failure.value).__name__ == "PermanentError"
+    transport.send(to="suivant@ecole.example", raw=raw)
+    transport.close()
+    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+
+
+def test_a_550_at_rcpt_marks_the_address_until_it_changes(
+    smtp_server, engine, settings
+):
+    # given: a weekly reminder; the server does not know one learner's mailbox
+    sphere = SphereFactory()
+    unknown = LearnerFactory(sphere=sphere, level=10, identifiant="inconnu")
+    other = LearnerFactory(sphere=sphere, level=10, identifiant="autre")
+    smtp_server.handler.refuse[unknown.email] = "550 5.1.1 User unknown"
+    communication = _due(
+        sphere=sphere,
+        frequency="weekly",
+        weekdays=127,
+        start_date=timezone.localdate(),
+    )
+    engine.dispatch()
+    engine.work()
+    # then: failed with the reply, and the address marked in its sphere
+    failed = Delivery.objects.get(learner=unknown)
+    assert (failed.status, failed.error) == ("failed", "550 5.1.1 User unknown")
+    mark = UndeliverableAddress.objects.get()
+    assert (mark.sphere, mark.email, mark.source) == (sphere, unknown.email, "smtp")
+    # when: the next send
+    with time_machine.travel(timezone.now() + dt.timedelta(days=8)):
+        communication.refresh_from_db()
+        engine.dispatch()
+        engine.work()
+    # then: that learner is skipped with the reason, the other delivered again
+    second = Send.objects.order_by("-pk").first()
+    skipped = second.deliveries.get(learner=unknown)
+    assert (skipped.status, skipped.reason) == ("skipped", "undeliverable")
+    assert skipped.get_reason_display() == "Adresse en échec permanent"
+    assert len(smtp_server.handler.to(other.email)) == 2
+    # when: a new import gives the learner another address
+    from io import BytesIO
+
+    csv = (
+        "identifiant,prenom,nom,email\n"
+        f"inconnu,{unknown.first_name},{unknown.last_name},nouvelle@ecole.example\n"
+    )
+    learners_import(sphere=sphere, file=BytesIO(csv.encode()))
+    with time_machine.travel(timezone.now() + dt.timedelta(days=15)):
+        engine.dispatch()
+        engine.work()
+    # then: delivered at the new address
+    assert len(smtp_server.handler.to("nouvelle@ecole.example")) == 1
+
+
+def test_551_and_553_mark_but_a_451_or_a_554_at_data_does_not(smtp_server, engine):
+    sphere = SphereFactory()
+    learners = _learners(sphere, 4)
+    replies = ["551 5.1.6 User not local", "553 5.1.3 Bad address", "451 busy"]
+    for learner, reply in zip(learners, replies, strict=False):
+        smtp_server.handler.refuse[learner.email] = reply
+    _due(sphere=sphere)
+    engine.dispatch()
+    engine.work()
+    assert set(UndeliverableAddress.objects.values_list("email", flat=True)) == {
+        learners[0].email,
+        learners[1].email,
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_soft_time_limit_ends_the_chunk_between_two_messages(
+    smtp_server, engine, monkeypatch
+):
+    # given: the soft time limit (SIGUSR1) arrives while the 3rd message is accepted
+    sphere = SphereFactory()
+    learners = _learners(sphere, 8)
+    original = smtp_server.handler.handle_DATA
+
+    async def data_then_signal(server, session, envelope):
+        reply = await original(server, session, envelope)
+        if len(smtp_server.received) == 3:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return reply
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", data_then_signal)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when
+    (outcome,) = engine.work()
+    # then: the message in flight was finished and recorded, the rest given back and
+    # enqueued again, with nothing lost and nothing twice
+    assert outcome.stopped == "soft time limit"
+    assert outcome.sent == 3 and outcome.given_back == 5
+    assert Delivery.objects.filter(status="pending", claim=None).count() == 5
+    (requeued,) = engine.work()
+    assert requeued.sent == 5
+    assert _received(smtp_server) == Counter({learner.email: 1 for learner in learners})
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deactivation_stops_a_chunk_before_its_next_message(
+    smtp_server, engine, monkeypatch, settings
+):
+    # given: a chunk of 40; the administrator deactivates while the 5th is accepted
+    settings.SEND_CHUNK_SIZE = 400
+    sphere = SphereFactory()
+    _learners(sphere, 40)
+    communication = _due(sphere=sphere)
+    from communications.services import communication_deactivate
+
+    original = smtp_server.handler.handle_DATA
+    deactivated = threading.Event()
+
+    def deactivate() -> None:
+        from django.db import connection
+
+        communication_deactivate(
+            communication=communication, actor=communication.created_by
+        )
+        connection.close()
+        deactivated.set()
+
+    async def data_then_deactivate(server, session, envelope):
+        if len(smtp_server.received) == 4:
+            thread = threading.Thread(target=deactivate)
+            thread.start()
+            thread.join()
+        return await original(server, session, envelope)
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", data_then_deactivate)
+    engine.dispatch()
+    # when
+    (outcome,) = engine.work()
+    # then: the message in flight at the commit went out, nothing after it
+    assert deactivated.is_set()
+    assert len(smtp_server.received) == 5
+    assert (outcome.sent, outcome.cancelled) == (5, 35)
+    assert outcome.stopped == "communication deactivated"
+    assert Send.objects.get().status == Send.Status.CANCELLED
+
+
+def test_the_recovery_pass_leaves_rows_waiting_for_their_retry_alone(
+    smtp_server, engine, settings, django_assert_max_num_queries
+):
+    # given: every message put off by the server, waiting ten minutes on its row
+    settings.SEND_RETRY_BACKOFF = [600]
+    sphere = SphereFactory()
+    learners = _learners(sphere, 3)
+    for learner in learners:
+        smtp_server.handler.refuse[learner.email] = "421 4.7.0 Try later"
+    _due(sphere=sphere)
+    engine.dispatch()
+    engine.work()
+    before = list(Delivery.objects.order_by("pk").values())
+    # when: recovery passes before their time, even long after a stale claim would be
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=9)):
+        with django_assert_max_num_queries(3):
+            result = engine.resume()
+    # then: nothing changed, nothing was enqueued
+    assert (result.stale_claims, result.lost_tasks, result.enqueued) == (0, 0, 0)
+    assert list(Delivery.objects.order_by("pk").values()) == before
+    assert engine.queued == []
+
+
+def test_stale_claims_are_taken_back_with_the_message_in_flight_alone(engine):
+    # given: a process died with six rows claimed, the 3rd in flight (two sent before)
+    sphere = SphereFactory()
+    _learners(sphere, 8)
+    _due(sphere=sphere)
+    engine.dispatch()
+    engine.queued.clear()
+    ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
+    claimed_at = timezone.now()
+    Delivery.objects.filter(pk__in=ids[:2]).update(status="sent", attempts=1)
+    Delivery.objects.filter(pk__in=ids[2:]).update(
+        status="sending", claim=uuid.uuid4(), claimed_at=claimed_at, attempts=1
+    )
+    # when: a pass before the claim is stale, then one after
+    assert engine.resume().stale_claims == 0
+    with time_machine.travel(claimed_at + dt.timedelta(minutes=7)):
+        result = engine.resume()
+    # then: all six taken back, the one in flight in a chunk of its own
+    assert (result.stale_claims, result.enqueued) == (6, 6)
+    send_id = Delivery.objects.get(pk=ids[2]).send_id
+    assert engine.queued == [(send_id, ids[2], ids[2]), (send_id, ids[3], ids[7])]
+    assert set(
+        Delivery.objects.filter(pk__in=ids[2:]).values_list("status", "attempts")
+    ) == {("pending", 1)}
+
+
+def test_tasks_lost_by_the_broker_are_enqueued_again(engine, settings):
+    settings.SEND_QUEUE_TIMEOUT = 1800
+    sphere = SphereFactory()
+    _learners(sphere, 3)
+    _due(sphere=sphere)
+    engine.dispatch()
+    engine.queued.clear()  # the broker lost them
+    assert engine.resume().lost_tasks == 0
+    with time_machine.travel(timezone.now() + dt.timedelta(minutes=31)):
+        result = engine.resume()
+    assert (result.lost_tasks, result.enqueued) == (3, 3)
+    assert len(engine.queued) == 1
