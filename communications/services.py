@@ -21,7 +21,7 @@ from accounts.models import User
 from spheres.models import Group, Learner, Sphere
 
 from . import crypto, rendering
-from .models import EDITABLE_FIELDS, Communication, CommunicationEvent
+from .models import EDITABLE_FIELDS, Communication, CommunicationEvent, Send
 from .schedule import Recurrence
 
 _KIND_FIELDS = {
@@ -337,14 +337,14 @@ def communication_send_test(
 
 
 def passwords_rotate() -> int:
-    """Re-encrypt every stored password with the first key of FIELD_ENCRYPTION_KEYS, so
-    the old keys can then be removed. Safe to run twice."""
+    """Re-encrypt every stored password (the communications' and the copies their sends
+    keep) with the first key of FIELD_ENCRYPTION_KEYS, so the old keys can then be
+    removed. Safe to run twice."""
     count = 0
     with transaction.atomic():
-        rows = Communication.objects.exclude(password_token="").select_for_update()
-        for pk, token in rows.values_list("pk", "password_token"):
-            Communication.objects.filter(pk=pk).update(
-                password_token=crypto.rotate(token)
-            )
-            count += 1
+        for model in (Communication, Send):
+            rows = model.objects.exclude(password_token="").select_for_update()
+            for pk, token in rows.values_list("pk", "password_token"):
+                model.objects.filter(pk=pk).update(password_token=crypto.rotate(token))
+                count += 1
     return count

@@ -13,13 +13,21 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
 
-from .models import DailyActivity, Evaluation, EvaluationWindow, Group, Learner, Sphere
+from .models import (
+    DailyActivity,
+    Evaluation,
+    EvaluationWindow,
+    Group,
+    Learner,
+    Sphere,
+    UndeliverableAddress,
+)
 
 # The learners list shows the minutes spent over this many days, today included.
 RECENT_ACTIVITY_DAYS = 7
@@ -127,7 +135,13 @@ def learners_list(
         learners.annotate(
             recent_minutes=Coalesce(
                 Subquery(recent, output_field=IntegerField()), Value(0)
-            )
+            ),
+            # Set when later sends skip this learner: the address failed for good.
+            undeliverable_since=Subquery(
+                UndeliverableAddress.objects.filter(
+                    sphere_id=sphere.pk, email=Lower(OuterRef("email"))
+                ).values("marked_at")[:1]
+            ),
         )
         .prefetch_related(Prefetch("groups", queryset=Group.objects.order_by("name")))
         .order_by("last_name", "first_name", "identifiant", "pk")
@@ -152,3 +166,11 @@ def evaluations_for_sphere(*, sphere: Sphere) -> QuerySet[Evaluation]:
         .prefetch_related(Prefetch("windows", queryset=windows))
         .order_by("-created_at", "name")
     )
+
+
+def learner_get(*, sphere: Sphere, learner_id: int) -> Learner:
+    """A learner of this sphere, or ``Http404``."""
+    try:
+        return Learner.objects.get(sphere=sphere, pk=learner_id)
+    except Learner.DoesNotExist:
+        raise Http404 from None

@@ -10,7 +10,15 @@ from django.utils.translation import gettext as _
 
 from accounts.models import User
 
-from .models import Evaluation, EvaluationWindow, Group, Learner, Membership, Sphere
+from .models import (
+    Evaluation,
+    EvaluationWindow,
+    Group,
+    Learner,
+    Membership,
+    Sphere,
+    UndeliverableAddress,
+)
 
 
 class ServiceError(Exception):
@@ -176,3 +184,13 @@ def evaluation_delete(*, evaluation: Evaluation) -> None:
             )
             % {"name": evaluation}
         ) from None
+
+
+def learner_address_clear_mark(*, learner: Learner) -> bool:
+    """The administrator lifts the « adresse en échec permanent » mark on the learner's
+    address (they know it works again): later sends reach it. Returns whether there
+    was a mark."""
+    deleted, _ = UndeliverableAddress.objects.filter(
+        sphere_id=learner.sphere_id, email=learner.email.lower()
+    ).delete()
+    return bool(deleted)

@@ -18,6 +18,11 @@ urlpatterns = [
         views.sphere_learners_import,
         name="learners_import",
     ),
+    path(
+        "spheres/<slug:slug>/utilisateurs/<int:learner_id>/adresse-en-echec/lever/",
+        views.sphere_learner_clear_mark,
+        name="learner_clear_mark",
+    ),
     path("spheres/<slug:slug>/groupes/", views.sphere_groups, name="groups"),
     path(
         "spheres/<slug:slug>/groupes/nouveau/",

@@ -169,6 +169,26 @@ def sphere_learners_bulk(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect(_learners_url(sphere, query))
 
 
+@login_required
+@require_POST
+def sphere_learner_clear_mark(
+    request: HttpRequest, slug: str, learner_id: int
+) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    learner = selectors.learner_get(sphere=sphere, learner_id=learner_id)
+    query = QueryDict(request.POST.get("retour", "")[:500])
+    if services.learner_address_clear_mark(learner=learner):
+        messages.success(
+            request,
+            _(
+                "L'adresse %(email)s n'est plus marquée en échec permanent : les "
+                "prochains envois l'utiliseront de nouveau."
+            )
+            % {"email": learner.email},
+        )
+    return redirect(_learners_url(sphere, query))
+
+
 def _import_error_text(error: Any) -> str:
     """The error as one line, starting with its line number when it has one."""
     message = str(error.message)

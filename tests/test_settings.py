@@ -75,7 +75,12 @@ def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> N
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("TIME_ZONE", "Mars/Olympus"), ("DATABASE_URL", "nonsense")],
+    [
+        ("TIME_ZONE", "Mars/Olympus"),
+        ("DATABASE_URL", "nonsense"),
+        ("EMAIL_URL", "anymail://post-mark"),
+        ("SEND_TIME_LIMIT", "100"),  # not above the soft limit (240)
+    ],
 )
 def test_a_malformed_variable_fails_at_start_naming_it(
     tmp_path: Path, variable: str, value: str
@@ -91,3 +96,31 @@ def test_a_malformed_variable_fails_at_start_naming_it(
     last = _last_line(result.stderr)
     assert "ImproperlyConfigured" in last
     assert variable in last
+
+
+def test_an_anymail_url_selects_the_esp_and_reads_its_settings(tmp_path: Path) -> None:
+    # given: Postmark through django-anymail, with its token and the webhook secret
+    env = {
+        **_production_env(tmp_path),
+        "EMAIL_URL": "anymail://postmark",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "server-token",
+        "ANYMAIL_WEBHOOK_SECRET": "hook:secret",
+    }
+
+    # when
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; from django.urls import reverse; "
+        "print(settings.EMAIL_BACKEND); print(sorted(settings.ANYMAIL)); "
+        "print(reverse('anymail:postmark_tracking_webhook'))",
+        env=env,
+    )
+
+    # then
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-3:] == [
+        "anymail.backends.postmark.EmailBackend",
+        "['POSTMARK_SERVER_TOKEN', 'WEBHOOK_SECRET']",
+        "/anymail/postmark/tracking/",
+    ]

@@ -187,7 +187,7 @@ class DjangoTransport:
                     f"refused by the e-mail service: {recipient.status}",
                     dead_address=True,
                 )
-            if status.message_id:
+            if status.message_id is not None:  # an ESP's id can be 0
                 return str(status.message_id)
         if sent == 0:
             raise TransientError("the e-mail backend did not send the message")

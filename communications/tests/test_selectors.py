@@ -69,6 +69,24 @@ def test_learners_without_email_or_inactive_are_counted_apart():
     assert (summary.reach, summary.no_email, summary.inactive) == (1, 1, 1)
 
 
+def test_learners_whose_address_failed_for_good_are_counted_apart():
+    from spheres.models import UndeliverableAddress
+
+    sphere = SphereFactory()
+    LearnerFactory(sphere=sphere, email="ok@ecole.example")
+    dead = LearnerFactory(sphere=sphere, email="Inconnu@Ecole.example")
+    UndeliverableAddress.objects.create(
+        sphere=sphere, email="inconnu@ecole.example", source="smtp"
+    )
+    # the same address marked in another sphere changes nothing here
+    UndeliverableAddress.objects.create(
+        sphere=SphereFactory(), email="ok@ecole.example", source="smtp"
+    )
+    summary = audience_summary(_spec(sphere, all_learners=True))
+    assert (summary.reach, summary.undeliverable) == (1, 1)
+    assert dead not in summary.sample
+
+
 def test_another_sphere_group_id_reaches_nobody():
     sphere = SphereFactory()
     GroupFactory(sphere=sphere)

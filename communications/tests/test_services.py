@@ -214,6 +214,12 @@ def test_rotate_encryption_keys_reencrypts_with_the_new_first_key(settings, caps
         max_level=None,
         password_token=crypto.encrypt("Voltaire2026!"),
     )
+    # and the copy a send keeps of it
+    from communications.sending.content import send_frozen_content
+
+    send = communication.sends.create(
+        scheduled_for="2026-12-01T07:00:00Z", **send_frozen_content(communication)
+    )
     new_key = "Q2u7Q1m7mV6h3K8r7m0b2Y4y9nX2wV5tJ8cL1pA6sD0="
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
     # when
@@ -224,4 +230,6 @@ def test_rotate_encryption_keys_reencrypts_with_the_new_first_key(settings, caps
     assert (
         services.communication_password(communication=communication) == "Voltaire2026!"
     )
-    assert "1 password(s) re-encrypted" in capsys.readouterr().out
+    send.refresh_from_db()
+    assert crypto.decrypt(send.password_token) == "Voltaire2026!"
+    assert "2 password(s) re-encrypted" in capsys.readouterr().out

@@ -309,3 +309,29 @@ def test_history_lists_sends_and_each_learner_outcome(admin_client, sphere):
         or "Pas d'adresse électronique" in page
     )
     assert "Renvoyer les messages en échec" in page
+
+
+def test_the_send_page_shows_the_message_as_that_send_sent_it(admin_client, sphere):
+    # given: a send made, then the communication edited
+    from communications.sending.content import send_frozen_content
+
+    communication = CommunicationFactory(
+        sphere=sphere, subject="Objet d'origine", message="Texte <d'origine>"
+    )
+    send = communication.sends.create(
+        scheduled_for="2026-12-01T07:00:00Z", **send_frozen_content(communication)
+    )
+    Communication.objects.filter(pk=communication.pk).update(
+        subject="Objet modifié", message="Texte modifié"
+    )
+    # when
+    page = admin_client.get(
+        reverse(
+            "communications:send_detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk, "send_id": send.pk},
+        )
+    ).content.decode()
+    # then: what went, escaped, not what is there now
+    assert "Objet d&#x27;origine" in page
+    assert "Texte &lt;d&#x27;origine&gt;" in page
+    assert "modifié" not in page

@@ -76,6 +76,10 @@ def _evaluation(o: Objects) -> dict[str, Any]:
     return {"slug": o.sphere.slug, "evaluation_id": o.evaluation.pk}
 
 
+def _learner(o: Objects) -> dict[str, Any]:
+    return {"slug": o.sphere.slug, "learner_id": o.learner.pk}
+
+
 def _nothing(o: Objects) -> dict[str, Any]:
     return {}
 
@@ -94,6 +98,7 @@ SPHERE_URLS = [
         },
         302,
     ),
+    Case("post", "spheres:learner_clear_mark", _learner, _nothing, 302),
     Case("get", "spheres:groups", _slug, _nothing, 200),
     Case("post", "spheres:group_create", _slug, lambda o: {"name": "Classe 5e B"}, 302),
     Case("get", "spheres:group_rename", _group, _nothing, 200),
@@ -991,3 +996,35 @@ def test_communications_tab_has_an_empty_state(admin_client, sphere):
     )
     # then
     assert "Aucune communication pour l'instant." in _content(response)
+
+
+def test_a_learner_whose_address_failed_for_good_shows_it_and_the_mark_can_be_lifted(
+    admin_client, sphere
+):
+    # given: the mail server refused a learner's address for good
+    from spheres.models import UndeliverableAddress
+
+    learner = LearnerFactory(sphere=sphere, email="Lea.Martin@Lycee.example")
+    UndeliverableAddress.objects.create(
+        sphere=sphere, email="lea.martin@lycee.example", source="smtp"
+    )
+    url = reverse("spheres:learners", kwargs={"slug": sphere.slug})
+    # when
+    page = _content(admin_client.get(url))
+    # then
+    assert "adresse en échec permanent" in page
+    assert "Lever le marquage" in page
+    # when: the administrator lifts the mark
+    response = admin_client.post(
+        reverse(
+            "spheres:learner_clear_mark",
+            kwargs={"slug": sphere.slug, "learner_id": learner.pk},
+        ),
+        {"retour": "q=martin"},
+        follow=True,
+    )
+    # then: gone, said, and back on the filtered list
+    assert not UndeliverableAddress.objects.exists()
+    assert "n'est plus marquée en échec permanent" in _content(response)
+    assert response.redirect_chain[-1][0].endswith("?q=martin")
+    assert "adresse en échec permanent" not in _content(admin_client.get(url))

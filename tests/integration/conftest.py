@@ -200,6 +200,7 @@ def services(
 def running_services(settings, tmp_path: Path, broker_url: str) -> Iterator[Services]:  # noqa: ANN001
     from voltaire_comms.celery import app
 
+    require_postgresql()  # the workers share the test database: not an SQLite file
     queue = f"integration-{uuid.uuid4().hex}"
     previous = app.conf.task_default_queue, app.conf.broker_write_url
     app.conf.task_default_queue = queue
@@ -305,3 +306,36 @@ def _drop(app, name: str) -> None:  # noqa: ANN001
         if bound.exchange.name:  # RabbitMQ keeps a direct exchange per queue name
             bound.exchange.delete()
     app.amqp.queues.pop(name, None)
+
+
+def bulk_learners(sphere: object, count: int, *, prefix: str) -> list:
+    """``count`` learners of ``sphere`` with an address each, in one statement."""
+    from spheres.models import Learner
+
+    return Learner.objects.bulk_create(
+        Learner(
+            sphere=sphere,
+            identifiant=f"{prefix}{n:04d}",
+            first_name="Élève",
+            last_name=f"Numéro {n}",
+            email=f"{prefix}{n:04d}@eleves.example",
+            level=10,
+        )
+        for n in range(count)
+    )
+
+
+def due(**kwargs: object) -> object:
+    """A communication (a reminder unless told otherwise) due one minute ago."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from communications.models import Communication
+    from communications.tests.factories import CommunicationFactory
+
+    communication = CommunicationFactory(**kwargs)
+    Communication.objects.filter(pk=communication.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    return communication

@@ -6,7 +6,6 @@ but for the one message a killed process had in flight."""
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import threading
 import time
@@ -14,11 +13,9 @@ from collections import Counter
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from communications import sending
-from communications.models import Communication, Delivery, Send
-from communications.tests.factories import CommunicationFactory
+from communications.models import Delivery, Send
 from spheres.models import Learner
 from spheres.tests.factories import SphereFactory
 
@@ -27,6 +24,8 @@ from .conftest import (
     VISIBILITY_TIMEOUT,
     PrivateRedis,
     Services,
+    bulk_learners,
+    due,
     running_services,
     wait_for,
 )
@@ -39,21 +38,8 @@ DELIVERY_TIMEOUT = 90
 def _due_to(count: int, *, prefix: str) -> list[Learner]:
     """``count`` learners of a new sphere, and a reminder to all of them due now."""
     sphere = SphereFactory()
-    learners = Learner.objects.bulk_create(
-        Learner(
-            sphere=sphere,
-            identifiant=f"{prefix}{n:04d}",
-            first_name="Élève",
-            last_name=f"Numéro {n}",
-            email=f"{prefix}{n:04d}@eleves.example",
-            level=10,
-        )
-        for n in range(count)
-    )
-    communication = CommunicationFactory(sphere=sphere)
-    Communication.objects.filter(pk=communication.pk).update(
-        next_send_at=timezone.now() - dt.timedelta(minutes=1)
-    )
+    learners = bulk_learners(sphere, count, prefix=prefix)
+    due(sphere=sphere)
     return learners
 
 

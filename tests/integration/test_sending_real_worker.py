@@ -32,35 +32,12 @@ from spheres.tests.factories import (
     SphereFactory,
 )
 
-from .conftest import Services, wait_for
+from .conftest import Services, bulk_learners, due, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 PARIS = ZoneInfo("Europe/Paris")
 DELIVERY_TIMEOUT = 60
-
-
-def _due(**kwargs: object) -> Communication:
-    """A communication due one minute ago."""
-    communication = CommunicationFactory(**kwargs)
-    Communication.objects.filter(pk=communication.pk).update(
-        next_send_at=timezone.now() - dt.timedelta(minutes=1)
-    )
-    return communication
-
-
-def _bulk_learners(sphere: object, count: int, *, prefix: str) -> list[Learner]:
-    return Learner.objects.bulk_create(
-        Learner(
-            sphere=sphere,
-            identifiant=f"{prefix}{n:04d}",
-            first_name="Élève",
-            last_name=f"Numéro {n}",
-            email=f"{prefix}{n:04d}@eleves.example",
-            level=10,
-        )
-        for n in range(count)
-    )
 
 
 def _all_sends_finished() -> bool:
@@ -105,7 +82,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         identifiant="lmartin", first_name="Léa", last_name="Martin <Dupont>"
     )
     lea.refresh_from_db()
-    reminder = _due(
+    reminder = due(
         sphere=sphere,
         groups=[a, b],
         subject="{prenom}, reprenez l'entraînement",
@@ -116,7 +93,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     starts_b = dt.datetime(2030, 3, 11, 9, 0, tzinfo=PARIS)
     EvaluationWindowFactory(evaluation=evaluation, group=a, starts_at=starts_a)
     EvaluationWindowFactory(evaluation=evaluation, group=b, starts_at=starts_b)
-    announcement = _due(
+    announcement = due(
         sphere=sphere,
         groups=[a, b],
         kind=Communication.Kind.EVALUATION,
@@ -133,7 +110,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     worker = services.start_worker()
 
     # when: one dispatch pass in this process; its tasks go through Redis after commit
-    results = sending.sends_dispatch_due()
+    results = sending.sends_dispatchdue()
     _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
 
     # then: one message per learner of each audience, to nobody else
@@ -206,7 +183,7 @@ def test_two_dispatchers_in_two_processes_send_each_communication_once(
 ) -> None:
     # given: 20 reminders due at once, each to the 30 learners of a sphere (no groups)
     sphere = SphereFactory()
-    learners = _bulk_learners(sphere, 30, prefix="race")
+    learners = bulk_learners(sphere, 30, prefix="race")
     communications = CommunicationFactory.create_batch(20, sphere=sphere)
     Communication.objects.filter(sphere=sphere).update(
         next_send_at=timezone.now() - dt.timedelta(minutes=1)
@@ -237,7 +214,7 @@ def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
 ) -> None:
     # given: 30 learners; the mail server puts off three of them, refuses one for good
     sphere = SphereFactory()
-    learners = _bulk_learners(sphere, 30, prefix="fault")
+    learners = bulk_learners(sphere, 30, prefix="fault")
     later_once, later_twice, later_once_more, unknown = (
         learners[3],
         learners[14],
@@ -249,12 +226,12 @@ def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
         handler.refuse[learner.email] = "451 4.3.0 Mailbox busy, try again later"
         handler.refuse_times[learner.email] = times
     handler.refuse[unknown.email] = "550 5.1.1 No such user here"
-    _due(sphere=sphere)
+    due(sphere=sphere)
     worker = services.start_worker()
     beat = services.start_beat()  # enqueues each retry when its time has come
 
     # when
-    sending.sends_dispatch_due()
+    sending.sends_dispatchdue()
     _wait_until_sent(services, worker, beat, timeout=DELIVERY_TIMEOUT)
 
     # then: everyone but the refused address got exactly one message
