@@ -28,8 +28,9 @@ def test_send_due_dry_run_prints_what_would_be_sent_and_writes_nothing(capsys):
     _due_reminder(sphere)
     call_command("send_due_communications", "--dry-run")
     out = capsys.readouterr().out
-    assert "[dry run] « Relance de décembre »" in out
-    assert "3 to send" in out and "1 no_email" in out
+    assert "[simulation] « Relance de décembre »" in out
+    assert "3 message(s) à envoyer" in out
+    assert "non envoyés : 1 pas d'adresse électronique" in out
     assert not Send.objects.exists()
 
 
@@ -44,7 +45,7 @@ def test_send_due_dispatches_and_says_when_nothing_is_due(
     assert len(callbacks) == 1
     assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 1
     call_command("send_due_communications")
-    assert "Nothing is due." in capsys.readouterr().out
+    assert "Rien à envoyer pour l'instant." in capsys.readouterr().out
 
 
 def test_retry_and_purge_commands(capsys, django_capture_on_commit_callbacks):
@@ -57,7 +58,7 @@ def test_retry_and_purge_commands(capsys, django_capture_on_commit_callbacks):
     Send.objects.update(status=Send.Status.DONE)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         call_command("retry_failed_deliveries")
-    assert "1 failed deliveries queued again." in capsys.readouterr().out
+    assert "1 message en échec remis en file." in capsys.readouterr().out
     assert len(callbacks) == 1
     assert Delivery.objects.get().status == Delivery.Status.PENDING
     Delivery.objects.update(status=Delivery.Status.SENT)

@@ -232,4 +232,4 @@ def test_rotate_encryption_keys_reencrypts_with_the_new_first_key(settings, caps
     )
     send.refresh_from_db()
     assert crypto.decrypt(send.password_token) == "Voltaire2026!"
-    assert "2 password(s) re-encrypted" in capsys.readouterr().out
+    assert "2 mots de passe chiffrés de nouveau" in capsys.readouterr().out

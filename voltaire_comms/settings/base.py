@@ -6,6 +6,7 @@ A malformed value raises ``ImproperlyConfigured`` at start, naming the variable.
 """
 
 import os
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +24,11 @@ env = environ.Env()
 def _read(name: str, reader, **kwargs):
     """Read one variable, turning any parsing error into a one-line configuration error."""
     try:
-        return reader(name, **kwargs)
+        with warnings.catch_warnings():
+            # django-environ warns before returning what it could not parse: the
+            # checks below say it in one line instead.
+            warnings.simplefilter("ignore", UserWarning)
+            return reader(name, **kwargs)
     except ImproperlyConfigured:
         raise
     except Exception as exc:  # noqa: BLE001 - django-environ raises many kinds

@@ -1,12 +1,16 @@
+import datetime as dt
+
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from communications.sending import deliveries_retry_failed
 
 
 class Command(BaseCommand):
     help = (
-        "Queue failed deliveries again (of active or finished communications; never of a "
-        "deactivated one)."
+        "Remet en file les messages en échec (des communications actives ou terminées ; "
+        "jamais d'une communication désactivée)."
     )
 
     def add_arguments(self, parser):  # noqa: ANN001
@@ -14,15 +18,20 @@ class Command(BaseCommand):
             "--days",
             type=int,
             default=None,
-            help="Only sends created in the last DAYS days (default: all).",
+            help=("Seulement les envois des JOURS derniers jours (par défaut : tous)."),
         )
 
     def handle(self, *args, days: int | None = None, **options) -> None:  # noqa: ANN002, ANN003
-        import datetime as dt
-
         if days is not None and days < 1:
-            raise CommandError("--days must be a positive number of days.")
+            raise CommandError(_("--days attend un nombre de jours positif."))
         count = deliveries_retry_failed(
             older_than=dt.timedelta(days=days) if days is not None else None
         )
-        self.stdout.write(f"{count} failed deliveries queued again.")
+        self.stdout.write(
+            ngettext(
+                "%(count)d message en échec remis en file.",
+                "%(count)d messages en échec remis en file.",
+                count,
+            )
+            % {"count": count}
+        )

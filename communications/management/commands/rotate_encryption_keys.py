@@ -1,14 +1,15 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from communications.services import passwords_rotate
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt the stored first-login passwords with the first key of "
-        "FIELD_ENCRYPTION_KEYS. Run it after putting a new key first; then the old keys "
-        "can be removed."
+        "Chiffre de nouveau les mots de passe de première connexion enregistrés avec la "
+        "première clé de FIELD_ENCRYPTION_KEYS. À lancer après avoir mis une nouvelle "
+        "clé en tête ; les anciennes clés peuvent ensuite être retirées."
     )
 
     def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
@@ -16,4 +17,11 @@ class Command(BaseCommand):
             count = passwords_rotate()
         except ImproperlyConfigured as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{count} password(s) re-encrypted with the first key.")
+        self.stdout.write(
+            ngettext(
+                "%(count)d mot de passe chiffré de nouveau avec la première clé.",
+                "%(count)d mots de passe chiffrés de nouveau avec la première clé.",
+                count,
+            )
+            % {"count": count}
+        )
