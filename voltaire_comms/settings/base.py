@@ -180,6 +180,9 @@ if _email_url.startswith("anymail://"):
 else:
     _email = _read("EMAIL_URL", env.email_url, default=_email_url)
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
+    # One .eml file per message, which a mail client opens.
+    EMAIL_BACKEND = "communications.backends.EmlFileBackend"
 ANYMAIL = {
     name.removeprefix("ANYMAIL_"): value
     for name, value in os.environ.items()
