@@ -6,6 +6,7 @@ a row out of ``deactivated``.
 """
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -425,3 +426,14 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifiant} — {self.get_status_display()}"
+
+
+def field_label(name: str) -> str:
+    """The French name of a communication's field, as the audit trail shows it."""
+    extra = {"groups": _("groupes"), "password": _("mot de passe")}
+    if name in extra:
+        return str(extra[name])
+    try:
+        return str(Communication._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:  # a field removed since the event was recorded
+        return name

@@ -20,7 +20,7 @@ from spheres.selectors import sphere_get_for_user
 
 from . import selectors, sending, services
 from .forms import CommunicationForm, PreviewForm
-from .models import Communication, Delivery
+from .models import Communication, Delivery, field_label
 from .schedule import Recurrence, describe_moment
 
 
@@ -199,7 +199,10 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "upcoming": [
                 describe_moment(m, sphere.timezone, with_year=True) for m in upcoming
             ],
-            "events": communication.events.select_related("actor")[:50],
+            "events": [
+                (event, [field_label(f) for f in event.details.get("fields", [])])
+                for event in communication.events.select_related("actor")[:50]
+            ],
             "sends": _sends_with_counts(communication),
         },
     )

@@ -335,3 +335,26 @@ def test_the_send_page_shows_the_message_as_that_send_sent_it(admin_client, sphe
     assert "Objet d&#x27;origine" in page
     assert "Texte &lt;d&#x27;origine&gt;" in page
     assert "modifié" not in page
+
+
+def test_the_history_names_the_changed_fields_in_french(admin_client, sphere, admin_user):
+    # given: a communication whose subject, send time and groups were changed
+    from communications.models import CommunicationEvent
+
+    communication = CommunicationFactory(sphere=sphere)
+    CommunicationEvent.objects.create(
+        communication=communication,
+        actor=admin_user,
+        action=CommunicationEvent.Action.MODIFIED,
+        details={"fields": ["subject", "send_time", "groups", "password"]},
+    )
+    # when
+    page = admin_client.get(
+        reverse(
+            "communications:detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk},
+        )
+    ).content.decode()
+    # then
+    assert "objet, heure d&#x27;envoi, groupes, mot de passe" in page
+    assert "send_time" not in page
