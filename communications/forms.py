@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from spheres.forms import SendableEmailField
 from spheres.models import Evaluation, Group, Learner, Sphere
 
 from .models import Communication
@@ -35,7 +36,8 @@ class CommunicationForm(forms.Form):
     """One form for the three types; fields of other types are removed in ``__init__``."""
 
     name = forms.CharField(label=_("Nom de la communication"), max_length=200)
-    reply_to = forms.EmailField(
+    # Written into every message's Reply-To: the platform's address policy.
+    reply_to = SendableEmailField(
         label=_("Votre adresse électronique"),
         help_text=_("Les réponses des utilisateurs arriveront à cette adresse."),
     )

@@ -304,6 +304,10 @@ def prepare(
     constants = {"nom_sphere": sphere.name, "lien_connexion": link}
     if kind == Kind.ANNOUNCEMENT:
         constants["mot_de_passe"] = password
+    # One kind of line break in a message, whatever a sphere's name or the password
+    # holds (a lone CR would reach the learner as it is from our builder and as a line
+    # feed from Django's).
+    constants = {k: _one_line_break(v) for k, v in constants.items()}
     html_constants = {k: escape(v) for k, v in constants.items()}
     html_constants["lien_connexion"] = f'<a href="{escape(link)}">{escape(link)}</a>'
     _, platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)

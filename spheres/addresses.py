@@ -19,11 +19,12 @@ as it is. The domain is lower-cased; the local part is kept as typed.
 ``FAST_PATH_REGEX`` is a stricter pattern, written so that the database can check it
 (PostgreSQL and SQLite): an address it matches is accepted by the policy unchanged. The
 dispatcher uses it to clear the bulk of an audience in SQL and passes only the rest
-through ``address_normalize``.
+through ``address_normalize``, which tries it first too (an import checks every row).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 import idna
@@ -47,6 +48,9 @@ FAST_PATH_REGEX = (
 )
 
 
+_FAST_PATH = re.compile(FAST_PATH_REGEX)
+
+
 class AddressRefused(ValueError):
     """The address cannot be used by the platform; the message says why, in French."""
 
@@ -54,8 +58,17 @@ class AddressRefused(ValueError):
 def address_normalize(value: str) -> str:
     """The address as the platform writes it, or ``AddressRefused``.
 
-    Safe to call twice: a normalised address comes back unchanged.
+    Safe to call twice: a normalised address comes back unchanged. An address matching
+    ``FAST_PATH_REGEX`` (nearly all of them) is returned at once, a microsecond instead
+    of tens (an import checks hundreds of thousands); the others go through every rule.
     """
+    if _FAST_PATH.search(value):
+        return value
+    return _address_check(value)
+
+
+def _address_check(value: str) -> str:
+    """``address_normalize`` without the fast path: every rule, for every address."""
     address = value.strip()
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
@@ -76,15 +89,8 @@ def address_normalize(value: str) -> str:
             _("« %(value)s » : une adresse IP n'est pas acceptée comme domaine.")
             % {"value": value}
         )
-    try:
-        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError, ValueError):
-        raise AddressRefused(
-            _("« %(value)s » : le domaine « %(domain)s » n'est pas valide.")
-            % {"value": value, "domain": domain}
-        ) from None
-    ascii_domain = ascii_domain.lower()
-    if not _HOST.match(ascii_domain):
+    ascii_domain = _ascii_domain(domain)
+    if ascii_domain is None:
         raise AddressRefused(
             _("« %(value)s » : le domaine « %(domain)s » n'est pas valide.")
             % {"value": value, "domain": domain}
@@ -103,6 +109,19 @@ def address_normalize(value: str) -> str:
             % {"value": value}
         ) from None
     return normalized
+
+
+# A file or an audience repeats a few domains thousands of times, and the IDNA
+# conversion is most of the cost of a full check.
+@functools.lru_cache(maxsize=4_096)
+def _ascii_domain(domain: str) -> str | None:
+    """The domain in lower-case IDNA form, or ``None`` if it is not a valid host name."""
+    try:
+        ascii_domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    ascii_domain = ascii_domain.lower()
+    return ascii_domain if _HOST.match(ascii_domain) else None
 
 
 def address_is_normal(value: str) -> bool:

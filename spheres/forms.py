@@ -14,12 +14,37 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from .addresses import MAX_LENGTH, AddressRefused, address_normalize
 from .models import Group, Learner, Sphere
 
 # The value of the group filter selecting learners without any group.
 WITHOUT_GROUP = "sans-groupe"
 
 MAX_IMPORT_FILE_SIZE = 10 * 1024 * 1024
+
+
+class SendableEmailField(forms.EmailField):
+    """An address the platform sends to or from (a recipient, a Reply-To), under the one
+    address policy (``spheres.addresses``): cleaned to the address as the platform
+    writes it (a Unicode domain in IDNA, ``eleve@xn--exmple-cua.fr``), or refused with
+    the policy's reason in French. Logins are not addresses to send to: they keep
+    Django's ``EmailField``."""
+
+    # The policy runs Django's own validate_email on its result.
+    default_validators: list[Any] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> str:
+        value = super().to_python(value)
+        if value in self.empty_values:
+            return value
+        try:
+            return address_normalize(value)
+        except AddressRefused as refused:
+            raise forms.ValidationError(str(refused), code="invalid") from None
 
 
 class LearnerFilterForm(forms.Form):

@@ -28,6 +28,9 @@ Learners (``learners_import``), header ``identifiant,prenom,nom,email,groupes,ni
   header leaves that field of existing learners untouched (new learners get no e-mail,
   no group, level 0). When the column is present:
   - ``email``: an empty cell means the learner has no e-mail address (it is cleared);
+    otherwise the address must pass the platform's address policy
+    (``spheres.addresses``: an error with the policy's reason if it refuses it) and is
+    stored as the policy writes it (``eleve@exämple.fr`` as ``eleve@xn--exmple-cua.fr``);
   - ``groupes``: group names separated by ``|``, created in the sphere as needed; the
     learner's memberships are REPLACED by the listed groups (an empty cell removes the
     learner from every group);
@@ -56,14 +59,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import ngettext as django_ngettext
 
+from .addresses import AddressRefused, address_normalize
 from .models import DailyActivity, Group, Learner, Membership, Sphere
 
 # Rows per bulk write. Large enough to keep the query count low, small enough that one
@@ -211,7 +213,6 @@ def learners_import(
     errors = _Errors()
     rows: list[_LearnerRow] = []
     first_line: dict[str, int] = {}
-    email_validator = _EmailValidator()
     max_identifiant = _max_length(Learner, "identifiant")
     max_name = _max_length(Learner, "first_name")
     max_email = _max_length(Learner, "email")
@@ -269,19 +270,24 @@ def learners_import(
 
             email = value.get("email", "")
             if email:
+                # The one address policy: stored as the platform will write it (a
+                # Unicode domain in IDNA), or refused with the policy's reason.
                 try:
-                    if len(email) > max_email:
-                        raise ValidationError("too long")
-                    email_validator(email)
-                except ValidationError:
+                    email = address_normalize(email)
+                except AddressRefused as refused:
                     errors.add(
                         line,
-                        gettext(
-                            "Ligne %(line)s : adresse électronique invalide "
-                            "« %(value)s »."
-                        )
-                        % {"line": line, "value": email},
+                        # Translators: reason is the address policy's own message,
+                        # such as « « jean@ » n'est pas une adresse électronique. »
+                        gettext("Ligne %(line)s : %(reason)s")
+                        % {"line": line, "reason": refused},
                     )
+                else:
+                    if len(email) > max_email:
+                        errors.add(
+                            line,
+                            _too_long(line, gettext("adresse électronique"), max_email),
+                        )
 
             groups: tuple[str, ...] = ()
             if value.get("groupes"):
@@ -616,26 +622,6 @@ def _parse_minutes(value: str) -> int | None:
         return None
     spent = int(value)
     return spent if spent <= MINUTES_PER_DAY else None
-
-
-class _EmailValidator(EmailValidator):
-    """Django's e-mail validation, remembering each domain's verdict.
-
-    A file repeats a few domains thousands of times, and the domain check is most of
-    the validator's cost.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._domains: dict[str, bool] = {}
-
-    def validate_domain_part(self, domain_part: str) -> bool:
-        verdict = self._domains.get(domain_part)
-        if verdict is None:
-            verdict = super().validate_domain_part(domain_part)
-            if len(self._domains) < 10_000:
-                self._domains[domain_part] = verdict
-        return verdict
 
 
 # --- Reading CSV ----------------------------------------------------------------------

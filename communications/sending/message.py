@@ -7,10 +7,12 @@ Subject, Date and Message-ID and base64-encodes its two bodies. Django's
 exchange itself, which would make the message builder the bottleneck of a large send.
 
 Output is CRLF-terminated bytes ready for ``smtplib.SMTP.sendmail``. Learner data can
-never add a header: the subject is folded to one line before encoding, non-ASCII values
-are RFC 2047 encoded-words. Addresses come normalised by the address policy
-(``spheres/addresses.py``: ASCII, no space, quote or angle bracket) and are written as
-they are; the builder raises ``ValueError`` for anything else rather than write it.
+never add a header: the subject is folded to one line before encoding; values that are
+not printable ASCII (control characters included), or that hold ``=?`` (which a reader
+would decode as an encoded-word), are RFC 2047 encoded-words. Addresses come normalised
+by the address policy (``spheres/addresses.py``: ASCII, no space, quote or angle
+bracket) and are written as they are; the builder raises ``ValueError`` for anything
+else rather than write it.
 """
 
 from __future__ import annotations
@@ -43,10 +45,23 @@ def _encoded_words(value: str) -> str:
     )
 
 
+def _plain(value: str) -> bool:
+    """Whether ``value`` reads back the same written as it is in a header: printable
+    ASCII (no control character) without anything a reader would take for the start of
+    an encoded-word (``=?``)."""
+    return value.isascii() and value.isprintable() and "=?" not in value
+
+
 def encode_header(value: str) -> str:
-    """A header value: as is when short printable ASCII, encoded-words otherwise."""
+    """A header value: as is when short and ``_plain``, encoded-words otherwise."""
     value = " ".join(value.split())  # no line breaks can survive
-    if value.isascii() and len(value) < 900 and "=?" not in value:
+    # _plain, inlined: this runs for every message.
+    if (
+        len(value) < 900
+        and value.isascii()
+        and value.isprintable()
+        and "=?" not in value
+    ):
         return value
     return _encoded_words(value)
 
@@ -60,7 +75,11 @@ def _b64_body(text: str) -> bytes:
 
 
 def format_from(display_name: str, address: str) -> str:
-    if display_name.isascii():
+    """``From``: a plain display name as it is (quoted if need be), any other encoded.
+
+    A long name takes several encoded-words, which RFC 2047 readers join (Python's own
+    address-header parser, before CPython gh-128110, shows a space between them)."""
+    if _plain(display_name):
         return str(Address(display_name=display_name, addr_spec=address))
     return f"{_encoded_words(display_name)} <{address}>"
 

@@ -337,7 +337,9 @@ def test_the_send_page_shows_the_message_as_that_send_sent_it(admin_client, sphe
     assert "modifié" not in page
 
 
-def test_the_history_names_the_changed_fields_in_french(admin_client, sphere, admin_user):
+def test_the_history_names_the_changed_fields_in_french(
+    admin_client, sphere, admin_user
+):
     # given: a communication whose subject, send time and groups were changed
     from communications.models import CommunicationEvent
 

@@ -75,7 +75,7 @@ def test_import_learners_lists_every_error_and_fails(sphere, tmp_path):
         call_command("import_learners", sphere.slug, str(file), stderr=stderr)
     # then
     assert stderr.getvalue().splitlines() == [
-        "Ligne 2 : adresse électronique invalide « jean@ ».",
+        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
         "Ligne 3 : niveau « 200 » invalide : un nombre entier de 0 à 100 est attendu.",
     ]
     assert str(excinfo.value) == (
@@ -193,7 +193,7 @@ def test_import_learners_run_from_the_shell_exits_non_zero_on_a_bad_file(tmp_pat
     # then
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "Ligne 2 : adresse électronique invalide « jean@ ».",
+        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
         "CommandError: Import refusé, rien n'a été enregistré : "
         "1 erreur dans le fichier.",
     ]

@@ -256,6 +256,121 @@ def test_learners_import_accepts_an_uploaded_file_and_leaves_it_open(
     assert not upload.closed
 
 
+# --- Learners: addresses (the platform's address policy) -----------------------------
+
+
+def test_learners_import_stores_each_address_as_the_policy_writes_it(sphere):
+    # given: a Unicode domain, an upper-case domain, a domain in another script
+    file = csv_file(
+        HEADER,
+        "a,Élise,Martin,eleve@exämple.fr,,",
+        "b,Jean,Dupont,Jean.Dupont@EXAMPLE.FR,,",
+        "c,Ivan,Petrov, info@пример.рф ,,",
+        "d,Léa,Petit,lea.petit@example.fr,,",
+    )
+    # when
+    learners_import(sphere=sphere, file=file)
+    # then: IDNA (punycode) domains in lower case; the local part as typed
+    emails = dict(
+        Learner.objects.filter(sphere=sphere).values_list("identifiant", "email")
+    )
+    assert emails == {
+        "a": "eleve@xn--exmple-cua.fr",
+        "b": "Jean.Dupont@example.fr",
+        "c": "info@xn--e1afmkfd.xn--p1ai",
+        "d": "lea.petit@example.fr",
+    }
+
+
+def test_learners_import_replaces_a_stored_address_with_its_normal_form(sphere):
+    # given
+    LearnerFactory(sphere=sphere, identifiant="jdupont", email="j@example.fr")
+    # when
+    learners_import(
+        sphere=sphere, file=csv_file(HEADER, "jdupont,Jean,Dupont,jean@Exämple.fr,,")
+    )
+    # then
+    assert Learner.objects.get(identifiant="jdupont").email == "jean@xn--exmple-cua.fr"
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        pytest.param(
+            '"""a<b>c""@example.com"',
+            '« "a<b>c"@example.com » : la partie avant « @ » ne peut contenir que '
+            "des lettres sans accent, des chiffres, des points et les signes "
+            "! # $ % & ' * + / = ? ^ _ ` { | } ~ -.",
+            id="quoted local part",
+        ),
+        pytest.param(
+            "élève@example.fr",
+            "« élève@example.fr » : la partie avant « @ » ne peut contenir que des "
+            "lettres sans accent, des chiffres, des points et les signes "
+            "! # $ % & ' * + / = ? ^ _ ` { | } ~ -.",
+            id="non-ASCII local part",
+        ),
+        pytest.param(
+            "jean@[192.168.0.1]",
+            "« jean@[192.168.0.1] » : une adresse IP n'est pas acceptée comme domaine.",
+            id="IP literal",
+        ),
+        pytest.param(
+            "jean@exa_mple.fr",
+            "« jean@exa_mple.fr » : le domaine « exa_mple.fr » n'est pas valide.",
+            id="invalid domain",
+        ),
+        pytest.param(
+            "jean@localhost",
+            "« jean@localhost » : le domaine « localhost » n'est pas valide.",
+            id="domain without a dot",
+        ),
+        pytest.param(
+            "jean.dupont.example.fr",
+            "« jean.dupont.example.fr » n'est pas une adresse électronique.",
+            id="no @",
+        ),
+    ],
+)
+def test_learners_import_refuses_an_address_the_policy_refuses_with_its_line(
+    sphere, cell, message
+):
+    # given: good rows before and after the refused address
+    LearnerFactory(sphere=sphere, identifiant="jdupont", email="j@example.fr")
+    file = csv_file(
+        HEADER,
+        "jdupont,Jean,Dupont,jean@exämple.fr,A,",
+        "mcurie,Marie,Curie,marie@example.fr,A,",
+        f"lpetit,Léa,Petit,{cell},B,",
+        "pmartin,Paul,Martin,paul@example.fr,,",
+    )
+    # when
+    with pytest.raises(ImportFailed) as excinfo:
+        learners_import(sphere=sphere, file=file)
+    # then: the line and the policy's reason; nothing written, not even the good rows
+    assert failure(excinfo) == [(4, f"Ligne 4 : {message}")]
+    assert list(
+        Learner.objects.filter(sphere=sphere).values_list("identifiant", "email")
+    ) == [("jdupont", "j@example.fr")]
+    assert not Group.objects.filter(sphere=sphere).exists()
+
+
+def test_learners_import_lists_every_refused_address_with_its_line(sphere):
+    # given
+    file = csv_file(
+        HEADER,
+        "a,Jean,Dupont,jean@,,",
+        "b,Marie,Curie,marie@example.fr,,",
+        'c,Léa,Petit,"""lea""@example.fr",,',
+    )
+    # when
+    with pytest.raises(ImportFailed) as excinfo:
+        learners_import(sphere=sphere, file=file)
+    # then
+    assert [line for line, _message in failure(excinfo)] == [2, 4]
+    assert not Learner.objects.filter(sphere=sphere).exists()
+
+
 # --- Learners: refused files ----------------------------------------------------------
 
 
@@ -296,7 +411,7 @@ def test_learners_import_accepts_an_uploaded_file_and_leaves_it_open(
         ),
         pytest.param(
             [HEADER, "a,Jean,Dupont,,,", "b,Jean,Dupont,,,", "c,Jean,Dupont,jean@,,"],
-            [(4, "Ligne 4 : adresse électronique invalide « jean@ ».")],
+            [(4, "Ligne 4 : « jean@ » n'est pas une adresse électronique.")],
             id="malformed e-mail",
         ),
         pytest.param(
@@ -404,7 +519,7 @@ def test_learners_import_reports_every_error_of_the_file_in_line_order(sphere):
     # then
     assert failure(excinfo) == [
         (3, "Ligne 3 : identifiant manquant."),
-        (3, "Ligne 3 : adresse électronique invalide « marie@ »."),
+        (3, "Ligne 3 : « marie@ » n'est pas une adresse électronique."),
         (
             4,
             "Ligne 4 : niveau « 150 » invalide : un nombre entier de 0 à 100 "
@@ -431,7 +546,9 @@ def test_learners_import_numbers_lines_of_the_file_even_with_multiline_values(sp
     with pytest.raises(ImportFailed) as excinfo:
         learners_import(sphere=sphere, file=file)
     # then
-    assert failure(excinfo) == [(4, "Ligne 4 : adresse électronique invalide « x@ ».")]
+    assert failure(excinfo) == [
+        (4, "Ligne 4 : « x@ » n'est pas une adresse électronique.")
+    ]
 
 
 def test_learners_import_refuses_a_file_that_is_not_utf8(sphere):
@@ -478,8 +595,8 @@ def test_learners_import_details_the_first_errors_and_counts_the_others(
         learners_import(sphere=sphere, file=file)
     # then
     assert failure(excinfo) == [
-        (2, "Ligne 2 : adresse électronique invalide « faux »."),
-        (3, "Ligne 3 : adresse électronique invalide « faux »."),
+        (2, "Ligne 2 : « faux » n'est pas une adresse électronique."),
+        (3, "Ligne 3 : « faux » n'est pas une adresse électronique."),
         (None, "… et 3 autres erreurs, non détaillées."),
     ]
     assert str(excinfo.value) == (
