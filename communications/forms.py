@@ -211,7 +211,12 @@ class CommunicationForm(forms.Form):
 
     @property
     def placeholders(self) -> list[tuple[str, object]]:
-        return [(name, PLACEHOLDER_LABELS[name]) for name in PLACEHOLDERS[self.kind]]
+        return placeholder_choices(self.kind)
+
+
+def placeholder_choices(kind: str) -> list[tuple[str, object]]:
+    """The placeholders of a type, each with its French label, in the form's order."""
+    return [(name, PLACEHOLDER_LABELS[name]) for name in PLACEHOLDERS[kind]]
 
 
 class PreviewForm(forms.Form):

@@ -8,6 +8,7 @@ _base = "spheres/<slug:slug>/communications/"
 
 urlpatterns = [
     path(_base, views.communication_list, name="list"),
+    path(f"{_base}aide/", views.communication_help, name="help"),
     path(f"{_base}nouvelle/", views.communication_choose_kind, name="choose_kind"),
     path(f"{_base}nouvelle/<str:kind>/", views.communication_create, name="create"),
     path(

@@ -13,13 +13,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+)
 
 from spheres.models import Group
 from spheres.selectors import sphere_get_for_user
 
 from . import selectors, sending, services
-from .forms import CommunicationForm, PreviewForm
+from .forms import CommunicationForm, PreviewForm, placeholder_choices
 from .models import Communication, Delivery, field_label
 from .schedule import Recurrence, describe_moment
 
@@ -55,6 +59,24 @@ def communication_choose_kind(request: HttpRequest, slug: str) -> HttpResponse:
             "sphere": sphere,
             "active_tab": "communications",
             "kinds": Communication.Kind.choices,
+        },
+    )
+
+
+@login_required
+@require_GET
+def communication_help(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    return render(
+        request,
+        "communications/help.html",
+        {
+            "sphere": sphere,
+            "active_tab": "communications",
+            "kinds": [
+                (value, label, placeholder_choices(value))
+                for value, label in Communication.Kind.choices
+            ],
         },
     )
 

@@ -22,6 +22,7 @@ def _urls(sphere, communication):
         ("post", reverse("communications:send_retry", kwargs=send_kwargs)),
         ("get", reverse("communications:list", kwargs={"slug": slug})),
         ("get", reverse("communications:choose_kind", kwargs={"slug": slug})),
+        ("get", reverse("communications:help", kwargs={"slug": slug})),
         (
             "get",
             reverse("communications:create", kwargs={"slug": slug, "kind": "reminder"}),
@@ -360,3 +361,31 @@ def test_the_history_names_the_changed_fields_in_french(
     # then
     assert "objet, heure d&#x27;envoi, groupes, mot de passe" in page
     assert "send_time" not in page
+
+
+def test_the_help_page_has_the_guide_examples_the_fields_and_the_support_address(
+    admin_client, sphere, settings
+):
+    # given
+    settings.SUPPORT_EMAIL = "aide@voltaire.example"
+    list_page = admin_client.get(
+        reverse("communications:list", kwargs={"slug": sphere.slug})
+    ).content.decode()
+    help_url = reverse("communications:help", kwargs={"slug": sphere.slug})
+    # then: the tab links to it and to the support address
+    assert f'href="{help_url}"' in list_page and "Besoin d'aide ?" in list_page
+    assert "mailto:aide@voltaire.example" in list_page
+    # when
+    page = admin_client.get(help_url).content.decode()
+    # then: the guide's three examples, every placeholder of each type, the contact
+    assert "moins de 15 minutes" in page and "inférieur à 75 %" in page
+    assert "n'est pas pré-rempli" in page
+    assert "Annonce d'une évaluation" in page
+    for name in (
+        "{prenom}",
+        "{mot_de_passe}",
+        "{date_debut_evaluation}",
+        "{lien_connexion}",
+    ):
+        assert f"<code>{name}</code>" in page
+    assert "mailto:aide@voltaire.example" in page

@@ -90,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "communications.context_processors.support",
             ],
         },
     },
@@ -310,6 +311,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Product --------------------------------------------------------------------------
+# Where administrators write for help (« Besoin d'aide ? »).
+SUPPORT_EMAIL = _read("SUPPORT_EMAIL", env.str, default="support@projet-voltaire.fr")
 # The learners' login URL, offered to messages as {lien_connexion}.
 LEARNER_LOGIN_URL = _read(
     "LEARNER_LOGIN_URL", env.str, default="https://www.projet-voltaire.fr/"
