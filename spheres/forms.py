@@ -15,7 +15,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from .addresses import MAX_LENGTH, AddressRefused, address_normalize
-from .models import Group, Learner, Sphere
+from .models import Evaluation, Group, Learner, Sphere
 
 # The value of the group filter selecting learners without any group.
 WITHOUT_GROUP = "sans-groupe"
@@ -180,6 +180,10 @@ class EvaluationForm(forms.Form):
 
     Dates and times are wall-clock in the sphere's time zone; ``windows()`` returns them
     as aware datetimes. A group with its four fields empty is not assigned.
+
+    With ``evaluation`` (an edit), the fields start from its name and windows; a window
+    given back as it was shown keeps its exact instants (seconds, or the second of two
+    identical wall-clock times when the clocks go back, are not shown).
     """
 
     name = forms.CharField(
@@ -190,10 +194,27 @@ class EvaluationForm(forms.Form):
 
     _PARTS = ("debut_date", "debut_heure", "fin_date", "fin_heure")
 
-    def __init__(self, *args: Any, sphere: Sphere, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        sphere: Sphere,
+        evaluation: Evaluation | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.sphere = sphere
         self.groups = list(sphere.groups.order_by("name"))
+        # The current windows of the evaluation edited, by group id.
+        self._current: dict[int, tuple[dt.datetime, dt.datetime]] = (
+            {
+                window.group_id: (window.starts_at, window.ends_at)
+                for window in evaluation.windows.all()
+            }
+            if evaluation is not None
+            else {}
+        )
+        if evaluation is not None:
+            self.initial = {**self._initial(evaluation), **self.initial}
         for group in self.groups:
             names = {
                 "debut_date": _("Date de début"),
@@ -224,6 +245,27 @@ class EvaluationForm(forms.Form):
     def _key(group: Group, part: str) -> str:
         return f"groupe_{group.pk}_{part}"
 
+    def _shown(self, starts_at: dt.datetime, ends_at: dt.datetime) -> list[Any]:
+        """A window as its four fields show it: wall-clock dates and minutes."""
+        starts, ends = (
+            moment.astimezone(self.sphere.tzinfo) for moment in (starts_at, ends_at)
+        )
+        return [
+            starts.date(),
+            starts.time().replace(second=0, microsecond=0, fold=0),
+            ends.date(),
+            ends.time().replace(second=0, microsecond=0, fold=0),
+        ]
+
+    def _initial(self, evaluation: Evaluation) -> dict[str, Any]:
+        initial: dict[str, Any] = {"name": evaluation.name}
+        for group in self.groups:
+            if group.pk in self._current:
+                shown = self._shown(*self._current[group.pk])
+                for part, value in zip(self._PARTS, shown, strict=True):
+                    initial[self._key(group, part)] = value
+        return initial
+
     def rows(self) -> Iterator[WindowRow]:
         for group in self.groups:
             yield WindowRow(
@@ -252,6 +294,10 @@ class EvaluationForm(forms.Form):
                 continue
             values = [cleaned.get(key) for key in keys]
             if all(value is None for value in values):
+                continue
+            current = self._current.get(group.pk)
+            if current is not None and values == self._shown(*current):
+                self._windows.append((group, *current))
                 continue
             start_date, start_time, end_date, end_time = values
             if (

@@ -1,9 +1,12 @@
 """Reads, always scoped to what the caller may see."""
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.db.models import (
     Count,
+    Exists,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -28,6 +31,9 @@ from .models import (
     Sphere,
     UndeliverableAddress,
 )
+
+if TYPE_CHECKING:
+    from communications.models import Communication
 
 # The learners list shows the minutes spent over this many days, today included.
 RECENT_ACTIVITY_DAYS = 7
@@ -148,6 +154,56 @@ def learners_list(
     )
 
 
+def _communication_model() -> type["Communication"]:
+    # Imported when called: the communications app imports this one at module level.
+    from communications.models import Communication
+
+    return Communication
+
+
+def group_active_communications(*, group: Group) -> QuerySet["Communication"]:
+    """The active communications that target ``group``, by name, each with
+    ``has_other_groups``: whether it also targets another group.
+
+    A communication whose only group this is would lose the audience its
+    administrator chose with it.
+    """
+    targets = Group.communications.through.objects.filter(
+        communication_id=OuterRef("pk")
+    ).exclude(group_id=group.pk)
+    return (
+        group.communications.filter(state=_communication_model().State.ACTIVE)
+        .annotate(has_other_groups=Exists(targets))
+        .order_by("name", "pk")
+    )
+
+
+def evaluation_active_communications_by_group(
+    *, evaluation: Evaluation, groups: Iterable[Group]
+) -> dict[Group, list["Communication"]]:
+    """For each of ``groups``, the active communications announcing ``evaluation`` to
+    it, by name; groups that none targets are left out.
+
+    A communication without any chosen group goes to every group of its sphere (it was
+    made before the groups existed), so it targets each of them.
+    """
+    groups = list(groups)
+    if not groups:
+        return {}
+    communications = list(
+        evaluation.communications.filter(state=_communication_model().State.ACTIVE)
+        .prefetch_related("groups")
+        .order_by("name", "pk")
+    )
+    targeted: dict[Group, list[Communication]] = {}
+    for group in groups:
+        for communication in communications:
+            chosen = {g.pk for g in communication.groups.all()}
+            if not chosen or group.pk in chosen:
+                targeted.setdefault(group, []).append(communication)
+    return targeted
+
+
 def evaluation_get(*, sphere: Sphere, evaluation_id: int) -> Evaluation:
     """An evaluation of this sphere, or ``Http404``."""
     try:
@@ -157,13 +213,18 @@ def evaluation_get(*, sphere: Sphere, evaluation_id: int) -> Evaluation:
 
 
 def evaluations_for_sphere(*, sphere: Sphere) -> QuerySet[Evaluation]:
-    """The sphere's evaluations with their windows and groups (three queries in all)."""
+    """The sphere's evaluations with their windows and groups, and the communications
+    that announce each of them (three queries in all)."""
     windows = EvaluationWindow.objects.select_related("group").order_by(
         "starts_at", "group__name"
     )
+    communications = _communication_model().objects.order_by("name", "pk")
     return (
         Evaluation.objects.filter(sphere=sphere)
-        .prefetch_related(Prefetch("windows", queryset=windows))
+        .prefetch_related(
+            Prefetch("windows", queryset=windows),
+            Prefetch("communications", queryset=communications),
+        )
         .order_by("-created_at", "name")
     )
 

@@ -7,9 +7,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 
+from . import selectors
 from .models import (
     Evaluation,
     EvaluationWindow,
@@ -92,9 +94,41 @@ def group_rename(*, group: Group, name: str) -> Group:
     return group
 
 
+def _names(objects: Iterable[object]) -> str:
+    return ", ".join(f"« {obj} »" for obj in objects)
+
+
 def group_delete(*, group: Group) -> None:
-    """Delete the group; its learners stay in the sphere, without this group."""
-    group.delete()
+    """Delete the group; its learners stay in the sphere, without this group.
+
+    Refused (``ServiceError``) while the group is the only group of an active
+    communication: that communication would silently lose the audience its
+    administrator chose. Where an active communication also targets other groups, it
+    keeps those.
+    """
+    with transaction.atomic():
+        # Locking the row makes a concurrent choice of this group for a communication
+        # (its insert references the row) wait, then fail, instead of vanishing.
+        list(Group.objects.select_for_update().filter(pk=group.pk))
+        sole = [
+            communication
+            for communication in selectors.group_active_communications(group=group)
+            if not communication.has_other_groups
+        ]
+        if sole:
+            raise ServiceError(
+                ngettext(
+                    "Le groupe « %(group)s » est le seul groupe de la communication "
+                    "active %(names)s : modifiez-la pour choisir un autre groupe, ou "
+                    "désactivez-la, avant de supprimer ce groupe.",
+                    "Le groupe « %(group)s » est le seul groupe des communications "
+                    "actives %(names)s : modifiez-les pour choisir un autre groupe, ou "
+                    "désactivez-les, avant de supprimer ce groupe.",
+                    len(sole),
+                )
+                % {"group": group, "names": _names(sole)}
+            )
+        group.delete()
 
 
 def group_add_learners(*, group: Group, learners: Iterable[Learner]) -> int:
@@ -119,15 +153,17 @@ def group_remove_learners(*, group: Group, learners: Iterable[Learner]) -> int:
     return deleted
 
 
-def evaluation_create(
+Window = tuple[Group, dt.datetime, dt.datetime]
+
+
+def _evaluation_validate(
     *,
     sphere: Sphere,
     name: str,
-    windows: Iterable[tuple[Group, dt.datetime, dt.datetime]],
-) -> Evaluation:
-    """Create an evaluation with one window per group, each ending after it starts."""
-    name = name.strip()
-    windows = list(windows)
+    windows: list[Window],
+    evaluation: Evaluation | None = None,
+) -> None:
+    """The rules of an evaluation's name and windows (``evaluation``: the one edited)."""
     if not name:
         raise ServiceError(_("Indiquez le nom de l'évaluation."))
     if not windows:
@@ -145,8 +181,20 @@ def evaluation_create(
             )
     if len({window[0].pk for window in windows}) != len(windows):
         raise ServiceError(_("Chaque groupe n'a qu'un créneau par évaluation."))
-    if Evaluation.objects.filter(sphere=sphere, name=name).exists():
+    same_name = Evaluation.objects.filter(sphere=sphere, name=name)
+    if evaluation is not None:
+        same_name = same_name.exclude(pk=evaluation.pk)
+    if same_name.exists():
         raise _evaluation_name_taken(name)
+
+
+def evaluation_create(
+    *, sphere: Sphere, name: str, windows: Iterable[Window]
+) -> Evaluation:
+    """Create an evaluation with one window per group, each ending after it starts."""
+    name = name.strip()
+    windows = list(windows)
+    _evaluation_validate(sphere=sphere, name=name, windows=windows)
     try:
         with transaction.atomic():
             evaluation = Evaluation.objects.create(sphere=sphere, name=name)
@@ -165,6 +213,80 @@ def _evaluation_name_taken(name: str) -> ServiceError:
     return ServiceError(
         _("Une évaluation « %(name)s » existe déjà dans cette sphère.") % {"name": name}
     )
+
+
+def evaluation_update(
+    *, evaluation: Evaluation, name: str, windows: Iterable[Window]
+) -> Evaluation:
+    """Rename the evaluation and replace its windows: a group's window changes, is
+    added, or is removed when the group is not in ``windows``.
+
+    Same rules as ``evaluation_create``. Removing the window of a group that an active
+    communication announces the evaluation to is refused (``ServiceError`` naming the
+    communications): its learners would silently lose their dates. Later sends read the
+    windows as they are then, so they use the new dates.
+    """
+    name = name.strip()
+    windows = list(windows)
+    sphere = evaluation.sphere
+    _evaluation_validate(
+        sphere=sphere, name=name, windows=windows, evaluation=evaluation
+    )
+    kept = {group.pk for group, _starts_at, _ends_at in windows}
+    try:
+        with transaction.atomic():
+            # Two edits of the same evaluation run one after the other, each on the
+            # windows the other left.
+            list(Evaluation.objects.select_for_update().filter(pk=evaluation.pk))
+            current = {
+                window.group_id: window
+                for window in evaluation.windows.select_related("group")
+            }
+            removed = [w.group for w in current.values() if w.group_id not in kept]
+            targeted = selectors.evaluation_active_communications_by_group(
+                evaluation=evaluation, groups=removed
+            )
+            if targeted:
+                raise ServiceError(
+                    " ".join(
+                        ngettext(
+                            "Impossible de retirer le créneau du groupe « %(group)s » "
+                            ": la communication active %(names)s annonce cette "
+                            "évaluation à ce groupe. Modifiez-la pour retirer ce "
+                            "groupe, ou désactivez-la, avant de retirer ce créneau.",
+                            "Impossible de retirer le créneau du groupe « %(group)s » "
+                            ": les communications actives %(names)s annoncent cette "
+                            "évaluation à ce groupe. Modifiez-les pour retirer ce "
+                            "groupe, ou désactivez-les, avant de retirer ce créneau.",
+                            len(communications),
+                        )
+                        % {"group": group, "names": _names(communications)}
+                        for group, communications in targeted.items()
+                    )
+                )
+            if name != evaluation.name:
+                evaluation.name = name
+                evaluation.save(update_fields=["name"])
+            EvaluationWindow.objects.filter(
+                evaluation=evaluation, group_id__in=[g.pk for g in removed]
+            ).delete()
+            for group, starts_at, ends_at in windows:
+                window = current.get(group.pk)
+                if window is None:
+                    EvaluationWindow.objects.create(
+                        evaluation=evaluation,
+                        group=group,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                    )
+                elif (window.starts_at, window.ends_at) != (starts_at, ends_at):
+                    window.starts_at, window.ends_at = starts_at, ends_at
+                    window.save(update_fields=["starts_at", "ends_at"])
+    except IntegrityError:
+        # Only a concurrent use of the same name gets here.
+        evaluation.refresh_from_db(fields=["name"])
+        raise _evaluation_name_taken(name) from None
+    return evaluation
 
 
 def evaluation_delete(*, evaluation: Evaluation) -> None:

@@ -48,6 +48,11 @@ urlpatterns = [
         name="evaluation_create",
     ),
     path(
+        "spheres/<slug:slug>/evaluations/<int:evaluation_id>/modifier/",
+        views.sphere_evaluation_edit,
+        name="evaluation_edit",
+    ),
+    path(
         "spheres/<slug:slug>/evaluations/<int:evaluation_id>/supprimer/",
         views.sphere_evaluation_delete,
         name="evaluation_delete",

@@ -26,7 +26,7 @@ from .forms import (
     LearnerFilterForm,
     LearnerImportForm,
 )
-from .models import Sphere
+from .models import Evaluation, Sphere
 
 LEARNERS_PER_PAGE = 50
 IMPORT_CSV_HEADER = "identifiant,prenom,nom,email,groupes,niveau"
@@ -322,21 +322,37 @@ def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpR
 def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpResponse:
     sphere = _sphere(request, slug)
     group = selectors.group_get(sphere=sphere, group_id=group_id)
+    error = ""
     if request.method == "POST":
         name = group.name
-        services.group_delete(group=group)
-        messages.success(
-            request,
-            _("Groupe « %(name)s » supprimé. Ses utilisateurs restent dans la sphère.")
-            % {"name": name},
-        )
-        return redirect("spheres:groups", slug=sphere.slug)
+        try:
+            services.group_delete(group=group)
+        except services.ServiceError as exc:
+            error = str(exc)
+        else:
+            messages.success(
+                request,
+                _(
+                    "Groupe « %(name)s » supprimé. Ses utilisateurs restent dans la "
+                    "sphère."
+                )
+                % {"name": name},
+            )
+            return redirect("spheres:groups", slug=sphere.slug)
+    communications = list(selectors.group_active_communications(group=group))
     return _render_tab(
         request,
         sphere,
         "groups",
         "spheres/group_delete.html",
-        {"group": group, "learner_count": group.memberships.count()},
+        {
+            "group": group,
+            "learner_count": group.memberships.count(),
+            "error": error,
+            "sole_group_of": [c for c in communications if not c.has_other_groups],
+            "one_group_of": [c for c in communications if c.has_other_groups],
+        },
+        status=400 if error else 200,
     )
 
 
@@ -354,6 +370,22 @@ def sphere_evaluations(request: HttpRequest, slug: str) -> HttpResponse:
         "evaluations",
         "spheres/evaluations.html",
         {"evaluations": evaluations},
+    )
+
+
+def _render_evaluation_form(
+    request: HttpRequest,
+    sphere: Sphere,
+    form: EvaluationForm,
+    evaluation: Evaluation | None = None,
+) -> HttpResponse:
+    return _render_tab(
+        request,
+        sphere,
+        "evaluations",
+        "spheres/evaluation_form.html",
+        {"form": form, "evaluation": evaluation},
+        status=400 if form.is_bound else 200,
     )
 
 
@@ -380,14 +412,36 @@ def sphere_evaluation_create(request: HttpRequest, slug: str) -> HttpResponse:
                 return redirect("spheres:evaluations", slug=sphere.slug)
     else:
         form = EvaluationForm(sphere=sphere)
-    return _render_tab(
-        request,
-        sphere,
-        "evaluations",
-        "spheres/evaluation_form.html",
-        {"form": form},
-        status=400 if form.is_bound else 200,
-    )
+    return _render_evaluation_form(request, sphere, form)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_evaluation_edit(
+    request: HttpRequest, slug: str, evaluation_id: int
+) -> HttpResponse:
+    sphere = _sphere(request, slug)
+    evaluation = selectors.evaluation_get(sphere=sphere, evaluation_id=evaluation_id)
+    if request.method == "POST":
+        form = EvaluationForm(request.POST, sphere=sphere, evaluation=evaluation)
+        if form.is_valid():
+            try:
+                services.evaluation_update(
+                    evaluation=evaluation,
+                    name=form.cleaned_data["name"],
+                    windows=form.windows(),
+                )
+            except services.ServiceError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    _("Évaluation « %(name)s » modifiée.") % {"name": evaluation.name},
+                )
+                return redirect("spheres:evaluations", slug=sphere.slug)
+    else:
+        form = EvaluationForm(sphere=sphere, evaluation=evaluation)
+    return _render_evaluation_form(request, sphere, form, evaluation)
 
 
 @login_required

@@ -2,8 +2,11 @@ import datetime as dt
 
 import pytest
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from communications.models import Communication
+from communications.tests.factories import CommunicationFactory
 from spheres import selectors
 from spheres.tests.factories import (
     DailyActivityFactory,
@@ -116,21 +119,83 @@ def test_groups_with_learner_counts(sphere):
     assert counts == {"A": 2, "B": 0}
 
 
-def test_evaluations_for_sphere_prefetches_windows(sphere, django_assert_num_queries):
-    # given
+def test_evaluations_for_sphere_prefetches_windows_and_communications(
+    sphere, django_assert_num_queries
+):
+    # given: three evaluations, each with two windows and two communications
     for _ in range(3):
         evaluation = EvaluationFactory(sphere=sphere)
         for _ in range(2):
             EvaluationWindowFactory(
                 evaluation=evaluation, group=GroupFactory(sphere=sphere)
             )
+            _announcement(evaluation)
     EvaluationFactory()
     # when / then
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         evaluations = list(selectors.evaluations_for_sphere(sphere=sphere))
         names = [w.group.name for e in evaluations for w in e.windows.all()]
+        communications = [c.name for e in evaluations for c in e.communications.all()]
     assert len(evaluations) == 3
     assert len(names) == 6
+    assert len(communications) == 6
+
+
+def _announcement(evaluation, **kwargs) -> Communication:
+    return CommunicationFactory(
+        sphere=evaluation.sphere,
+        kind=Communication.Kind.EVALUATION,
+        evaluation=evaluation,
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        **kwargs,
+    )
+
+
+def test_group_active_communications_says_which_have_other_groups(sphere):
+    # given
+    group, other = GroupFactory.create_batch(2, sphere=sphere)
+    sole = CommunicationFactory(sphere=sphere, name="B seule", groups=[group])
+    shared = CommunicationFactory(
+        sphere=sphere, name="A partagée", groups=[group, other]
+    )
+    CommunicationFactory(sphere=sphere, groups=[other])
+    CommunicationFactory(
+        sphere=sphere,
+        groups=[group],
+        state=Communication.State.DEACTIVATED,
+        deactivated_at=timezone.now(),
+    )
+    CommunicationFactory(
+        sphere=sphere, groups=[group], state=Communication.State.COMPLETED
+    )
+    # when
+    communications = list(selectors.group_active_communications(group=group))
+    # then: the active ones only, by name
+    assert communications == [shared, sole]
+    assert [c.has_other_groups for c in communications] == [True, False]
+
+
+def test_evaluation_active_communications_by_group(sphere):
+    # given
+    group_a, group_b, group_c = GroupFactory.create_batch(3, sphere=sphere)
+    evaluation = EvaluationFactory(sphere=sphere)
+    to_a = _announcement(evaluation, name="Pour A", groups=[group_a])
+    to_all = _announcement(evaluation, name="Tous les groupes")
+    _announcement(
+        evaluation,
+        groups=[group_b],
+        state=Communication.State.DEACTIVATED,
+        deactivated_at=timezone.now(),
+    )
+    _announcement(EvaluationFactory(sphere=sphere), groups=[group_c])
+    # when
+    targeted = selectors.evaluation_active_communications_by_group(
+        evaluation=evaluation, groups=[group_a, group_b]
+    )
+    # then: a communication without a chosen group goes to every group
+    assert targeted == {group_a: [to_a, to_all], group_b: [to_all]}
 
 
 def test_group_get_refuses_another_spheres_group(sphere):
