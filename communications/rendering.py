@@ -6,6 +6,12 @@ parsed once into segments (literal text, placeholder names) and each message is 
 the segments with the learner's values, so nothing an administrator types is evaluated.
 The HTML part escapes the literal text once per occurrence and each learner value per
 message.
+
+The text part is the source: the HTML part is derived from it (escaped, line breaks as
+``<br>``, the http(s) addresses the administrator typed as links), inside a fixed layout
+(the sphere's name, the message, a footer saying who sends it, why, and where a reply
+goes). The text part ends with the same footer. Everything but the learner's values is
+built once per send in ``prepare``; a message is substitution and escaping only.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape as html_escape
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from spheres.dates import clock_time, long_date
 
 if TYPE_CHECKING:
     from spheres.models import Sphere
@@ -88,11 +96,19 @@ class Template:
         )
 
     def as_html(self) -> Template:
-        """The same template with its literal text escaped and line breaks as ``<br>``."""
+        """The same template with its literal text escaped, its http(s) addresses as
+        links and its line breaks as ``<br>``."""
+        segments = self.segments
         return Template(
             tuple(
-                escape(s).replace("\n", "<br>\n") if isinstance(s, str) else s
-                for s in self.segments
+                _html_text(
+                    s,
+                    before_field=i + 1 < len(segments)
+                    and isinstance(segments[i + 1], Field),
+                )
+                if isinstance(s, str)
+                else s
+                for i, s in enumerate(segments)
             )
         )
 
@@ -100,6 +116,55 @@ class Template:
 @dataclass(frozen=True)
 class Field:
     name: str
+
+
+# An http(s) address as typed in a message: it ends at white space (no-break spaces
+# included), at a character that cannot be in an address, or at a quotation mark.
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`{}«»\x00-\x1f\x7f]+", re.IGNORECASE)
+# Punctuation that ends a sentence rather than an address (« voir https://x.fr. »).
+_URL_TRAILING = ".,;:!?…"
+_LINK_STYLE = "color:#1d4ed8;"
+
+
+def _link(href: str, label: str) -> str:
+    return f'<a href="{escape(href)}" style="{_LINK_STYLE}">{escape(label)}</a>'
+
+
+def _url_at(match: re.Match[str]) -> str | None:
+    """The address in ``match`` without the punctuation that follows it, or None when
+    it is not a usable http(s) address."""
+    url = match.group(0)
+    while url and (
+        url[-1] in _URL_TRAILING or (url[-1] == ")" and url.count("(") < url.count(")"))
+    ):
+        url = url[:-1]
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+    return url if host else None
+
+
+def _html_text(text: str, *, before_field: bool) -> str:
+    """Literal text of a message as HTML: escaped, its http(s) addresses as links (the
+    link is to the very text shown), line breaks as ``<br>``.
+
+    Only the administrator's literal text is linked, never a learner's value. An
+    address that runs into a placeholder (``https://x.fr/?id={identifiant}``) is left as
+    text: its link would miss the placeholder's value."""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        if before_field and match.end() == len(text):
+            break
+        url = _url_at(match)
+        if url is None:
+            continue
+        parts.append(escape(text[position : match.start()]))
+        parts.append(_link(url, url))
+        position = match.start() + len(url)
+    parts.append(escape(text[position:]))
+    return "".join(parts).replace("\n", "<br>\n")
 
 
 def allowed_list(kind: str) -> str:
@@ -170,41 +235,64 @@ def check_subject(subject: str) -> None:
 # --- Values -----------------------------------------------------------------------------
 
 
-def french_date(value: dt.date, *, with_year: bool = True) -> str:
-    """« lundi 7 décembre 2026 »."""
-    return format_date(
-        value, "EEEE d MMMM y" if with_year else "EEEE d MMMM", locale="fr"
-    )
-
-
-def french_time(value: dt.time | dt.datetime) -> str:
-    """« 14 h 30 »."""
-    return f"{value.hour:02d} h {value.minute:02d}"
-
-
 def window_values(
-    starts_at: dt.datetime, ends_at: dt.datetime, tz: ZoneInfo
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    tz: ZoneInfo,
+    *,
+    language: str = "fr",
 ) -> dict[str, str]:
-    """The four evaluation placeholders for one window, in the sphere's time zone."""
+    """The four evaluation placeholders for one window, in the sphere's time zone:
+    « lundi 1er décembre 2026 », « 8 h 00 »."""
     start, end = starts_at.astimezone(tz), ends_at.astimezone(tz)
     return {
-        "date_debut_evaluation": french_date(start.date()),
-        "date_fin_evaluation": french_date(end.date()),
-        "heure_debut_evaluation": french_time(start),
-        "heure_fin_evaluation": french_time(end),
+        "date_debut_evaluation": long_date(start.date(), language=language),
+        "date_fin_evaluation": long_date(end.date(), language=language),
+        "heure_debut_evaluation": clock_time(start, language=language),
+        "heure_fin_evaluation": clock_time(end, language=language),
     }
 
 
 # --- Prepared messages -----------------------------------------------------------------
 
+# The HTML layout. Inline styles only (many mail clients drop <style>), no external
+# resource, no tracking: the sphere's name as the heading, the message in a white card,
+# the footer under it; a 600px column that narrows with the screen. Colours: text
+# #1c1917 on white (17:1), footer #57534e on #f5f5f4 (7:1), links #1d4ed8 (6.7:1).
+# The subject, which holds learner values, goes in <title> between _HTML_HEAD and
+# _HTML_BODY.
 _HTML_HEAD = (
-    '<!DOCTYPE html>\n<html lang="fr">\n<head><meta charset="utf-8"></head>\n'
-    '<body style="margin:0;padding:24px;background:#f5f5f4;">\n'
-    '<div style="max-width:600px;margin:0 auto;padding:24px;background:#ffffff;'
-    "font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#1c1917;"
-    '">\n'
+    "<!DOCTYPE html>\n"
+    '<html lang="{language}">\n'
+    "<head>\n"
+    '<meta charset="utf-8">\n'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+    "<title>"
 )
-_HTML_TAIL = "\n</div>\n</body>\n</html>\n"
+_HTML_BODY = (
+    "</title>\n"
+    "</head>\n"
+    '<body style="margin:0;padding:0;background-color:#f5f5f4;">\n'
+    '<div style="max-width:600px;margin:0 auto;padding:24px 12px;'
+    'font-family:Arial,Helvetica,sans-serif;color:#1c1917;">\n'
+    '<h1 style="margin:0 0 16px;padding:0 8px;font-size:22px;line-height:1.3;">'
+    "{sphere}</h1>\n"
+    '<div style="padding:24px 20px;background-color:#ffffff;border:1px solid #e7e5e4;'
+    'border-radius:8px;font-size:16px;line-height:1.6;word-wrap:break-word;">\n'
+)
+_HTML_TAIL = (
+    "\n</div>\n"
+    '<div style="padding:16px 8px 0;font-size:13px;line-height:1.5;color:#57534e;'
+    'word-wrap:break-word;">\n'
+    "{footer}\n"
+    "</div>\n"
+    "</div>\n"
+    "</body>\n"
+    "</html>\n"
+)
+# The text part's footer follows a signature separator (« -- »), which mail clients
+# leave out of a reply's quotation.
+_TEXT_FOOTER = "\n\n-- \n{footer}"
 
 
 @dataclass(frozen=True)
@@ -220,13 +308,15 @@ class PreparedMessage:
 
     kind: str
     subject: Template
-    text: Template
-    html: Template
+    text: Template  # the message, then the footer
+    html_head: str  # up to <title>
+    html: Template  # from </title>: the layout, the message and the footer
     constants: Mapping[str, str]  # same for every learner (sphere, link, password)
     html_constants: Mapping[str, str]
     from_email: str
     reply_to: str
     timezone: ZoneInfo
+    language: str  # of the dates and times, and of the texts the message adds
     evaluation_id: int | None = None
 
     def values(
@@ -246,7 +336,7 @@ class PreparedMessage:
         if self.kind == Kind.EVALUATION:
             if window is None:
                 raise ValueError("an evaluation message needs the learner's window")
-            values.update(window_values(*window, self.timezone))
+            values.update(window_values(*window, self.timezone, language=self.language))
         return values
 
     def render_values(self, values: Mapping[str, str]) -> RenderedMessage:
@@ -260,7 +350,7 @@ class PreparedMessage:
         return RenderedMessage(
             subject=subject,
             text=self.text.render(values),
-            html=_HTML_HEAD + self.html.render(html_values) + _HTML_TAIL,
+            html=self.html_head + html_escape(subject) + self.html.render(html_values),
         )
 
     def render(
@@ -299,6 +389,7 @@ def prepare(
     from email.utils import parseaddr
 
     from django.conf import settings
+    from django.utils import translation
 
     link = settings.LEARNER_LOGIN_URL
     constants = {"nom_sphere": sphere.name, "lien_connexion": link}
@@ -308,28 +399,74 @@ def prepare(
     # holds (a lone CR would reach the learner as it is from our builder and as a line
     # feed from Django's).
     constants = {k: _one_line_break(v) for k, v in constants.items()}
-    html_constants = {k: escape(v) for k, v in constants.items()}
-    html_constants["lien_connexion"] = f'<a href="{escape(link)}">{escape(link)}</a>'
-    _, platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
     text = parse(message, kind=kind)
-    # A display name is one line: a sphere's name can never add a header.
+    # A display name is one line: a sphere's name can never add a header; the footer
+    # and the heading name the sphere the same way.
     display_name = " ".join(sphere.name.split())
+    # What the message adds to the administrator's text is in the site's language,
+    # whatever the language of the page that previews it: the preview is what is sent.
+    language = settings.LANGUAGE_CODE
+    with translation.override(language):
+        link_label = _("Se connecter au Projet Voltaire")
+        footer = _footer(sphere_name=display_name, reply_to=reply_to)
+    html_constants: dict[str, str] = {k: escape(v) for k, v in constants.items()}
+    # A readable link, the address itself still shown for a reader who copies it.
+    html_constants["lien_connexion"] = f"{_link(link, link_label)} ({escape(link)})"
+    html_footer = "\n".join(
+        f'<p style="margin:0 0 8px;">{escape(line)}</p>' for line in footer
+    )
+    html_body = _HTML_BODY.format(sphere=escape(display_name))
     return PreparedMessage(
         kind=kind,
         subject=parse(subject, kind=kind),
-        text=text,
-        html=text.as_html(),
+        text=Template((*text.segments, _TEXT_FOOTER.format(footer="\n".join(footer)))),
+        html_head=_HTML_HEAD.format(language=escape(language)),
+        html=Template(
+            (
+                html_body,
+                *text.as_html().segments,
+                _HTML_TAIL.format(footer=html_footer),
+            )
+        ),
         constants=constants,
         html_constants=html_constants,
         from_email=str(Address(display_name=display_name, addr_spec=platform_address)),
         reply_to=reply_to,
         timezone=sphere.tzinfo,
+        language=language,
         evaluation_id=evaluation_id,
     )
 
 
+def _footer(*, sphere_name: str, reply_to: str) -> list[str]:
+    """Who sends the message, why, and where a reply goes: one line each."""
+    lines = [
+        _(
+            "Ce message vous est envoyé par votre établissement, %(sphere)s, via le "
+            "Projet Voltaire, parce que vous y êtes inscrit(e)."
+        )
+        % {"sphere": sphere_name}
+    ]
+    if reply_to:
+        lines.append(
+            _(
+                "Une question ? Répondez simplement à ce message : "
+                "votre réponse parviendra à %(address)s."
+            )
+            % {"address": reply_to}
+        )
+    return lines
+
+
 # --- Defaults ---------------------------------------------------------------------------
 
+# French typography, in the texts of the messages (these defaults, the footer) and in
+# their dates and times: a narrow no-break space (U+202F) before « ; ! ? », a no-break
+# space (U+00A0) before « : », after « and before », and inside « 8 h 00 » and
+# « 1er décembre ». The characters are written in the French source strings, so that
+# the translations start from them. The sphere's name stands alone (an apposition or
+# its own line): « l'équipe du Collège Voltaire » cannot be written without knowing it.
 DEFAULT_TEXTS: dict[str, tuple[object, object]] = {
     Kind.ANNOUNCEMENT: (
         gettext_lazy("Le Projet Voltaire est disponible pour vous"),
@@ -337,11 +474,14 @@ DEFAULT_TEXTS: dict[str, tuple[object, object]] = {
             "Bonjour {prenom} {nom},\n\n"
             "Votre établissement, {nom_sphere}, met à votre disposition le Projet Voltaire, "
             "un service en ligne pour progresser en orthographe et en expression.\n\n"
-            "Pour votre première connexion, rendez-vous sur {lien_connexion} avec :\n"
-            "- votre identifiant : {identifiant}\n"
-            "- votre mot de passe : {mot_de_passe}\n\n"
+            "Pour votre première connexion, rendez-vous à l'adresse suivante :\n"
+            "{lien_connexion}\n\n"
+            "Connectez-vous avec :\n"
+            "- votre identifiant : {identifiant}\n"
+            "- votre mot de passe : {mot_de_passe}\n\n"
             "Vous pourrez ensuite personnaliser votre mot de passe.\n\n"
-            "Bon entraînement !"
+            "Bon entraînement !\n\n"
+            "L'équipe pédagogique\n{nom_sphere}"
         ),
     ),
     Kind.REMINDER: (
@@ -349,21 +489,26 @@ DEFAULT_TEXTS: dict[str, tuple[object, object]] = {
         gettext_lazy(
             "Bonjour {prenom} {nom},\n\n"
             "Nous avons remarqué que vous vous êtes peu entraîné(e) ces derniers jours. "
-            "Quelques minutes régulières suffisent pour progresser !\n\n"
-            "Connectez-vous dès maintenant sur {lien_connexion} "
-            "avec votre identifiant : {identifiant}.\n\n"
-            "À bientôt,\nL'équipe pédagogique de {nom_sphere}"
+            "Quelques minutes régulières suffisent pour progresser !\n\n"
+            "Reprenez dès maintenant votre entraînement à l'adresse suivante :\n"
+            "{lien_connexion}\n"
+            "Votre identifiant : {identifiant}\n\n"
+            "À bientôt,\n"
+            "L'équipe pédagogique\n{nom_sphere}"
         ),
     ),
     Kind.EVALUATION: (
         gettext_lazy("Votre évaluation Projet Voltaire du {date_debut_evaluation}"),
         gettext_lazy(
             "Bonjour {prenom} {nom},\n\n"
-            "Une évaluation Projet Voltaire est prévue pour vous :\n"
-            "- début : {date_debut_evaluation} à {heure_debut_evaluation}\n"
-            "- fin : {date_fin_evaluation} à {heure_fin_evaluation}\n\n"
-            "Connectez-vous sur {lien_connexion} avec votre identifiant : {identifiant}.\n\n"
-            "Bonne évaluation !\nL'équipe pédagogique de {nom_sphere}"
+            "Une évaluation Projet Voltaire est prévue pour vous :\n"
+            "- début : {date_debut_evaluation} à {heure_debut_evaluation} ;\n"
+            "- fin : {date_fin_evaluation} à {heure_fin_evaluation}.\n\n"
+            "Le moment venu, connectez-vous à l'adresse suivante :\n"
+            "{lien_connexion}\n"
+            "Votre identifiant : {identifiant}\n\n"
+            "Bonne évaluation !\n\n"
+            "L'équipe pédagogique\n{nom_sphere}"
         ),
     ),
 }

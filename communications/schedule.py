@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date
 from dateutil import rrule
-from django.utils.translation import get_language, gettext_lazy, pgettext, to_locale
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from spheres import dates
 
 UTC = dt.UTC
 WEEKDAY_PLURALS = (
@@ -103,11 +104,11 @@ class Recurrence:
         return next(self.occurrences(after=moment), None)
 
     def describe(self) -> str:
-        """« Tous les lundis et jeudis à 08 h 00 », in French."""
-        at = _page_time(self.send_time)
+        """« Tous les lundis et jeudis à 8 h 00 », in the active language."""
+        at = dates.clock_time(self.send_time)
         if self.frequency == "once":
             return _("Envoi unique le %(date)s à %(time)s") % {
-                "date": _page_date(self.start_date),
+                "date": dates.long_date(self.start_date),
                 "time": at,
             }
         if self.frequency == "daily":
@@ -129,30 +130,12 @@ class Recurrence:
                 "time": at,
             }
         if self.end_date:
-            text += _(", jusqu'au %(date)s") % {"date": _page_date(self.end_date)}
+            text += _(", jusqu'au %(date)s") % {"date": dates.long_date(self.end_date)}
         return text
 
 
 def describe_moment(
     moment: dt.datetime, timezone: str, *, with_year: bool = False
 ) -> str:
-    """« lundi 7 décembre à 08 h 00 » in the sphere's time zone."""
-    local = moment.astimezone(ZoneInfo(timezone))
-    return _("%(date)s à %(time)s") % {
-        "date": _page_date(local.date(), with_year=with_year),
-        "time": _page_time(local),
-    }
-
-
-def _page_date(value: dt.date, *, with_year: bool = True) -> str:
-    """« lundi 7 décembre 2026 » in the active language; e-mails use ``french_date``."""
-    pattern = "EEEE d MMMM y" if with_year else "EEEE d MMMM"
-    return format_date(value, pattern, locale=to_locale(get_language() or "fr"))
-
-
-def _page_time(value: dt.time | dt.datetime) -> str:
-    """« 14 h 30 » in the active language; e-mails use ``french_time``."""
-    return pgettext("time of day", "%(hour)02d h %(minute)02d") % {
-        "hour": value.hour,
-        "minute": value.minute,
-    }
+    """« lundi 7 décembre à 8 h 00 » in the sphere's time zone, in the active language."""
+    return dates.moment(moment, ZoneInfo(timezone), with_year=with_year)

@@ -387,9 +387,10 @@ def test_a_sphere_name_with_a_carriage_return_gives_line_feeds_in_the_message():
     built = _example(sphere_name="Lycée\rVictor\r\nHugo\n")
     # then: line feeds only, whichever transport carries the message
     text = "Bonjour Léa Martin, de la part de Lycée\nVictor\nHugo\n."
-    assert built.rendered.text == text
-    assert seen(built.ours).text == text
-    assert seen(built.django).text == text
+    assert built.rendered.text.partition("\n\n-- \n")[0] == text
+    assert "\r" not in built.rendered.text
+    assert seen(built.ours).text == built.rendered.text
+    assert seen(built.django).text == built.rendered.text
     assert seen(built.ours).from_name == "Lycée Victor Hugo"
 
 

@@ -61,7 +61,9 @@ def test_weekly_on_chosen_weekdays_until_the_end_date():
         dt.date(2026, 12, 7),
         dt.date(2026, 12, 10),
     ]
-    assert recurrence.describe().startswith("Tous les lundis et jeudis à 08 h 00")
+    assert recurrence.describe().startswith(
+        "Tous les lundis et jeudis à 8\u00a0h\u00a000"
+    )
 
 
 def test_monthly_on_day_31_falls_on_the_last_day_of_shorter_months():
@@ -85,5 +87,43 @@ def test_once_is_a_single_send_and_next_after_skips_the_past():
         "once", dt.date(2026, 12, 7), dt.time(14, 30), "Europe/Paris"
     )
     (moment,) = recurrence.occurrences()
-    assert describe_moment(moment, "Europe/Paris") == "lundi 7 décembre à 14 h 30"
+    assert (
+        describe_moment(moment, "Europe/Paris")
+        == "lundi 7\u00a0décembre à 14\u00a0h\u00a030"
+    )
     assert recurrence.next_after(moment) is None
+
+
+def test_descriptions_write_1er_for_the_first_day_of_a_month():
+    # given: a one-off on Tuesday 1 December 2026, a monthly send on the 1st
+    once = Recurrence("once", dt.date(2026, 12, 1), dt.time(8, 0), "Europe/Paris")
+    monthly = Recurrence(
+        "monthly",
+        dt.date(2026, 12, 1),
+        dt.time(14, 30),
+        "Europe/Paris",
+        month_day=1,
+        end_date=dt.date(2027, 6, 1),
+    )
+    # then: « 1er », and the hour without a leading zero
+    assert (
+        once.describe()
+        == "Envoi unique le mardi 1er\u00a0décembre 2026 à 8\u00a0h\u00a000"
+    )
+    assert monthly.describe() == (
+        "Tous les mois, le 1er à 14\u00a0h\u00a030, jusqu'au mardi 1er\u00a0juin 2027"
+    )
+    (moment, *_) = once.occurrences()
+    assert describe_moment(moment, "Europe/Paris", with_year=True) == (
+        "mardi 1er\u00a0décembre 2026 à 8\u00a0h\u00a000"
+    )
+
+
+def test_descriptions_follow_the_page_language():
+    from django.utils import translation
+
+    recurrence = Recurrence(
+        "weekly", dt.date(2026, 12, 1), dt.time(8, 0), "Europe/Paris", weekdays=0b1001
+    )
+    with translation.override("en"):
+        assert recurrence.describe() == "Every Monday and Thursday at 8:00"

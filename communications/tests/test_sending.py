@@ -24,6 +24,13 @@ from spheres.tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+def _typed_text(received) -> str:
+    """The text part of a received message without the footer the platform adds
+    after the signature separator."""
+    text = received.message.get_body(("plain",)).get_content()
+    return text.partition("\n-- \n")[0].strip()
+
+
 def _due(**kwargs):
     """A communication due one minute ago."""
     communication = CommunicationFactory(**kwargs)
@@ -334,12 +341,16 @@ def test_evaluation_dates_are_each_learner_own_group_window(smtp_server, engine)
         )
         engine.dispatch()
         engine.work()
-    text = {
-        r.recipients[0]: r.message.get_body(("plain",)).get_content().strip()
-        for r in smtp_server.received
-    }
-    assert text[in_a.email] == "lundi 7 décembre 2026 14 h 30-16 h 30"
-    assert text[in_b.email] == "mardi 8 décembre 2026 09 h 00-10 h 00"
+    text = {r.recipients[0]: _typed_text(r) for r in smtp_server.received}
+    # no-break spaces keep « 7 décembre » and « 9 h 00 » on one line
+    assert (
+        text[in_a.email]
+        == "lundi 7\u00a0décembre 2026 14\u00a0h\u00a030-16\u00a0h\u00a030"
+    )
+    assert (
+        text[in_b.email]
+        == "mardi 8\u00a0décembre 2026 9\u00a0h\u00a000-10\u00a0h\u00a000"
+    )
 
 
 def test_evaluation_announcement_stops_once_the_evaluation_is_over(smtp_server, engine):
@@ -399,10 +410,7 @@ def test_an_edit_between_dispatch_and_delivery_does_not_reach_the_send(
     (received,) = smtp_server.received
     assert received.message["Subject"] == "Ancien objet, Léa"
     assert received.message["Reply-To"] == "ancienne@ecole.example"
-    assert (
-        received.message.get_body(("plain",)).get_content().strip()
-        == "Ancien texte pour Léa."
-    )
+    assert _typed_text(received) == "Ancien texte pour Léa."
     send = Send.objects.get()
     assert (send.subject, send.message) == (
         "Ancien objet, {prenom}",
@@ -446,8 +454,7 @@ def test_a_retry_after_an_edit_sends_the_text_and_password_of_the_dispatch(
         engine.work()
     # then
     (received,) = smtp_server.received
-    text = received.message.get_body(("plain",)).get_content()
-    assert text.strip() == "Mot de passe : ancien-secret"
+    assert _typed_text(received) == "Mot de passe : ancien-secret"
 
 
 def test_dry_run_writes_nothing(engine):

@@ -9,7 +9,10 @@ import pytest
 import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
+from communications.models import Communication
+from communications.tests.factories import CommunicationFactory
 from spheres import services
 from spheres.models import (
     Evaluation,
@@ -122,6 +125,20 @@ SPHERE_URLS = [
         },
         302,
     ),
+    Case("get", "spheres:evaluation_edit", _evaluation, _nothing, 200),
+    Case(
+        "post",
+        "spheres:evaluation_edit",
+        _evaluation,
+        lambda o: {
+            "name": "Évaluation de juillet",
+            f"groupe_{o.group.pk}_debut_date": "2030-07-01",
+            f"groupe_{o.group.pk}_debut_heure": "09:00",
+            f"groupe_{o.group.pk}_fin_date": "2030-07-01",
+            f"groupe_{o.group.pk}_fin_heure": "11:00",
+        },
+        302,
+    ),
     Case("get", "spheres:evaluation_delete", _evaluation, _nothing, 200),
     Case("post", "spheres:evaluation_delete", _evaluation, _nothing, 302),
 ]
@@ -160,11 +177,22 @@ def test_sphere_url_is_not_found_for_another_spheres_administrator(
 ):
     # given: an administrator of another sphere
     groups_before = list(Group.objects.values_list("pk", "name"))
+    evaluations_before = list(Evaluation.objects.values_list("pk", "name"))
+    windows_before = list(
+        EvaluationWindow.objects.values_list("pk", "group", "starts_at", "ends_at")
+    )
     # when
     _, response = _request(outsider_client, case, objects)
     # then: as if the sphere did not exist, and nothing changed
     assert response.status_code == 404
     assert list(Group.objects.values_list("pk", "name")) == groups_before
+    assert list(Evaluation.objects.values_list("pk", "name")) == evaluations_before
+    assert (
+        list(
+            EvaluationWindow.objects.values_list("pk", "group", "starts_at", "ends_at")
+        )
+        == windows_before
+    )
     assert Evaluation.objects.count() == 1
     assert not Membership.objects.exists()
 
@@ -771,6 +799,137 @@ def test_group_delete_asks_for_confirmation_and_keeps_learners(admin_client, sph
     )
 
 
+def _group_delete_url(group: Group) -> str:
+    return reverse(
+        "spheres:group_delete",
+        kwargs={"slug": group.sphere.slug, "group_id": group.pk},
+    )
+
+
+def _detail_url(communication: Communication) -> str:
+    return reverse(
+        "communications:detail",
+        kwargs={"slug": communication.sphere.slug, "pk": communication.pk},
+    )
+
+
+def test_group_delete_lists_the_active_communications_of_the_group(
+    admin_client, sphere
+):
+    # given: two active communications also target another group
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    other = GroupFactory(sphere=sphere, name="Classe 3e B")
+    first = CommunicationFactory(
+        sphere=sphere, name="Relance de mai", groups=[group, other]
+    )
+    second = CommunicationFactory(
+        sphere=sphere, name="Relance de juin", groups=[group, other]
+    )
+    CommunicationFactory(sphere=sphere, name="Autre groupe", groups=[other])
+    # when
+    response = admin_client.get(_group_delete_url(group))
+    # then: listed, with links, and the deletion is offered
+    page = _content(response)
+    assert response.status_code == 200
+    assert "Communications actives qui visent ce groupe" in page
+    assert (
+        "Ces communications actives visent aussi d'autres groupes : elles les gardent,"
+        " mais n'enverront plus rien aux utilisateurs qui ne sont que dans ce groupe."
+        in page
+    )
+    assert f'<a href="{_detail_url(first)}">Relance de mai</a>' in page
+    assert f'<a href="{_detail_url(second)}">Relance de juin</a>' in page
+    assert "Autre groupe" not in page
+    assert "Suppression impossible" not in page
+    assert ">Supprimer le groupe</button>" in page
+
+
+def test_group_shared_with_another_chosen_group_can_be_deleted_after_confirmation(
+    admin_client, sphere
+):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    other = GroupFactory(sphere=sphere)
+    communication = CommunicationFactory(sphere=sphere, groups=[group, other])
+    # when
+    response = admin_client.post(_group_delete_url(group))
+    # then: the communication keeps its other group
+    assert response.status_code == 302
+    assert not Group.objects.filter(pk=group.pk).exists()
+    assert list(communication.groups.all()) == [other]
+
+
+def test_group_delete_is_refused_when_it_is_the_only_group_of_a_communication(
+    admin_client, sphere
+):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe 3e A")
+    other = GroupFactory(sphere=sphere)
+    sole = CommunicationFactory(sphere=sphere, name="Relance de mai", groups=[group])
+    shared = CommunicationFactory(
+        sphere=sphere, name="Relance de juin", groups=[group, other]
+    )
+    url = _group_delete_url(group)
+    # when: the confirmation step
+    response = admin_client.get(url)
+    # then: it says why and what to do, and offers no deletion
+    page = _content(response)
+    assert "Suppression impossible" in page
+    assert "Ce groupe est le seul groupe choisi pour cette communication active :" in (
+        page
+    )
+    assert f'<a href="{_detail_url(sole)}">Relance de mai</a>' in page
+    assert f'<a href="{_detail_url(shared)}">Relance de juin</a>' in page
+    assert (
+        "Modifiez ces communications pour choisir un autre groupe, ou désactivez-les,"
+        " avant de supprimer ce groupe." in page
+    )
+    assert ">Supprimer le groupe</button>" not in page
+    assert 'method="post"' not in _raw(response).split('class="tab-panel"')[1]
+    # when: posted anyway
+    response = admin_client.post(url)
+    # then: refused, and nothing is lost
+    assert response.status_code == 400
+    assert (
+        "Le groupe « Classe 3e A » est le seul groupe de la communication active "
+        "« Relance de mai » : modifiez-la pour choisir un autre groupe, ou "
+        "désactivez-la, avant de supprimer ce groupe." in _content(response)
+    )
+    assert Group.objects.filter(pk=group.pk).exists()
+    assert set(shared.groups.all()) == {group, other}
+    assert list(sole.groups.all()) == [group]
+
+
+def test_group_delete_is_not_blocked_by_deactivated_communications(
+    admin_client, sphere
+):
+    # given: the group's only communications are deactivated or completed
+    group = GroupFactory(sphere=sphere)
+    CommunicationFactory(
+        sphere=sphere,
+        name="Relance arrêtée",
+        groups=[group],
+        state=Communication.State.DEACTIVATED,
+        deactivated_at=timezone.now(),
+    )
+    CommunicationFactory(
+        sphere=sphere,
+        name="Annonce envoyée",
+        groups=[group],
+        state=Communication.State.COMPLETED,
+    )
+    url = _group_delete_url(group)
+    # when
+    page = _content(admin_client.get(url))
+    response = admin_client.post(url)
+    # then: not listed, not blocking
+    assert "Relance arrêtée" not in page
+    assert "Annonce envoyée" not in page
+    assert "Suppression impossible" not in page
+    assert response.status_code == 302
+    assert not Group.objects.filter(pk=group.pk).exists()
+
+
 # --- Évaluations ----------------------------------------------------------------------
 
 
@@ -819,8 +978,11 @@ def test_evaluation_create_converts_from_the_spheres_time_zone(
     # and the list shows them back in the sphere's time zone, in French
     page = _content(admin_client.get(response["Location"]))
     assert "Évaluation « Évaluation finale » créée." in page
-    assert "lundi 15 juin 2026, de 14 h 30 à 16 h 30" in page
-    assert "du mardi 16 juin 2026 à 08 h 00 au mercredi 17 juin 2026 à 12 h 00" in page
+    assert "lundi 15\u00a0juin 2026, de 14\u00a0h\u00a030 à 16\u00a0h\u00a030" in page
+    assert (
+        "du mardi 16\u00a0juin 2026 à 8\u00a0h\u00a000 au mercredi 17\u00a0juin 2026 à 12\u00a0h\u00a000"
+        in page
+    )
 
 
 def test_evaluation_create_across_daylight_saving(admin_client, sphere):
@@ -890,7 +1052,8 @@ def test_evaluation_create_asks_to_complete_a_partial_window(admin_client, spher
     )
     # then
     assert (
-        _content(response).count("Complétez aussi ce champ, ou videz les quatre.") == 3
+        # next to each of the three fields, and in the summary at the top
+        _content(response).count("Complétez aussi ce champ, ou videz les quatre.") == 6
     )
     assert not Evaluation.objects.exists()
 
@@ -984,6 +1147,255 @@ def test_evaluation_delete_refused_by_a_service_rule_is_explained(
     # then
     assert "L'évaluation est utilisée par une communication." in _content(response)
     assert Evaluation.objects.filter(pk=evaluation.pk).exists()
+
+
+def _evaluation_edit_url(evaluation: Evaluation) -> str:
+    return reverse(
+        "spheres:evaluation_edit",
+        kwargs={"slug": evaluation.sphere.slug, "evaluation_id": evaluation.pk},
+    )
+
+
+def _announcement(evaluation: Evaluation, **kwargs) -> Communication:
+    return CommunicationFactory(
+        sphere=evaluation.sphere,
+        kind=Communication.Kind.EVALUATION,
+        evaluation=evaluation,
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        **kwargs,
+    )
+
+
+def test_evaluation_edit_shows_the_windows_in_the_spheres_time_zone(
+    admin_client, admin_user
+):
+    # given: a sphere in Réunion (UTC+4)
+    sphere = SphereFactory(timezone="Indian/Reunion")
+    sphere.administrators.add(admin_user)
+    group = GroupFactory(sphere=sphere, name="Classe A")
+    GroupFactory(sphere=sphere, name="Classe B")
+    evaluation = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Blanc"),
+        group=group,
+        starts_at=dt.datetime(2026, 6, 15, 10, 30, tzinfo=dt.UTC),
+        ends_at=dt.datetime(2026, 6, 15, 12, 30, tzinfo=dt.UTC),
+    ).evaluation
+    # when
+    response = admin_client.get(_evaluation_edit_url(evaluation))
+    # then
+    page = _content(response)
+    assert "Modifier l'évaluation « Blanc »" in page
+    assert 'value="Blanc"' in page
+    assert f'name="groupe_{group.pk}_debut_date" value="2026-06-15"' in page
+    assert f'name="groupe_{group.pk}_debut_heure" value="14:30"' in page
+    assert f'name="groupe_{group.pk}_fin_heure" value="16:30"' in page
+    assert page.count('value="2026-06-15"') == 2  # Classe B is empty
+    assert ">Enregistrer</button>" in page
+
+
+def test_evaluation_edit_renames_changes_adds_and_removes_windows(admin_client, sphere):
+    # given: windows for A and B
+    group_a, group_b, group_c = (
+        GroupFactory(sphere=sphere, name=name) for name in ("A", "B", "C")
+    )
+    evaluation = EvaluationFactory(sphere=sphere, name="Blanc")
+    EvaluationWindowFactory(evaluation=evaluation, group=group_a)
+    EvaluationWindowFactory(evaluation=evaluation, group=group_b)
+    # when: A moves, B's fields are emptied, C gets a window
+    response = admin_client.post(
+        _evaluation_edit_url(evaluation),
+        {
+            "name": "Blanc de juin",
+            **_window_data(group_a, ("2030-06-03", "09:00"), ("2030-06-03", "11:00")),
+            **_window_data(group_b, ("", ""), ("", "")),
+            **_window_data(group_c, ("2030-06-04", "14:00"), ("2030-06-04", "16:30")),
+        },
+    )
+    # then
+    assert response.status_code == 302
+    evaluation.refresh_from_db()
+    assert evaluation.name == "Blanc de juin"
+    windows = {w.group.name: w for w in evaluation.windows.select_related("group")}
+    assert set(windows) == {"A", "C"}
+    assert windows["A"].starts_at == dt.datetime(2030, 6, 3, 7, 0, tzinfo=dt.UTC)
+    assert windows["C"].ends_at == dt.datetime(2030, 6, 4, 14, 30, tzinfo=dt.UTC)
+    page = _content(admin_client.get(response["Location"]))
+    assert "Évaluation « Blanc de juin » modifiée." in page
+    assert "lundi 3\u00a0juin 2030, de 9\u00a0h\u00a000 à 11\u00a0h\u00a000" in page
+
+
+def test_evaluation_edit_of_the_name_only_keeps_the_windows_to_the_second(
+    admin_client, sphere
+):
+    # given: a window with seconds (imported), which the form shows to the minute
+    group = GroupFactory(sphere=sphere)
+    starts_at = dt.datetime(2030, 6, 3, 7, 0, 42, 500, tzinfo=dt.UTC)
+    window = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Blanc"),
+        group=group,
+        starts_at=starts_at,
+        ends_at=starts_at + dt.timedelta(hours=2),
+    )
+    # when: only the name changes
+    response = admin_client.post(
+        _evaluation_edit_url(window.evaluation),
+        {
+            "name": "Blanc n° 2",
+            **_window_data(group, ("2030-06-03", "09:00"), ("2030-06-03", "11:00")),
+        },
+    )
+    # then
+    assert response.status_code == 302
+    window.refresh_from_db()
+    assert window.evaluation.name == "Blanc n° 2"
+    assert window.starts_at == starts_at
+
+
+def test_evaluation_edit_refuses_end_before_start_and_keeps_the_input(
+    admin_client, sphere
+):
+    # given
+    group = GroupFactory(sphere=sphere, name="Classe A")
+    window = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Blanc"), group=group
+    )
+    # when
+    response = admin_client.post(
+        _evaluation_edit_url(window.evaluation),
+        {
+            "name": "Blanc de mai",
+            **_window_data(group, ("2030-05-12", "14:00"), ("2030-05-12", "10:00")),
+        },
+    )
+    # then: the message is next to the field, and what was typed is still there
+    content = _content(response)
+    assert response.status_code == 400
+    assert (
+        f'id="id_groupe_{group.pk}_fin_date_error">\n'
+        "      <li>La fin doit être après le début.</li>"
+    ) in content
+    assert 'value="Blanc de mai"' in content
+    assert 'value="2030-05-12"' in content
+    assert 'value="14:00"' in content
+    assert 'value="10:00"' in content
+    window.refresh_from_db()
+    assert window.evaluation.name == "Blanc"
+
+
+def test_evaluation_edit_refuses_the_name_of_another_evaluation(admin_client, sphere):
+    # given
+    group = GroupFactory(sphere=sphere)
+    EvaluationFactory(sphere=sphere, name="Final")
+    evaluation = EvaluationFactory(sphere=sphere, name="Blanc")
+    # when
+    response = admin_client.post(
+        _evaluation_edit_url(evaluation),
+        {
+            "name": "Final",
+            **_window_data(group, ("2030-05-12", "09:00"), ("2030-05-12", "10:00")),
+        },
+    )
+    # then
+    assert response.status_code == 400
+    assert "Une évaluation « Final » existe déjà dans cette sphère." in _content(
+        response
+    )
+    evaluation.refresh_from_db()
+    assert evaluation.name == "Blanc"
+
+
+def test_evaluation_edit_refuses_to_remove_the_window_a_communication_announces(
+    admin_client, sphere
+):
+    # given: « Annonce A » announces the evaluation to group A
+    group_a, group_b = (GroupFactory(sphere=sphere, name=name) for name in "AB")
+    evaluation = EvaluationFactory(sphere=sphere, name="Blanc")
+    EvaluationWindowFactory(evaluation=evaluation, group=group_a)
+    _announcement(evaluation, name="Annonce A", groups=[group_a])
+    # when: A's fields are emptied, B gets a window
+    response = admin_client.post(
+        _evaluation_edit_url(evaluation),
+        {
+            "name": "Blanc",
+            **_window_data(group_b, ("2030-05-12", "09:00"), ("2030-05-12", "10:00")),
+        },
+    )
+    # then: refused, with what to do, and what was typed is kept
+    content = _content(response)
+    assert response.status_code == 400
+    assert (
+        "Impossible de retirer le créneau du groupe « A » : la communication active "
+        "« Annonce A » annonce cette évaluation à ce groupe." in content
+    )
+    assert 'value="2030-05-12"' in content
+    assert list(evaluation.windows.values_list("group__name", flat=True)) == ["A"]
+
+
+def test_evaluations_list_shows_the_communications_of_each_evaluation(
+    admin_client, sphere
+):
+    # given
+    group = GroupFactory(sphere=sphere)
+    evaluation = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Blanc"), group=group
+    ).evaluation
+    active = _announcement(evaluation, name="Annonce du blanc", groups=[group])
+    _announcement(
+        evaluation,
+        name="Rappel du blanc",
+        groups=[group],
+        state=Communication.State.COMPLETED,
+    )
+    _announcement(
+        evaluation,
+        name="Ancienne annonce",
+        groups=[group],
+        state=Communication.State.DEACTIVATED,
+        deactivated_at=timezone.now(),
+    )
+    EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere, name="Final"), group=group
+    )
+    # when
+    response = admin_client.get(
+        reverse("spheres:evaluations", kwargs={"slug": sphere.slug})
+    )
+    # then: each with a link and its state as a word
+    page = " ".join(_content(response).split())
+    edit_url = _evaluation_edit_url(evaluation)
+    assert f'<a href="{edit_url}">Modifier<span class="visually-hidden"> Blanc' in page
+    assert "Communications qui annoncent cette évaluation" in page
+    assert (
+        f'<a href="{_detail_url(active)}">Annonce du blanc</a> '
+        '<span class="state state--active">(active)</span>'
+    ) in page
+    assert 'Rappel du blanc</a> <span class="state state--completed">(terminée)' in (
+        page
+    )
+    assert (
+        'Ancienne annonce</a> <span class="state state--deactivated">(désactivée)'
+        in page
+    )
+    assert "Aucune communication n'annonce cette évaluation." in page
+
+
+def test_evaluations_list_runs_the_same_queries_for_any_number_of_evaluations(
+    admin_client, sphere, django_assert_num_queries
+):
+    # given: five evaluations, each with two windows and two communications
+    for _ in range(5):
+        evaluation = EvaluationFactory(sphere=sphere)
+        for _ in range(2):
+            group = GroupFactory(sphere=sphere)
+            EvaluationWindowFactory(evaluation=evaluation, group=group)
+            _announcement(evaluation, groups=[group])
+    url = reverse("spheres:evaluations", kwargs={"slug": sphere.slug})
+    # when / then: session, user, sphere, evaluations, windows, communications
+    with django_assert_num_queries(6):
+        response = admin_client.get(url)
+    assert _content(response).count("state--active") == 10
 
 
 # --- Communications ------------------------------------------------------------------

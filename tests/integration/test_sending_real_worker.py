@@ -155,7 +155,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     ]
     assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4 mars 2030"
     assert (
-        "Léa, l'évaluation commence le lundi 4 mars 2030 à 14 h 30 "
+        "Léa, l'évaluation commence le lundi 4\u00a0mars 2030 à 14\u00a0h\u00a030 "
         "(identifiant lmartin)." in evaluation_to_lea.get_body(("plain",)).get_content()
     )
     only_b = lagging[15]
@@ -166,7 +166,8 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     ]
     body_b = evaluation_to_b.get_body(("plain",)).get_content()
     assert (
-        f"le lundi 11 mars 2030 à 09 h 00 (identifiant {only_b.identifiant})" in body_b
+        f"le lundi 11\u00a0mars 2030 à 9\u00a0h\u00a000 (identifiant {only_b.identifiant})"
+        in body_b
     )
     assert evaluation_to_b.get_body(("html",)) is not None
     # and the database says the same
