@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from spheres.forms import SendableEmailField
 from spheres.models import Evaluation, Group, Learner, Sphere
 
-from .models import Communication
+from .models import SHORT_KIND_LABELS, Communication
 from .rendering import DEFAULT_TEXTS, PLACEHOLDER_LABELS, PLACEHOLDERS
 
 WEEKDAY_CHOICES = [
@@ -32,6 +32,20 @@ FREQUENCY_CHOICES = [
 ]
 
 
+class EvaluationSelect(forms.Select):
+    """Each evaluation says which groups have a window (``data-groups``): choosing it
+    ticks them (js/communication-form.js)."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        evaluation = getattr(option["value"], "instance", None)
+        if evaluation is not None:
+            option["attrs"]["data-groups"] = " ".join(
+                str(window.group_id) for window in evaluation.windows.all()
+            )
+        return option
+
+
 class CommunicationForm(forms.Form):
     """One form for the three types; fields of other types are removed in ``__init__``."""
 
@@ -42,7 +56,10 @@ class CommunicationForm(forms.Form):
         help_text=_("Les réponses des utilisateurs arriveront à cette adresse."),
     )
     evaluation = forms.ModelChoiceField(
-        label=_("Évaluation"), queryset=Evaluation.objects.none(), empty_label=None
+        label=_("Évaluation"),
+        queryset=Evaluation.objects.none(),
+        empty_label=None,
+        widget=EvaluationSelect,
     )
     password = forms.CharField(
         label=_("Mot de passe"),
@@ -171,9 +188,17 @@ class CommunicationForm(forms.Form):
         self.fields["groups"].queryset = Group.objects.filter(sphere=sphere).order_by(
             "name"
         )
-        self.fields["evaluation"].queryset = Evaluation.objects.filter(sphere=sphere)
+        evaluations = Evaluation.objects.filter(sphere=sphere).prefetch_related(
+            "windows"
+        )
+        self.fields["evaluation"].queryset = evaluations
         if kind != Communication.Kind.EVALUATION:
             del self.fields["evaluation"]
+        elif not self.is_bound and instance is None and "groups" not in initial:
+            # A new announcement starts with the groups of its evaluation ticked.
+            first = evaluations.first()
+            if first is not None:
+                self.initial["groups"] = [w.group_id for w in first.windows.all()]
         if kind != Communication.Kind.ANNOUNCEMENT:
             del self.fields["password"]
         elif instance is not None and instance.has_password:
@@ -189,6 +214,30 @@ class CommunicationForm(forms.Form):
     def clean_subject(self) -> str:
         return self.cleaned_data["subject"].strip()
 
+    def clean(self) -> dict[str, Any]:
+        """The rules of the service too, on whatever was valid: all the errors at once
+        (an empty subject must not hide an unknown placeholder in the message)."""
+        from .services import communication_errors
+
+        cleaned = super().clean() or {}
+        candidate = Communication(sphere=self.sphere, kind=self.kind)
+        for field, value in self._service_values(cleaned).items():
+            setattr(candidate, field, value)
+        password_set = bool(cleaned.get("password")) or bool(
+            self.instance is not None and self.instance.has_password
+        )
+        errors = communication_errors(
+            candidate,
+            groups=list(cleaned.get("groups") or []),
+            password_set=password_set,
+        )
+        for field, messages in errors.items():
+            if field == "__all__" or field not in self.fields:
+                self.add_error(None, messages)
+            elif field not in self.errors:
+                self.add_error(field, messages)
+        return cleaned
+
     def clean_start_date(self) -> dt.date:
         start = self.cleaned_data["start_date"]
         today = timezone.localdate(timezone=self.sphere.tzinfo)
@@ -199,14 +248,16 @@ class CommunicationForm(forms.Form):
 
     def service_data(self) -> dict[str, Any]:
         """The cleaned data in the shape ``communication_create``/``update`` expect."""
+        return self._service_values(self.cleaned_data)
+
+    @staticmethod
+    def _service_values(cleaned: dict[str, Any]) -> dict[str, Any]:
         data = {
             k: v
-            for k, v in self.cleaned_data.items()
+            for k, v in cleaned.items()
             if k not in ("groups", "password", "weekdays")
         }
-        data["weekdays"] = sum(
-            1 << day for day in self.cleaned_data.get("weekdays") or []
-        )
+        data["weekdays"] = sum(1 << day for day in cleaned.get("weekdays") or [])
         return data
 
     @property
@@ -227,3 +278,31 @@ class PreviewForm(forms.Form):
     def __init__(self, *args: Any, queryset: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["learner"].queryset = queryset
+
+
+class CommunicationFilterForm(forms.Form):
+    """Search and filters of the communications list (a GET form)."""
+
+    q = forms.CharField(label=_("Rechercher par nom"), required=False, max_length=200)
+    etat = forms.ChoiceField(
+        label=_("État"),
+        required=False,
+        choices=[("", _("Tous")), *Communication.State.choices],
+    )
+    type = forms.ChoiceField(
+        label=_("Type"),
+        required=False,
+        choices=[
+            ("", _("Tous")),
+            *((kind, label) for kind, label in SHORT_KIND_LABELS.items()),
+        ],
+    )
+
+    def filters(self) -> dict[str, str]:
+        if not self.is_valid():
+            return {}
+        return {
+            "search": self.cleaned_data["q"],
+            "state": self.cleaned_data["etat"],
+            "kind": self.cleaned_data["type"],
+        }

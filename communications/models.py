@@ -236,6 +236,11 @@ class Communication(models.Model):
         return self.name
 
     @property
+    def short_kind_label(self) -> str:
+        """« Annonce », « Relance », « Évaluation »: the list's short type label."""
+        return str(SHORT_KIND_LABELS[self.kind])
+
+    @property
     def is_active(self) -> bool:
         return self.state == self.State.ACTIVE
 
@@ -246,6 +251,13 @@ class Communication(models.Model):
     @property
     def has_password(self) -> bool:
         return bool(self.password_token)
+
+
+SHORT_KIND_LABELS = {
+    Communication.Kind.ANNOUNCEMENT: _("Annonce"),
+    Communication.Kind.REMINDER: _("Relance"),
+    Communication.Kind.EVALUATION: _("Évaluation"),
+}
 
 
 class CommunicationEvent(models.Model):

@@ -9,20 +9,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.db.models import (
     Count,
     Exists,
-    IntegerField,
+    FilteredRelation,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
-    Value,
 )
 from django.db.models.functions import Coalesce, Lower
-from django.db.models.lookups import LessThan
 
 from spheres.models import (
     DailyActivity,
@@ -75,16 +74,27 @@ class AudienceSpec:
         )
 
 
-def _minutes_since(first_day: dt.date) -> Subquery:
-    """Minutes of the outer learner from ``first_day`` on: a subquery, so that joining
-    groups can never multiply the sum."""
-    return Subquery(
-        DailyActivity.objects.filter(learner=OuterRef("pk"), date__gte=first_day)
-        .order_by()
-        .values("learner")
-        .annotate(total=Sum("minutes"))
-        .values("total")[:1],
-        output_field=IntegerField(),
+def _fewer_minutes(
+    candidates: Q, spec: AudienceSpec, first_day: dt.date
+) -> QuerySet[Learner]:
+    """The learners of ``candidates`` with fewer than ``spec.max_minutes`` minutes from
+    ``first_day`` on, no recorded activity counting as 0.
+
+    One join on the days of the window and one GROUP BY per learner: the sum is read
+    from the (learner, date) index for the candidates only (the other criteria are
+    applied first), instead of one correlated subquery per learner. The groups stay an
+    EXISTS, so nothing can multiply the sum.
+    """
+    return (
+        Learner.objects.filter(candidates, sphere_id=spec.sphere.pk)
+        .alias(
+            recent=FilteredRelation(
+                "activity", condition=Q(activity__date__gte=first_day)
+            ),
+            minutes=Coalesce(Sum("recent__minutes"), 0),
+        )
+        .filter(minutes__lt=spec.max_minutes)
+        .values("pk")
     )
 
 
@@ -121,10 +131,6 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
             )
         )
     elif spec.kind == Communication.Kind.REMINDER:
-        if spec.max_minutes is not None and spec.minutes_days:
-            first_day = today - dt.timedelta(days=spec.minutes_days - 1)
-            minutes = Coalesce(_minutes_since(first_day), Value(0))
-            condition &= Q(LessThan(minutes, spec.max_minutes))
         if spec.max_level is not None:
             condition &= Q(level__lt=spec.max_level)
         if spec.min_level is not None:
@@ -135,6 +141,10 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
         if spec.inactive_days:
             since = today - dt.timedelta(days=spec.inactive_days - 1)
             condition &= ~Exists(started.filter(date__gte=since))
+        if spec.max_minutes is not None and spec.minutes_days:
+            # Last, over the learners every other criterion has kept.
+            first_day = today - dt.timedelta(days=spec.minutes_days - 1)
+            condition = Q(pk__in=_fewer_minutes(condition, spec, first_day))
     return condition
 
 
@@ -237,9 +247,23 @@ def learner_window(
     return tuple(window) if window else None  # type: ignore[return-value]
 
 
-def communications_for_sphere(*, sphere: Sphere) -> QuerySet[Communication]:
+def communications_for_sphere(
+    *, sphere: Sphere, state: str = "", kind: str = "", search: str = ""
+) -> QuerySet[Communication]:
+    """The sphere's communications for the list, filtered by state, type and words of
+    their name, each with the id of its last send (``last_send_id``)."""
+    communications = Communication.objects.filter(sphere=sphere)
+    if state:
+        communications = communications.filter(state=state)
+    if kind:
+        communications = communications.filter(kind=kind)
+    for word in search.split():
+        communications = communications.filter(name__icontains=word)
+    last_send = Send.objects.filter(communication=OuterRef("pk")).order_by(
+        "-scheduled_for", "-pk"
+    )
     return (
-        Communication.objects.filter(sphere=sphere)
+        communications.annotate(last_send_id=Subquery(last_send.values("pk")[:1]))
         .select_related("sphere", "evaluation")
         .prefetch_related("groups")
         .order_by("state", "-created_at")
@@ -291,16 +315,24 @@ class CommunicationRow:
     frequency: str
     next_send: str
     last_send: str
+    last_counts: dict[str, int] | None = None  # the last send's, by outcome
 
 
 def communication_rows(
     communications: Iterable[Communication],
 ) -> list[CommunicationRow]:
     """What the list shows of each communication (groups must be prefetched)."""
+    from django.utils import timezone
     from django.utils.translation import gettext as _
 
     from .schedule import Recurrence, describe_moment
 
+    communications = list(communications)
+    last_ids = [
+        c.last_send_id for c in communications if getattr(c, "last_send_id", None)
+    ]
+    counts = send_counts(Send(pk=pk) for pk in last_ids) if last_ids else {}
+    now = timezone.now()
     rows = []
     for c in communications:
         tz = c.sphere.timezone
@@ -317,15 +349,50 @@ def communication_rows(
                 communication=c,
                 audience=audience,
                 frequency=Recurrence.of(c).describe(),
-                next_send=describe_moment(c.next_send_at, tz)
-                if c.next_send_at and c.is_active
-                else "",
+                next_send=_next_send(c, tz, now, describe_moment),
                 last_send=describe_moment(c.last_sent_at, tz, with_year=True)
                 if c.last_sent_at
                 else "",
+                last_counts=counts.get(getattr(c, "last_send_id", None) or 0),
             )
         )
     return rows
+
+
+def communication_upcoming(
+    communication: Communication, *, count: int = 5
+) -> list[str]:
+    """The next sends of an active communication, in words, the first never in the
+    past."""
+    from django.utils import timezone
+
+    from .schedule import Recurrence, describe_moment
+
+    if not (communication.is_active and communication.next_send_at):
+        return []
+    tz = communication.sphere.timezone
+    with_year = partial(describe_moment, with_year=True)
+    upcoming = [_next_send(communication, tz, timezone.now(), with_year)]
+    following = Recurrence.of(communication).occurrences(
+        after=communication.next_send_at
+    )
+    for moment in following:
+        if len(upcoming) >= count:
+            break
+        upcoming.append(with_year(moment, tz))
+    return upcoming
+
+
+def _next_send(c: Communication, tz: str, now: dt.datetime, describe) -> str:  # noqa: ANN001
+    """« Prochain envoi » is never in the past: a send whose time has come is about to
+    leave (beat dispatches within a minute)."""
+    from django.utils.translation import gettext as _
+
+    if not (c.next_send_at and c.is_active):
+        return ""
+    if c.next_send_at <= now:
+        return str(_("imminent (dans la minute)"))
+    return describe(c.next_send_at, tz)
 
 
 def reminder_criteria_text(c: Communication) -> str:

@@ -16,6 +16,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 from spheres.models import Group, Learner, Sphere
@@ -46,6 +47,21 @@ class CommunicationDeactivated(Exception):
 def _validate(
     communication: Communication, *, groups: list[Group], password_set: bool
 ) -> None:
+    errors = communication_errors(
+        communication, groups=groups, password_set=password_set
+    )
+    if errors:
+        raise ValidationError(errors)
+
+
+def communication_errors(
+    communication: Communication, *, groups: list[Group], password_set: bool
+) -> dict[str, list[str]]:
+    """Every rule a communication breaks, in French, keyed by form field.
+
+    Works on what is there: a value still missing (a field the form refused) skips the
+    rules that need it, so that the form can show all the other errors in one pass.
+    """
     sphere = communication.sphere
     errors: dict[str, list[str]] = {}
 
@@ -54,16 +70,18 @@ def _validate(
 
     kind = communication.kind
     used: set[str] = set()
-    try:
-        rendering.check_subject(communication.subject)
-        used |= rendering.parse(communication.subject, kind=kind).fields
-    except rendering.PlaceholderError as exc:
-        add("subject", str(exc))
-    try:
-        template = rendering.parse(communication.message, kind=kind)
-        used |= template.fields
-    except rendering.PlaceholderError as exc:
-        add("message", str(exc))
+    if communication.subject:
+        try:
+            rendering.check_subject(communication.subject)
+            used |= rendering.parse(communication.subject, kind=kind).fields
+        except rendering.PlaceholderError as exc:
+            add("subject", str(exc))
+    if communication.message:
+        try:
+            template = rendering.parse(communication.message, kind=kind)
+            used |= template.fields
+        except rendering.PlaceholderError as exc:
+            add("message", str(exc))
     if (
         kind == Communication.Kind.ANNOUNCEMENT
         and not password_set
@@ -87,6 +105,23 @@ def _validate(
         evaluation = communication.evaluation
         if evaluation is None or evaluation.sphere_id != sphere.pk:
             add("evaluation", _("Choisissez une évaluation de cette sphère."))
+        elif groups:
+            with_window = set(evaluation.windows.values_list("group_id", flat=True))
+            without = [g.name for g in groups if g.pk not in with_window]
+            if without:
+                add(
+                    "groups",
+                    ngettext(
+                        "Le groupe %(names)s n'a pas de créneau pour cette évaluation : "
+                        "ajoutez-lui un créneau dans l'onglet « Évaluations », ou "
+                        "décochez-le.",
+                        "Les groupes %(names)s n'ont pas de créneau pour cette "
+                        "évaluation : ajoutez-leur un créneau dans l'onglet "
+                        "« Évaluations », ou décochez-les.",
+                        len(without),
+                    )
+                    % {"names": ", ".join(f"« {name} »" for name in without)},
+                )
     if kind == Communication.Kind.REMINDER:
         if not any(
             getattr(communication, f) not in (None, False)
@@ -125,10 +160,13 @@ def _validate(
         add("weekdays", _("Choisissez au moins un jour de la semaine."))
     if frequency == Communication.Frequency.MONTHLY and not communication.month_day:
         add("month_day", _("Choisissez le jour du mois."))
-    if communication.end_date and communication.end_date < communication.start_date:
+    if (
+        communication.end_date
+        and communication.start_date
+        and communication.end_date < communication.start_date
+    ):
         add("end_date", _("La date de fin doit être après la date de début."))
-    if errors:
-        raise ValidationError(errors)
+    return errors
 
 
 def _schedule(communication: Communication, *, now: dt.datetime | None = None) -> None:

@@ -23,9 +23,13 @@ from spheres.models import Group
 from spheres.selectors import sphere_get_for_user
 
 from . import selectors, sending, services
-from .forms import CommunicationForm, PreviewForm, placeholder_choices
+from .forms import (
+    CommunicationFilterForm,
+    CommunicationForm,
+    PreviewForm,
+    placeholder_choices,
+)
 from .models import Communication, Delivery, field_label
-from .schedule import Recurrence, describe_moment
 
 
 def _kind_or_404(kind: str) -> str:
@@ -37,7 +41,9 @@ def _kind_or_404(kind: str) -> str:
 @login_required
 def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
-    communications = selectors.communications_for_sphere(sphere=sphere)
+    filter_form = CommunicationFilterForm(request.GET)
+    filters = filter_form.filters()
+    communications = selectors.communications_for_sphere(sphere=sphere, **filters)
     return render(
         request,
         "communications/list.html",
@@ -45,6 +51,8 @@ def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
             "sphere": sphere,
             "active_tab": "communications",
             "rows": selectors.communication_rows(communications),
+            "filter_form": filter_form,
+            "is_filtered": any(filters.values()),
         },
     )
 
@@ -100,6 +108,9 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
         if source.kind != kind:
             raise Http404
         initial = selectors.communication_initial(source, copy=True)
+    else:
+        # Replies come to the administrator unless they give another address.
+        initial = {"reply_to": request.user.email}
     form = CommunicationForm(
         request.POST or None, sphere=sphere, kind=kind, initial=initial
     )
@@ -202,14 +213,6 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
 def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
-    upcoming = []
-    if communication.is_active and communication.next_send_at:
-        recurrence = Recurrence.of(communication)
-        upcoming = [communication.next_send_at]
-        for moment in recurrence.occurrences(after=communication.next_send_at):
-            if len(upcoming) >= 5:
-                break
-            upcoming.append(moment)
     return render(
         request,
         "communications/detail.html",
@@ -218,9 +221,7 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "active_tab": "communications",
             "communication": communication,
             "row": selectors.communication_rows([communication])[0],
-            "upcoming": [
-                describe_moment(m, sphere.timezone, with_year=True) for m in upcoming
-            ],
+            "upcoming": selectors.communication_upcoming(communication),
             "events": [
                 (event, [field_label(f) for f in event.details.get("fields", [])])
                 for event in communication.events.select_related("actor")[:50]

@@ -389,3 +389,207 @@ def test_the_help_page_has_the_guide_examples_the_fields_and_the_support_address
     ):
         assert f"<code>{name}</code>" in page
     assert "mailto:aide@voltaire.example" in page
+
+
+def test_the_list_filters_by_state_type_and_name_and_shows_the_last_send_counts(
+    admin_client, sphere
+):
+    # given: an active reminder whose last send has outcomes, a deactivated one, an
+    # announcement
+    reminder = CommunicationFactory(sphere=sphere, name="Relance de décembre")
+    old = reminder.sends.create(scheduled_for="2026-11-01T07:00:00Z")
+    last = reminder.sends.create(scheduled_for="2026-11-08T07:00:00Z")
+    for status, n in (("sent", 3), ("failed", 1), ("skipped", 2)):
+        for i in range(n):
+            Delivery.objects.create(
+                send=last, identifiant=f"{status}{i}", status=status
+            )
+    Delivery.objects.create(send=old, identifiant="ancien", status="sent")
+    CommunicationFactory(
+        sphere=sphere,
+        name="Relance arrêtée",
+        state=Communication.State.DEACTIVATED,
+        deactivated_at=timezone.now(),
+    )
+    CommunicationFactory(
+        sphere=sphere,
+        name="Annonce de rentrée",
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+    )
+    url = reverse("communications:list", kwargs={"slug": sphere.slug})
+    # when / then: everything, with short type labels and the last send's counts
+    page = admin_client.get(url).content.decode()
+    assert page.count("communication__name") == 3
+    assert ">Relance</abbr>" in page and ">Annonce</abbr>" in page
+    assert "3 envoyés, 1 en échec, 2 non envoyés" in page
+    # by state
+    page = admin_client.get(url, {"etat": "deactivated"}).content.decode()
+    assert "Relance arrêtée" in page and "Relance de décembre" not in page
+    # by type
+    page = admin_client.get(url, {"type": "announcement"}).content.decode()
+    assert "Annonce de rentrée" in page and "Relance" not in page.split("<tbody>")[1]
+    # by words of the name
+    page = admin_client.get(url, {"q": "décembre relance"}).content.decode()
+    assert page.count("communication__name") == 1 and "Relance de décembre" in page
+    page = admin_client.get(url, {"q": "rien de tel"}).content.decode()
+    assert "Aucune communication ne correspond à cette recherche." in page
+
+
+def test_a_deactivated_communication_offers_consulter_and_the_dialog_focuses_cancel(
+    admin_client, sphere
+):
+    active = CommunicationFactory(sphere=sphere)
+    deactivated = CommunicationFactory(
+        sphere=sphere, state="deactivated", deactivated_at=timezone.now()
+    )
+
+    def detail(c):
+        url = reverse("communications:detail", kwargs={"slug": sphere.slug, "pk": c.pk})
+        return admin_client.get(url).content.decode()
+
+    assert ">Modifier</a>" in detail(active) and ">Consulter</a>" not in detail(active)
+    assert "data-closes-dialog autofocus" in detail(active)
+    assert ">Consulter</a>" in detail(deactivated)
+    assert ">Modifier</a>" not in detail(deactivated)
+
+
+def test_the_reply_to_address_starts_as_the_administrator_own(
+    admin_client, sphere, admin_user
+):
+    page = admin_client.get(
+        reverse(
+            "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+        )
+    ).content.decode()
+    assert f'value="{admin_user.email}"' in page
+
+
+def test_a_send_whose_time_has_come_is_imminent_never_in_the_past(admin_client, sphere):
+    communication = CommunicationFactory(sphere=sphere)
+    Communication.objects.filter(pk=communication.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=2)
+    )
+    for name, kwargs in (
+        ("communications:list", {"slug": sphere.slug}),
+        ("communications:detail", {"slug": sphere.slug, "pk": communication.pk}),
+    ):
+        page = admin_client.get(reverse(name, kwargs=kwargs)).content.decode()
+        assert "imminent (dans la minute)" in page, name
+
+
+def test_pages_show_a_send_in_the_sphere_time_zone_in_the_style_of_the_emails(
+    admin_client, sphere
+):
+    # given: a send at 23:00 UTC on 30 November, 3:00 on 1 December in Réunion
+    from communications.sending.content import send_frozen_content
+
+    sphere.timezone = "Indian/Reunion"
+    sphere.save(update_fields=["timezone"])
+    communication = CommunicationFactory(sphere=sphere)
+    send = communication.sends.create(
+        scheduled_for=dt.datetime(2026, 11, 30, 23, 0, tzinfo=dt.UTC),
+        **send_frozen_content(communication),
+    )
+    # when
+    page = admin_client.get(
+        reverse(
+            "communications:send_detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk, "send_id": send.pk},
+        )
+    ).content.decode()
+    detail = admin_client.get(
+        reverse(
+            "communications:detail",
+            kwargs={"slug": sphere.slug, "pk": communication.pk},
+        )
+    ).content.decode()
+    # then: « 1er », no leading zero, no-break spaces, as in the e-mails
+    moment = "mardi 1er\u00a0décembre 2026 à 3\u00a0h\u00a000"
+    assert f"Envoi du {moment}" in page
+    assert f">{moment}</a>" in detail
+
+
+def test_every_error_comes_in_one_pass_with_a_summary_linking_to_each_field(
+    admin_client, sphere
+):
+    # given: an empty subject, an unknown placeholder, an end date before the start,
+    # and no reminder criterion
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
+    start = timezone.localdate(timezone=sphere.tzinfo) + dt.timedelta(days=3)
+    data = _form(
+        sphere,
+        subject="",
+        message="Bonjour {prenon}",
+        start_date=start.isoformat(),
+        end_date=(start - dt.timedelta(days=1)).isoformat(),
+        max_minutes="",
+        minutes_days="",
+        max_level="",
+    )
+    # when
+    response = admin_client.post(url, data)
+    # then: all four at once, next to their fields and in the summary, nothing saved
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert not Communication.objects.exists()
+    form = response.context["form"]
+    assert set(form.errors) >= {"subject", "message", "end_date", "__all__"}
+    assert "{prenon}" in form.errors["message"][0]
+    assert 'class="alert alert--error error-summary" role="alert" tabindex="-1"' in page
+    for field in ("subject", "message", "end_date"):
+        assert f'<a href="#id_{field}">' in page
+    assert "Définissez au moins un critère de relance" in page
+    # and what was typed is kept
+    assert "Bonjour {prenon}" in page
+
+
+def test_a_targeted_group_without_a_window_is_a_form_error_naming_it(
+    admin_client, sphere
+):
+    from spheres.tests.factories import EvaluationFactory, EvaluationWindowFactory
+
+    with_window, without = (
+        GroupFactory(sphere=sphere, name="3e A"),
+        GroupFactory(sphere=sphere, name="3e B"),
+    )
+    evaluation = EvaluationFactory(sphere=sphere)
+    EvaluationWindowFactory(evaluation=evaluation, group=with_window)
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "evaluation"}
+    )
+    data = _form(
+        sphere,
+        evaluation=evaluation.pk,
+        groups=[with_window.pk, without.pk],
+        subject="Évaluation le {date_debut_evaluation}",
+        message="Bonjour {prenom}",
+    )
+    response = admin_client.post(url, data)
+    assert not Communication.objects.exists()
+    (error,) = response.context["form"].errors["groups"]
+    assert "« 3e B » n'a pas de créneau pour cette évaluation" in error
+
+
+def test_an_evaluation_announcement_starts_with_its_evaluation_groups_ticked(
+    admin_client, sphere
+):
+    from spheres.tests.factories import EvaluationFactory, EvaluationWindowFactory
+
+    a, b, c = (GroupFactory(sphere=sphere, name=n) for n in ("3e A", "3e B", "3e C"))
+    evaluation = EvaluationFactory(sphere=sphere)
+    for group in (a, c):
+        EvaluationWindowFactory(evaluation=evaluation, group=group)
+    response = admin_client.get(
+        reverse(
+            "communications:create", kwargs={"slug": sphere.slug, "kind": "evaluation"}
+        )
+    )
+    assert sorted(response.context["form"]["groups"].value()) == sorted([a.pk, c.pk])
+    assert f'data-groups="{a.pk} {c.pk}"' in response.content.decode() or (
+        f'data-groups="{c.pk} {a.pk}"' in response.content.decode()
+    )

@@ -24,6 +24,18 @@
     });
   });
 
+  // --- Evaluation: tick the groups that have a window ------------------------------------
+  var evaluation = form.querySelector("select[name=evaluation]");
+  if (evaluation) {
+    evaluation.addEventListener("change", function () {
+      var option = evaluation.options[evaluation.selectedIndex];
+      var groups = (option && option.dataset.groups || "").split(" ");
+      form.querySelectorAll("[name=groups]").forEach(function (box) {
+        box.checked = groups.indexOf(box.value) !== -1;
+      });
+    });
+  }
+
   // --- Frequency ----------------------------------------------------------------------
   function showFrequencyFields() {
     var checked = form.querySelector("[name=frequency]:checked");

@@ -149,7 +149,8 @@ def test_announcement_in_a_sphere_without_groups(
     expect(page.get_by_text("enregistré (jamais réaffiché)")).to_be_visible()
     _back_to_list(page)
     row = _row(page, "Lancement du Projet Voltaire")
-    expect(row).to_contain_text(ANNOUNCEMENT)
+    expect(row).to_contain_text("Annonce")  # the list's short type label
+    expect(row.get_by_title(ANNOUNCEMENT)).to_have_text("Annonce")
     expect(row).to_contain_text("Tous les utilisateurs")
     expect(row).to_contain_text("Active")
     communication = Communication.objects.get(sphere=sphere)
@@ -262,13 +263,17 @@ def test_evaluation_announcement_preview_and_test_send(
     _open_communications(page, sphere)
     _start_creating(page, EVALUATION)
 
+    # the groups of the evaluation start ticked, and the count follows
+    expect(page.get_by_label("Terminale A")).to_be_checked()
+    expect(page.get_by_label("Terminale B")).to_be_checked()
+    expect(_reach(page, 2)).to_be_visible()
+    page.get_by_label("Terminale B").uncheck()
     expect(
-        page.get_by_text("Choisissez au moins un groupe pour voir combien")
+        page.get_by_text("1 utilisateur recevrait cette communication aujourd'hui")
     ).to_be_visible()
     evaluation_choice = page.get_by_role("combobox", name="Évaluation", exact=True)
     evaluation_choice.select_option(label=evaluation.name)
-    page.get_by_label("Terminale A").check()
-    page.get_by_label("Terminale B").check()
+    expect(page.get_by_label("Terminale B")).to_be_checked()
     expect(_reach(page, 2)).to_be_visible()
     page.get_by_label("Nom de la communication").fill("Annonce de l'évaluation finale")
     page.get_by_label("Votre adresse électronique").fill("professeur@lycee.example")
@@ -346,8 +351,8 @@ def test_options_deactivate_read_only_and_duplicate(
 
     deactivated_name.click()
     options = page.get_by_role("list", name="Options")
-    expect(options.get_by_role("link")).to_have_text(["Modifier", "Dupliquer"])
-    options.get_by_role("link", name="Modifier").click()
+    expect(options.get_by_role("link")).to_have_text(["Consulter", "Dupliquer"])
+    options.get_by_role("link", name="Consulter").click()
     expect(page.get_by_role("heading", name="lecture seule")).to_be_visible()
     expect(page.get_by_label("Nom de la communication")).to_be_disabled()
     expect(_message(page)).to_be_disabled()
