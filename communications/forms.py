@@ -179,7 +179,10 @@ class CommunicationForm(forms.Form):
             base = {
                 "subject": str(subject),
                 "message": str(message),
-                "start_date": timezone.localdate(timezone=sphere.tzinfo),
+                # Nothing leaves by surprise: a new communication starts tomorrow
+                # at 8 h 00 in the sphere's time zone (send_time's initial).
+                "start_date": timezone.localdate(timezone=sphere.tzinfo)
+                + dt.timedelta(days=1),
             }
             if kind == Communication.Kind.REMINDER:
                 base.update(max_minutes=15, minutes_days=7, max_level=75)

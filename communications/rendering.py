@@ -171,6 +171,17 @@ def allowed_list(kind: str) -> str:
     return ", ".join("{" + name + "}" for name in PLACEHOLDERS[kind])
 
 
+# Every white space but the no-break ones (U+00A0, U+202F, U+2007): French typography
+# keeps « 8 h 00 » and « Bonjour ! » together, on one line or in a header.
+_FOLDABLE = re.compile(r"[^\S\u00a0\u202f\u2007]+")
+
+
+def one_line(value: str) -> str:
+    """``value`` on one line: line breaks, tabs and runs of spaces become one space; the
+    no-break spaces of French typography stay (a subject, a display name)."""
+    return _FOLDABLE.sub(" ", value).strip(" ")
+
+
 def _one_line_break(value: str) -> str:
     if "\r" in value:
         return value.replace("\r\n", "\n").replace("\r", "\n")
@@ -341,7 +352,7 @@ class PreparedMessage:
 
     def render_values(self, values: Mapping[str, str]) -> RenderedMessage:
         # Line breaks in learner data would split the subject header: fold them.
-        subject = " ".join(self.subject.render(values).split())
+        subject = one_line(self.subject.render(values))
         # The constants were escaped once per send; only the learner's values here.
         html_values = {
             k: html_escape(v) for k, v in values.items() if k not in self.html_constants
@@ -356,13 +367,9 @@ class PreparedMessage:
     def render(
         self, learner, window: tuple[dt.datetime, dt.datetime] | None = None
     ) -> RenderedMessage:  # noqa: ANN001
-        """Render for one learner (previews and tests; the engine uses ``render_values``)."""
-        if self.kind == Kind.EVALUATION and window is None:
-            from .selectors import learner_window
-
-            window = learner_window(
-                learner_id=learner.pk, evaluation_id=self.evaluation_id
-            )
+        """Render for one learner (previews and tests; the engine uses
+        ``render_values``). An evaluation message needs the learner's ``window``
+        (``selectors.learner_window``: the same rule as the send)."""
         return self.render_values(
             self.values(
                 identifiant=learner.identifiant,
@@ -403,7 +410,7 @@ def prepare(
     text = parse(message, kind=kind)
     # A display name is one line: a sphere's name can never add a header; the footer
     # and the heading name the sphere the same way.
-    display_name = " ".join(sphere.name.split())
+    display_name = one_line(sphere.name)
     # What the message adds to the administrator's text is in the site's language,
     # whatever the language of the page that previews it: the preview is what is sent.
     language = settings.LANGUAGE_CODE

@@ -123,13 +123,9 @@ def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q
     condition = Q(target)
 
     if spec.kind == Communication.Kind.EVALUATION:
-        # Only learners whose group has a window for this evaluation have dates to receive.
-        condition &= Exists(
-            memberships.filter(
-                group__evaluation_windows__evaluation_id=spec.evaluation_id,
-                **({} if spec.all_learners else {"group_id__in": spec.group_ids}),
-            )
-        )
+        # Only learners with a window still to come in a targeted group have dates to
+        # receive: the same windows as the message gives them.
+        condition &= Exists(evaluation_windows_of_learner(spec))
     elif spec.kind == Communication.Kind.REMINDER:
         if spec.max_level is not None:
             condition &= Q(level__lt=spec.max_level)
@@ -196,15 +192,41 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
     return AudienceSummary(sample=sample, **figures)
 
 
-def evaluation_windows_of_learner(spec: AudienceSpec) -> QuerySet[EvaluationWindow]:
-    """The windows of ``spec``'s evaluation for the outer learner (``OuterRef("pk")``),
-    among the groups the communication targets, earliest first."""
+def evaluation_windows_of_learner(
+    spec: AudienceSpec,
+    learner: int | OuterRef | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> QuerySet[EvaluationWindow]:
+    """The windows of ``spec``'s evaluation that a learner can be told, best first.
+
+    The one rule (SPEC §6), for the send, the preview and the test alike: among the
+    groups the communication targets (every group of the learner when it targets none),
+    the windows still to come (not ended), earliest first. ``learner``: a learner's id,
+    or by default the outer learner of a query (``OuterRef("pk")``).
+    """
+    from django.utils import timezone
+
     windows = EvaluationWindow.objects.filter(
-        evaluation_id=spec.evaluation_id, group__memberships__learner=OuterRef("pk")
+        evaluation_id=spec.evaluation_id,
+        group__memberships__learner=OuterRef("pk") if learner is None else learner,
+        ends_at__gt=now or timezone.now(),
     )
-    if not spec.all_learners:
+    if not spec.all_learners and spec.group_ids:
         windows = windows.filter(group_id__in=spec.group_ids)
-    return windows.order_by("starts_at")
+    return windows.order_by("starts_at", "pk")
+
+
+def learner_window(
+    spec: AudienceSpec, *, learner_id: int, now: dt.datetime | None = None
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The evaluation window a learner gets (``evaluation_windows_of_learner``)."""
+    window = (
+        evaluation_windows_of_learner(spec, learner_id, now=now)
+        .values_list("starts_at", "ends_at")
+        .first()
+    )
+    return (window[0], window[1]) if window else None
 
 
 def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
@@ -230,21 +252,6 @@ def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
             key = f"skipped_{row['reason']}"
             entry[key] = entry.get(key, 0) + row["n"]
     return counts
-
-
-def learner_window(
-    *, learner_id: int, evaluation_id: int
-) -> tuple[dt.datetime, dt.datetime] | None:
-    """The evaluation window of a learner: the earliest among their groups' windows."""
-    window = (
-        EvaluationWindow.objects.filter(
-            evaluation_id=evaluation_id, group__memberships__learner_id=learner_id
-        )
-        .order_by("starts_at")
-        .values_list("starts_at", "ends_at")
-        .first()
-    )
-    return tuple(window) if window else None  # type: ignore[return-value]
 
 
 def communications_for_sphere(

@@ -185,6 +185,59 @@ def _schedule(communication: Communication, *, now: dt.datetime | None = None) -
     communication.next_send_at = recurrence.next_after(after)
 
 
+# A save whose first send would come this soon (or is already due) is confirmed first.
+CONFIRMATION_WINDOW = dt.timedelta(minutes=10)
+
+
+class SendNeedsConfirmation(Exception):
+    """Saving would send within ``CONFIRMATION_WINDOW``: the administrator confirms
+    first (« Envoyer maintenant à 245 utilisateurs ? »). Nothing was saved."""
+
+    def __init__(self, next_send_at: dt.datetime) -> None:
+        super().__init__(next_send_at)
+        self.next_send_at = next_send_at
+
+
+def _check_confirmed(
+    communication: Communication,
+    *,
+    confirmed: bool,
+    before: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> None:
+    """Raise ``SendNeedsConfirmation`` if this save makes a send leave within the
+    window without the administrator's confirmation (a send already planned that soon,
+    and not moved by the edit, needs none)."""
+    next_send_at = communication.next_send_at
+    if confirmed or next_send_at is None or next_send_at == before:
+        return
+    if next_send_at <= (now or timezone.now()) + CONFIRMATION_WINDOW:
+        raise SendNeedsConfirmation(next_send_at)
+
+
+def communication_candidate(
+    *,
+    sphere: Sphere,
+    kind: str,
+    data: dict[str, Any],
+    instance: Communication | None = None,
+) -> Communication:
+    """An unsaved communication with these values (the form being filled), for the
+    preview, the test and the confirmation; ``instance``: the one being edited."""
+    candidate = Communication(sphere=sphere, kind=kind)
+    if instance is not None:
+        for field in Communication._meta.concrete_fields:
+            setattr(candidate, field.attname, getattr(instance, field.attname))
+    else:
+        candidate.all_learners = not Group.objects.filter(sphere=sphere).exists()
+    for field in EDITABLE_FIELDS:
+        if field in data:
+            setattr(candidate, field, data[field])
+    _clear_other_kinds(candidate)
+    _schedule(candidate)
+    return candidate
+
+
 def _clear_other_kinds(communication: Communication) -> None:
     """Keep only the fields of the communication's type (the form may post others)."""
     for field in set().union(*_KIND_FIELDS.values()) - _KIND_FIELDS[communication.kind]:
@@ -206,8 +259,12 @@ def communication_create(
     groups: Iterable[Group] = (),
     password: str = "",
     duplicated_from: Communication | None = None,
+    confirmed: bool = False,
 ) -> Communication:
-    """Create an active communication and schedule its first send."""
+    """Create an active communication and schedule its first send.
+
+    Raises ``SendNeedsConfirmation`` when that first send would leave within ten
+    minutes and ``confirmed`` is not set."""
     groups = list(groups)
     communication = Communication(
         sphere=sphere, kind=kind, created_by=actor, updated_by=actor
@@ -222,6 +279,7 @@ def communication_create(
         communication.password_token = crypto.encrypt(password)
     communication.duplicated_from = duplicated_from
     _schedule(communication)
+    _check_confirmed(communication, confirmed=confirmed)
     with transaction.atomic():
         communication.save()
         communication.groups.set(groups)
@@ -247,8 +305,12 @@ def communication_update(
     data: dict[str, Any],
     groups: Iterable[Group],
     password: str = "",
+    confirmed: bool = False,
 ) -> Communication:
-    """Apply changes to future sends only. A deactivated communication is read-only."""
+    """Apply changes to future sends only. A deactivated communication is read-only.
+
+    Raises ``SendNeedsConfirmation`` when the edit brings a send within ten minutes
+    and ``confirmed`` is not set."""
     groups = list(groups)
     with transaction.atomic():
         current = Communication.objects.select_for_update().get(pk=communication.pk)
@@ -259,6 +321,7 @@ def communication_update(
                 )
             )
         before = {f: getattr(current, f) for f in EDITABLE_FIELDS}
+        next_before = current.next_send_at if current.is_active else None
         before_groups = set(current.groups.values_list("pk", flat=True))
         for field in EDITABLE_FIELDS:
             if field in data:
@@ -281,6 +344,7 @@ def communication_update(
         ):
             current.state = Communication.State.ACTIVE
         _schedule(current)
+        _check_confirmed(current, confirmed=confirmed, before=next_before)
         current.updated_by = actor
         current.save()
         current.groups.set(groups)
@@ -350,13 +414,59 @@ def prepare_message(*, communication: Communication) -> rendering.PreparedMessag
     )
 
 
+def message_preview(
+    *,
+    communication: Communication,
+    learner: Learner,
+    group_ids: tuple[int, ...] | None = None,
+    password: str | None = None,
+) -> tuple[rendering.PreparedMessage, rendering.RenderedMessage | None]:
+    """The message exactly as ``learner`` would receive it from ``communication``
+    (saved, or a candidate with the form's values and ``group_ids``/``password``): the
+    same texts and the same evaluation window rule as the send. ``None`` for an
+    evaluation announcement when the learner has no window still to come."""
+    from . import selectors
+
+    prepared = rendering.prepare(
+        kind=communication.kind,
+        subject=communication.subject,
+        message=communication.message,
+        reply_to=communication.reply_to,
+        sphere=communication.sphere,
+        evaluation_id=communication.evaluation_id,
+        password=password
+        if password is not None
+        else communication_password(communication=communication),
+    )
+    window = None
+    if communication.kind == Communication.Kind.EVALUATION:
+        spec = selectors.AudienceSpec.of(communication, group_ids)
+        window = selectors.learner_window(spec, learner_id=learner.pk)
+        if window is None:
+            return prepared, None
+    return prepared, prepared.render(learner, window)
+
+
 def communication_send_test(
-    *, communication: Communication, actor: User, learner: Learner
-) -> None:
-    """Send the message as ``learner`` would receive it to the administrator's own address,
-    marked as a test in the subject. Not counted as a send."""
-    prepared = prepare_message(communication=communication)
-    message = prepared.render(learner)
+    *,
+    communication: Communication,
+    actor: User,
+    learner: Learner,
+    group_ids: tuple[int, ...] | None = None,
+    password: str | None = None,
+) -> bool:
+    """Send the message as ``learner`` would receive it to the administrator's own
+    address, marked as a test in the subject. Not counted as a send; recorded in the
+    history of a saved communication. ``False`` when there is nothing to send (an
+    evaluation announcement for a learner without a window)."""
+    prepared, message = message_preview(
+        communication=communication,
+        learner=learner,
+        group_ids=group_ids,
+        password=password,
+    )
+    if message is None:
+        return False
     email = EmailMultiAlternatives(
         subject=_("[TEST] %(subject)s") % {"subject": message.subject},
         body=message.text,
@@ -366,12 +476,14 @@ def communication_send_test(
     )
     email.attach_alternative(message.html, "text/html")
     email.send()
-    CommunicationEvent.objects.create(
-        communication=communication,
-        actor=actor,
-        action=CommunicationEvent.Action.TEST_SENT,
-        details={"learner": learner.identifiant, "to": actor.email},
-    )
+    if communication.pk is not None:
+        CommunicationEvent.objects.create(
+            communication_id=communication.pk,
+            actor=actor,
+            action=CommunicationEvent.Action.TEST_SENT,
+            details={"learner": learner.identifiant, "to": actor.email},
+        )
+    return True
 
 
 def passwords_rotate() -> int:

@@ -4,6 +4,8 @@ anyone else) and the communication inside that sphere."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -19,8 +21,9 @@ from django.views.decorators.http import (
     require_POST,
 )
 
-from spheres.models import Group
-from spheres.selectors import sphere_get_for_user
+from accounts.models import User
+from spheres.models import Group, Sphere
+from spheres.selectors import learner_find, sphere_get_for_user
 
 from . import selectors, sending, services
 from .forms import (
@@ -30,6 +33,11 @@ from .forms import (
     placeholder_choices,
 )
 from .models import Communication, Delivery, field_label
+
+
+def _user(request: HttpRequest) -> User:
+    # Every view here is behind @login_required.
+    return cast(User, request.user)
 
 
 def _kind_or_404(kind: str) -> str:
@@ -100,7 +108,6 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     kind = _kind_or_404(kind)
     source = None
-    initial = {}
     if copy_of := request.GET.get("copie"):
         if not copy_of.isdigit():
             raise Http404
@@ -114,40 +121,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
     form = CommunicationForm(
         request.POST or None, sphere=sphere, kind=kind, initial=initial
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            communication = services.communication_create(
-                sphere=sphere,
-                actor=request.user,
-                kind=kind,
-                data=form.service_data(),
-                groups=form.cleaned_data["groups"],
-                password=form.cleaned_data.get("password", ""),
-                duplicated_from=source,
-            )
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(
-                request,
-                _("La communication « %(name)s » est enregistrée.")
-                % {"name": communication.name},
-            )
-            return redirect(
-                "communications:detail", slug=sphere.slug, pk=communication.pk
-            )
-    return render(
-        request,
-        "communications/form.html",
-        {
-            "sphere": sphere,
-            "active_tab": "communications",
-            "form": form,
-            "kind_label": Communication.Kind(kind).label,
-            "source": source,
-            **_audience_context(form),
-        },
-    )
+    return _communication_form(request, sphere, form, source=source)
 
 
 @login_required
@@ -155,8 +129,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
 def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
-    read_only = communication.is_deactivated
-    if read_only and request.method == "POST":
+    if communication.is_deactivated and request.method == "POST":
         messages.error(
             request,
             _("Cette communication est désactivée : elle ne peut plus être modifiée."),
@@ -169,31 +142,67 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
         instance=communication,
         initial=selectors.communication_initial(communication),
     )
-    if read_only:
+    if communication.is_deactivated:
         for field in form.fields.values():
             field.disabled = True
+    return _communication_form(request, sphere, form, communication=communication)
+
+
+def _communication_form(
+    request: HttpRequest,
+    sphere: Sphere,
+    form: CommunicationForm,
+    *,
+    communication: Communication | None = None,
+    source: Communication | None = None,
+) -> HttpResponse:
+    """The form of a new or edited communication. Its buttons: « Enregistrer »
+    (through a confirmation when the first send would leave within ten minutes),
+    « Afficher l'aperçu » and « Envoyer un test » (on the values typed, nothing
+    saved)."""
+    action = request.POST.get("action", "enregistrer")
+    context: dict[str, Any] = {}
     if request.method == "POST" and form.is_valid():
-        try:
-            services.communication_update(
-                communication=communication,
-                actor=request.user,
-                data=form.service_data(),
-                groups=form.cleaned_data["groups"],
-                password=form.cleaned_data.get("password", ""),
-            )
-        except services.CommunicationDeactivated as exc:
-            messages.error(request, str(exc))
-            return redirect("communications:detail", slug=sphere.slug, pk=pk)
-        except ValidationError as exc:
-            form.add_error(None, exc)
+        draft = _Draft(request, sphere, form, communication)
+        if action in ("apercu", "test"):
+            context.update(draft.preview(request.POST.get("apercu_pour", "")))
+            if action == "test" and context.get("preview_learner") is not None:
+                sent = services.communication_send_test(
+                    communication=draft.candidate,
+                    actor=_user(request),
+                    learner=context["preview_learner"],
+                    group_ids=draft.group_ids,
+                    password=draft.password,
+                )
+                context["test_sent"] = sent
         else:
-            messages.success(
-                request,
-                _(
-                    "Modifications enregistrées : elles s'appliquent aux prochains envois."
-                ),
-            )
-            return redirect("communications:detail", slug=sphere.slug, pk=pk)
+            try:
+                saved = draft.save(confirmed=request.POST.get("confirmer") == "1")
+            except services.SendNeedsConfirmation as pending:
+                context.update(draft.preview(""))
+                context["confirmation"] = {
+                    "when": pending.next_send_at,
+                    "recipients": draft.summary().reach,
+                }
+            except services.CommunicationDeactivated as exc:
+                messages.error(request, str(exc))
+                return redirect(
+                    "communications:detail", slug=sphere.slug, pk=form.instance.pk
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Modifications enregistrées : elles s'appliquent aux prochains "
+                        "envois."
+                    )
+                    if communication
+                    else _("La communication « %(name)s » est enregistrée.")
+                    % {"name": saved.name},
+                )
+                return redirect("communications:detail", slug=sphere.slug, pk=saved.pk)
     return render(
         request,
         "communications/form.html",
@@ -202,11 +211,99 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
             "active_tab": "communications",
             "form": form,
             "communication": communication,
-            "read_only": read_only,
-            "kind_label": communication.get_kind_display(),
+            "read_only": bool(communication and communication.is_deactivated),
+            "kind_label": Communication.Kind(form.kind).label,
+            "source": source,
+            "preview_for": request.POST.get("apercu_pour", ""),
             **_audience_context(form),
+            **context,
         },
     )
+
+
+class _Draft:
+    """The values of a valid form, not saved: what the preview, the test, the
+    confirmation and the save work on."""
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        sphere: Sphere,
+        form: CommunicationForm,
+        communication: Communication | None,
+    ) -> None:
+        self.request, self.sphere, self.form = request, sphere, form
+        self.communication = communication
+        self.groups = list(form.cleaned_data["groups"])
+        self.group_ids = tuple(group.pk for group in self.groups)
+        typed = form.cleaned_data.get("password", "")
+        # A password left blank on an edit keeps the stored one.
+        self.password = typed or None
+        self.candidate = services.communication_candidate(
+            sphere=sphere,
+            kind=form.kind,
+            data=form.service_data(),
+            instance=communication,
+        )
+
+    def spec(self) -> selectors.AudienceSpec:
+        return selectors.AudienceSpec.of(self.candidate, self.group_ids)
+
+    def summary(self) -> selectors.AudienceSummary:
+        return selectors.audience_summary(self.spec())
+
+    def preview(self, wanted: str) -> dict[str, Any]:
+        """The message as one learner gets it: the one asked for (name or identifiant),
+        else the first who will receive it."""
+        if wanted.strip():
+            learner = learner_find(sphere=self.sphere, text=wanted)
+            if learner is None:
+                return {"preview_not_found": True, "preview_asked": wanted}
+        else:
+            sample = self.summary().sample
+            if not sample:
+                return {"preview_nobody": True}
+            learner = sample[0]
+        prepared, message = services.message_preview(
+            communication=self.candidate,
+            learner=learner,
+            group_ids=self.group_ids,
+            password=self.password,
+        )
+        return {
+            "preview_learner": learner,
+            "preview_asked": wanted,
+            "preview_message": message,
+            "preview_from": prepared.from_email,
+            "preview_reply_to": self.candidate.reply_to,
+        }
+
+    def save(self, *, confirmed: bool) -> Communication:
+        data = self.form.service_data()
+        if self.communication is not None:
+            return services.communication_update(
+                communication=self.communication,
+                actor=_user(self.request),
+                data=data,
+                groups=self.groups,
+                password=self.password or "",
+                confirmed=confirmed,
+            )
+        copy_of = self.request.GET.get("copie")
+        return services.communication_create(
+            sphere=self.sphere,
+            actor=_user(self.request),
+            kind=self.form.kind,
+            data=data,
+            groups=self.groups,
+            password=self.password or "",
+            duplicated_from=selectors.communication_get(
+                sphere=self.sphere, pk=int(copy_of)
+            )
+            if copy_of and copy_of.isdigit()
+            else None,
+            confirmed=confirmed,
+        )
 
 
 @login_required
@@ -341,10 +438,12 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
     learner = form.cleaned_data["learner"] if form.is_valid() else audience.first()
     if learner is not None and not form.is_bound:
         form = PreviewForm(initial={"learner": learner.pk}, queryset=audience)
-    message = None
+    message, from_email = None, ""
     if learner is not None:
-        prepared = services.prepare_message(communication=communication)
-        message = prepared.render(learner)
+        prepared, message = services.message_preview(
+            communication=communication, learner=learner
+        )
+        from_email = prepared.from_email
     return render(
         request,
         "communications/preview.html",
@@ -355,7 +454,7 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
             "form": form,
             "learner": learner,
             "message": message,
-            "from_email": prepared.from_email if learner is not None else "",
+            "from_email": from_email,
         },
     )
 

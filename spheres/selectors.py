@@ -235,3 +235,23 @@ def learner_get(*, sphere: Sphere, learner_id: int) -> Learner:
         return Learner.objects.get(sphere=sphere, pk=learner_id)
     except Learner.DoesNotExist:
         raise Http404 from None
+
+
+def learner_find(*, sphere: Sphere, text: str) -> Learner | None:
+    """The learner an administrator means by ``text``: the one with that identifiant,
+    else the first (by name) whose identifiant, names or address hold every word."""
+    text = text.strip()
+    if not text:
+        return None
+    learners = Learner.objects.filter(sphere=sphere)
+    exact = learners.filter(identifiant__iexact=text).first()
+    if exact is not None:
+        return exact
+    for word in text.split():
+        learners = learners.filter(
+            Q(identifiant__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+        )
+    return learners.order_by("last_name", "first_name", "identifiant").first()

@@ -23,7 +23,7 @@ import uuid
 from email.headerregistry import Address
 from email.utils import formatdate, parseaddr
 
-from ..rendering import PreparedMessage, RenderedMessage
+from ..rendering import PreparedMessage, RenderedMessage, one_line
 
 CRLF = b"\r\n"
 
@@ -54,7 +54,7 @@ def _plain(value: str) -> bool:
 
 def encode_header(value: str) -> str:
     """A header value: as is when short and ``_plain``, encoded-words otherwise."""
-    value = " ".join(value.split())  # no line breaks can survive
+    value = one_line(value)  # no line breaks can survive
     # _plain, inlined: this runs for every message.
     if (
         len(value) < 900

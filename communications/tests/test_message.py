@@ -26,7 +26,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from communications.rendering import Kind, RenderedMessage, prepare
+from communications.rendering import Kind, RenderedMessage, one_line, prepare
 from communications.sending.message import MessageBuilder
 from communications.sending.transport import django_message
 from communications.tests.smtp import SmtpServer
@@ -188,7 +188,7 @@ def build(case: Case) -> Built:
     return Built(
         rendered=rendered,
         # What a sphere's name becomes as a display name: one line.
-        display_name=" ".join(case.sphere_name.split()),
+        display_name=one_line(case.sphere_name),
         ours=ours,
         django=django.message().as_bytes(),
         case=case,
@@ -324,7 +324,7 @@ def test_our_bytes_parse_back_to_what_the_learner_should_see_and_django_gives(ca
     wanted = intended(built)
     # the rendered message itself: one kind of line break, a one-line subject
     assert "\r" not in wanted.text and "\r" not in wanted.html
-    assert wanted.subject == " ".join(wanted.subject.split())
+    assert wanted.subject == one_line(wanted.subject)
     # when
     ours, django = seen(built.ours), seen(built.django)
     # then: ours reads back exactly as intended, without a defect in any header

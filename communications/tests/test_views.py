@@ -593,3 +593,184 @@ def test_an_evaluation_announcement_starts_with_its_evaluation_groups_ticked(
     assert f'data-groups="{a.pk} {c.pk}"' in response.content.decode() or (
         f'data-groups="{c.pk} {a.pk}"' in response.content.decode()
     )
+
+
+def _now_in(sphere):
+    return timezone.localtime(timezone=sphere.tzinfo)
+
+
+def test_a_new_one_off_starts_tomorrow_at_8(admin_client, sphere):
+    form = admin_client.get(
+        reverse(
+            "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+        )
+    ).context["form"]
+    tomorrow = timezone.localdate(timezone=sphere.tzinfo) + dt.timedelta(days=1)
+    assert form["start_date"].value() == tomorrow
+    assert form["send_time"].value() == dt.time(8, 0)
+    assert form["frequency"].value() == "once"
+
+
+def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
+    admin_client, sphere
+):
+    # given: three learners who would receive it, a one-off for earlier today
+    LearnerFactory.create_batch(3, sphere=sphere, level=10)
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
+    now = _now_in(sphere)
+    data = _form(
+        sphere,
+        frequency="once",
+        start_date=now.date().isoformat(),
+        send_time=(now - dt.timedelta(minutes=1)).strftime("%H:%M")
+        if now.hour or now.minute
+        else "00:00",
+        subject="Objet saisi",
+    )
+    # when
+    response = admin_client.post(url, data)
+    # then: nothing saved; the question with the number, and the message to check
+    page = response.content.decode()
+    assert not Communication.objects.exists()
+    assert "Envoyer maintenant à 3 utilisateurs ?" in page
+    assert "Enregistrer et envoyer à 3 utilisateurs" in page
+    assert response.context["preview_message"].subject == "Objet saisi"
+    # when: confirmed
+    response = admin_client.post(url, {**data, "confirmer": "1"})
+    # then: saved, due at once
+    communication = Communication.objects.get()
+    assert response.status_code == 302
+    assert communication.next_send_at <= timezone.now()
+
+
+def test_a_first_recurring_send_within_ten_minutes_is_confirmed_too(
+    admin_client, sphere
+):
+    now = _now_in(sphere)
+    if now.hour == 23 and now.minute >= 50:
+        pytest.skip("the day ends within ten minutes")  # pragma: no cover
+    LearnerFactory.create_batch(2, sphere=sphere, level=10)
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
+    data = _form(
+        sphere,
+        frequency="daily",
+        weekdays=[],
+        start_date=now.date().isoformat(),
+        send_time=(now + dt.timedelta(minutes=5)).strftime("%H:%M"),
+    )
+    response = admin_client.post(url, data)
+    assert response.context["form"].errors == {}
+    assert "Envoyer maintenant à 2 utilisateurs ?" in response.content.decode()
+    assert not Communication.objects.exists()
+
+
+def test_an_edit_that_does_not_move_a_send_due_soon_needs_no_confirmation(
+    admin_client, sphere
+):
+    communication = CommunicationFactory(
+        sphere=sphere, frequency="daily", start_date=timezone.localdate()
+    )
+    soon = timezone.now() + dt.timedelta(minutes=5)
+    Communication.objects.filter(pk=communication.pk).update(next_send_at=soon)
+    communication.refresh_from_db()
+    from communications.selectors import communication_initial
+    from communications.services import communication_update
+
+    initial = communication_initial(communication)
+    communication_update(
+        communication=communication,
+        actor=communication.created_by,
+        data={**initial, "subject": "Nouvel objet", "weekdays": 0},
+        groups=[],
+    )
+    communication.refresh_from_db()
+    assert communication.subject == "Nouvel objet"
+
+
+def test_preview_and_test_work_on_the_typed_values_before_saving(
+    admin_client, sphere, admin_user, mailoutbox
+):
+    # given: two learners; nothing saved yet
+    LearnerFactory(sphere=sphere, level=10, first_name="Léa", last_name="Martin")
+    hugo = LearnerFactory(
+        sphere=sphere, level=90, first_name="Hugo", last_name="Bernard"
+    )
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
+    data = _form(
+        sphere, subject="Bonjour {prenom}", message="Texte pour {prenom} {nom}"
+    )
+    # when: the preview, by default for the first learner who will receive it
+    response = admin_client.post(url, {**data, "action": "apercu"})
+    # then
+    assert response.context["preview_learner"].first_name == "Léa"
+    assert response.context["preview_message"].subject == "Bonjour Léa"
+    assert "Texte pour Léa Martin" in response.content.decode()
+    # when: for a learner outside the audience, found by name
+    response = admin_client.post(
+        url, {**data, "action": "apercu", "apercu_pour": "bernard"}
+    )
+    assert response.context["preview_learner"] == hugo
+    assert response.context["preview_message"].subject == "Bonjour Hugo"
+    # when: an unknown name
+    response = admin_client.post(
+        url, {**data, "action": "apercu", "apercu_pour": "zzz"}
+    )
+    assert "Aucun utilisateur de la sphère ne correspond à « zzz »" in (
+        response.content.decode()
+    )
+    # when: a test
+    response = admin_client.post(url, {**data, "action": "test"})
+    # then: sent to the administrator, marked, and still nothing saved
+    (test,) = mailoutbox
+    assert test.to == [admin_user.email]
+    assert test.subject == "[TEST] Bonjour Léa"
+    assert not Communication.objects.exists()
+    assert "a été envoyé à" in response.content.decode()
+
+
+def test_preview_test_and_send_give_the_window_of_a_targeted_group(
+    admin_client, sphere, settings
+):
+    # given: Léa in two groups with different windows; the communication targets B
+    from spheres.tests.factories import EvaluationFactory, EvaluationWindowFactory
+
+    a, b = GroupFactory(sphere=sphere, name="A"), GroupFactory(sphere=sphere, name="B")
+    evaluation = EvaluationFactory(sphere=sphere)
+    early = timezone.now() + dt.timedelta(days=3)
+    late = timezone.now() + dt.timedelta(days=10)
+    EvaluationWindowFactory(
+        evaluation=evaluation,
+        group=a,
+        starts_at=early,
+        ends_at=early + dt.timedelta(hours=1),
+    )
+    EvaluationWindowFactory(
+        evaluation=evaluation,
+        group=b,
+        starts_at=late,
+        ends_at=late + dt.timedelta(hours=1),
+    )
+    LearnerFactory(sphere=sphere, groups=[a, b], first_name="Léa")
+    url = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "evaluation"}
+    )
+    data = _form(
+        sphere,
+        evaluation=evaluation.pk,
+        groups=[b.pk],
+        subject="{date_debut_evaluation}",
+        message="{heure_debut_evaluation}",
+    )
+    # when
+    response = admin_client.post(url, {**data, "action": "apercu"})
+    # then: B's window, not A's (earlier, but not targeted)
+    from spheres.dates import long_date
+
+    expected = long_date(late.astimezone(sphere.tzinfo).date())
+    assert response.context["preview_message"].subject == expected

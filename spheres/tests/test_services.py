@@ -256,7 +256,7 @@ def test_later_sends_read_the_new_window_after_an_edit(sphere):
     evaluation = EvaluationWindowFactory(
         evaluation=EvaluationFactory(sphere=sphere), group=group
     ).evaluation
-    _announcement(evaluation, groups=[group])
+    communication = _announcement(evaluation, groups=[group])
     # when: the evaluation moves
     services.evaluation_update(
         evaluation=evaluation,
@@ -264,6 +264,8 @@ def test_later_sends_read_the_new_window_after_an_edit(sphere):
         windows=[(group, JUNE_3, JUNE_3 + dt.timedelta(hours=3))],
     )
     # then: what the sending engine reads at dispatch is the new window
-    assert communication_selectors.learner_window(
-        learner_id=learner.pk, evaluation_id=evaluation.pk
-    ) == (JUNE_3, JUNE_3 + dt.timedelta(hours=3))
+    spec = communication_selectors.AudienceSpec.of(communication)
+    assert communication_selectors.learner_window(spec, learner_id=learner.pk) == (
+        JUNE_3,
+        JUNE_3 + dt.timedelta(hours=3),
+    )

@@ -73,7 +73,8 @@ def test_the_html_part_reads_as_a_clear_message_from_the_sphere(
     mail_page.set_content(message.html)
     # then: the subject as the title, the sphere's name as the heading
     assert (
-        mail_page.title() == "Votre évaluation Projet Voltaire du lundi 1er mars 2027"
+        mail_page.title()
+        == "Votre évaluation Projet Voltaire du lundi 1er\u00a0mars 2027"
     )
     expect(
         mail_page.get_by_role("heading", level=1, name="Collège Voltaire")

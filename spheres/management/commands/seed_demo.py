@@ -210,6 +210,8 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
             data={"name": name, "reply_to": ADMIN_EMAIL, **texts(kind), **fields},
             groups=targets,
             password=password,
+            # The demo's announcement is meant to leave at once, when `make run` starts.
+            confirmed=True,
         )
         if name.endswith("(désactivée)"):
             communication_deactivate(communication=communication, actor=admin)
