@@ -37,7 +37,7 @@ def main() -> None:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
         # A missing or malformed setting: one line naming it, not a traceback.
-        sys.exit(f"Configuration incomplète ou invalide : {exc}")
+        sys.exit(f"Configuration incomplète ou invalide\u00a0: {exc}")
 
 
 if __name__ == "__main__":

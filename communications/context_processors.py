@@ -5,5 +5,5 @@ from django.http import HttpRequest
 
 
 def support(request: HttpRequest) -> dict[str, str]:
-    """The support address of « Besoin d'aide ? »."""
+    """The support address of « Besoin d'aide ? »."""
     return {"support_email": settings.SUPPORT_EMAIL}

@@ -26,9 +26,9 @@ WEEKDAY_CHOICES = [
 ]
 FREQUENCY_CHOICES = [
     ("once", _("Envoi unique")),
-    ("daily", _("Envoi régulier : tous les jours")),
-    ("weekly", _("Envoi régulier : chaque semaine, les jours choisis")),
-    ("monthly", _("Envoi régulier : chaque mois, le jour choisi")),
+    ("daily", _("Envoi régulier : tous les jours")),
+    ("weekly", _("Envoi régulier : chaque semaine, les jours choisis")),
+    ("monthly", _("Envoi régulier : chaque mois, le jour choisi")),
 ]
 
 
@@ -71,7 +71,7 @@ class CommunicationForm(forms.Form):
         ),
         help_text=_(
             "Précisez le mot de passe de première connexion, le même pour tous. "
-            "Il n'est pas pré-rempli : saisissez-le. Les utilisateurs pourront le "
+            "Il n'est pas pré-rempli : saisissez-le. Les utilisateurs pourront le "
             "personnaliser ensuite."
         ),
     )
@@ -207,7 +207,7 @@ class CommunicationForm(forms.Form):
         elif instance is not None and instance.has_password:
             self.fields["password"].label = _("Nouveau mot de passe (facultatif)")
             self.fields["password"].help_text = _(
-                "Un mot de passe est enregistré ; il n'est jamais réaffiché. "
+                "Un mot de passe est enregistré ; il n'est jamais réaffiché. "
                 "Laissez vide pour le conserver, ou saisissez-en un nouveau pour le remplacer."
             )
         if kind != Communication.Kind.REMINDER:

@@ -237,7 +237,7 @@ class Communication(models.Model):
 
     @property
     def short_kind_label(self) -> str:
-        """« Annonce », « Relance », « Évaluation »: the list's short type label."""
+        """« Annonce », « Relance », « Évaluation »: the list's short type label."""
         return str(SHORT_KIND_LABELS[self.kind])
 
     @property
@@ -320,7 +320,7 @@ class Send(models.Model):
     already_received = models.PositiveIntegerField(_("déjà reçue"), default=0)
 
     # What this send sends, copied from the communication at dispatch: chunks, retries
-    # and « Renvoyer » use this copy, so an edit changes later sends only.
+    # and « Renvoyer » use this copy, so an edit changes later sends only.
     subject = models.CharField(_("objet"), max_length=250, blank=True)
     message = models.TextField(_("message"), blank=True)
     reply_to = models.CharField(_("adresse de réponse"), max_length=254, blank=True)

@@ -121,7 +121,7 @@ class Field:
 # An http(s) address as typed in a message: it ends at white space (no-break spaces
 # included), at a character that cannot be in an address, or at a quotation mark.
 _URL = re.compile(r"\bhttps?://[^\s<>\"'`{}«»\x00-\x1f\x7f]+", re.IGNORECASE)
-# Punctuation that ends a sentence rather than an address (« voir https://x.fr. »).
+# Punctuation that ends a sentence rather than an address (« voir https://x.fr. »).
 _URL_TRAILING = ".,;:!?…"
 _LINK_STYLE = "color:#1d4ed8;"
 
@@ -172,7 +172,7 @@ def allowed_list(kind: str) -> str:
 
 
 # Every white space but the no-break ones (U+00A0, U+202F, U+2007): French typography
-# keeps « 8 h 00 » and « Bonjour ! » together, on one line or in a header.
+# keeps « 8 h 00 » and « Bonjour ! » together, on one line or in a header.
 _FOLDABLE = re.compile(r"[^\S\u00a0\u202f\u2007]+")
 
 
@@ -206,8 +206,8 @@ def parse(text: str, *, kind: str) -> Template:
         elif token in ("{", "}"):
             raise PlaceholderError(
                 _(
-                    "Accolade « %(brace)s » isolée : pour écrire une accolade, doublez-la "
-                    "(« %(double)s »). Champs disponibles : %(allowed)s."
+                    "Accolade « %(brace)s » isolée : pour écrire une accolade, doublez-la "
+                    "(« %(double)s »). Champs disponibles : %(allowed)s."
                 )
                 % {"brace": token, "double": token * 2, "allowed": allowed_list(kind)}
             )
@@ -224,8 +224,8 @@ def parse(text: str, *, kind: str) -> Template:
     if unknown:
         raise PlaceholderError(
             _(
-                "Champ inconnu ou non disponible pour ce type de communication : "
-                "%(unknown)s. Champs disponibles : %(allowed)s."
+                "Champ inconnu ou non disponible pour ce type de communication : "
+                "%(unknown)s. Champs disponibles : %(allowed)s."
             )
             % {
                 "unknown": ", ".join(dict.fromkeys(unknown)),
@@ -301,7 +301,7 @@ _HTML_TAIL = (
     "</body>\n"
     "</html>\n"
 )
-# The text part's footer follows a signature separator (« -- »), which mail clients
+# The text part's footer follows a signature separator (« -- »), which mail clients
 # leave out of a reply's quotation.
 _TEXT_FOOTER = "\n\n-- \n{footer}"
 
@@ -469,11 +469,11 @@ def _footer(*, sphere_name: str, reply_to: str) -> list[str]:
 # --- Defaults ---------------------------------------------------------------------------
 
 # French typography, in the texts of the messages (these defaults, the footer) and in
-# their dates and times: a narrow no-break space (U+202F) before « ; ! ? », a no-break
-# space (U+00A0) before « : », after « and before », and inside « 8 h 00 » and
-# « 1er décembre ». The characters are written in the French source strings, so that
+# their dates and times: a narrow no-break space (U+202F) before « ; ! ? », a no-break
+# space (U+00A0) before « : », after « and before », and inside « 8 h 00 » and
+# « 1er décembre ». The characters are written in the French source strings, so that
 # the translations start from them. The sphere's name stands alone (an apposition or
-# its own line): « l'équipe du Collège Voltaire » cannot be written without knowing it.
+# its own line): « l'équipe du Collège Voltaire » cannot be written without knowing it.
 DEFAULT_TEXTS: dict[str, tuple[object, object]] = {
     Kind.ANNOUNCEMENT: (
         gettext_lazy("Le Projet Voltaire est disponible pour vous"),

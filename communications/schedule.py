@@ -104,7 +104,7 @@ class Recurrence:
         return next(self.occurrences(after=moment), None)
 
     def describe(self) -> str:
-        """« Tous les lundis et jeudis à 8 h 00 », in the active language."""
+        """« Tous les lundis et jeudis à 8 h 00 », in the active language."""
         at = dates.clock_time(self.send_time)
         if self.frequency == "once":
             return _("Envoi unique le %(date)s à %(time)s") % {
@@ -137,5 +137,5 @@ class Recurrence:
 def describe_moment(
     moment: dt.datetime, timezone: str, *, with_year: bool = False
 ) -> str:
-    """« lundi 7 décembre à 8 h 00 » in the sphere's time zone, in the active language."""
+    """« lundi 7 décembre à 8 h 00 » in the sphere's time zone, in the active language."""
     return dates.moment(moment, ZoneInfo(timezone), with_year=with_year)

@@ -230,7 +230,7 @@ def learner_window(
 
 
 def send_counts(sends: Iterable[Send]) -> dict[int, dict[str, int]]:
-    """Per send: counts by status and skip reason, in one query. « waiting » is what
+    """Per send: counts by status and skip reason, in one query. « waiting » is what
     is still pending or being sent."""
     ids = [s.pk for s in sends]
     counts: dict[int, dict[str, int]] = {
@@ -391,7 +391,7 @@ def communication_upcoming(
 
 
 def _next_send(c: Communication, tz: str, now: dt.datetime, describe) -> str:  # noqa: ANN001
-    """« Prochain envoi » is never in the past: a send whose time has come is about to
+    """« Prochain envoi » is never in the past: a send whose time has come is about to
     leave (beat dispatches within a minute)."""
     from django.utils.translation import gettext as _
 
@@ -403,7 +403,7 @@ def _next_send(c: Communication, tz: str, now: dt.datetime, describe) -> str:  #
 
 
 def reminder_criteria_text(c: Communication) -> str:
-    """« moins de 15 min sur 7 jours, niveau < 75 % », in French."""
+    """« moins de 15 min sur 7 jours, niveau < 75 % », in French."""
     from django.utils.translation import gettext as _
 
     parts = []

@@ -90,7 +90,7 @@ def communication_errors(
         add(
             "password",
             _(
-                "Le message contient {mot_de_passe} : saisissez le mot de passe de première "
+                "Le message contient {mot_de_passe} : saisissez le mot de passe de première "
                 "connexion (il n'est pas pré-rempli et doit être le même pour tous)."
             ),
         )
@@ -112,15 +112,15 @@ def communication_errors(
                 add(
                     "groups",
                     ngettext(
-                        "Le groupe %(names)s n'a pas de créneau pour cette évaluation : "
-                        "ajoutez-lui un créneau dans l'onglet « Évaluations », ou "
+                        "Le groupe %(names)s n'a pas de créneau pour cette évaluation : "
+                        "ajoutez-lui un créneau dans l'onglet « Évaluations », ou "
                         "décochez-le.",
                         "Les groupes %(names)s n'ont pas de créneau pour cette "
-                        "évaluation : ajoutez-leur un créneau dans l'onglet "
-                        "« Évaluations », ou décochez-les.",
+                        "évaluation : ajoutez-leur un créneau dans l'onglet "
+                        "« Évaluations », ou décochez-les.",
                         len(without),
                     )
-                    % {"names": ", ".join(f"« {name} »" for name in without)},
+                    % {"names": ", ".join(f"« {name} »" for name in without)},
                 )
     if kind == Communication.Kind.REMINDER:
         if not any(
@@ -317,7 +317,7 @@ def communication_update(
         if current.state == Communication.State.DEACTIVATED:
             raise CommunicationDeactivated(
                 _(
-                    "Cette communication est désactivée : elle ne peut plus être modifiée."
+                    "Cette communication est désactivée : elle ne peut plus être modifiée."
                 )
             )
         before = {f: getattr(current, f) for f in EDITABLE_FIELDS}

@@ -1,4 +1,4 @@
-"""The « Communications » tab: list, create (three types), edit, duplicate, deactivate,
+"""The « Communications » tab: list, create (three types), edit, duplicate, deactivate,
 preview and test send. Every view fetches the sphere through the user's spheres (404 for
 anyone else) and the communication inside that sphere."""
 
@@ -132,7 +132,7 @@ def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse
     if communication.is_deactivated and request.method == "POST":
         messages.error(
             request,
-            _("Cette communication est désactivée : elle ne peut plus être modifiée."),
+            _("Cette communication est désactivée : elle ne peut plus être modifiée."),
         )
         return redirect("communications:detail", slug=sphere.slug, pk=pk)
     form = CommunicationForm(
@@ -156,9 +156,9 @@ def _communication_form(
     communication: Communication | None = None,
     source: Communication | None = None,
 ) -> HttpResponse:
-    """The form of a new or edited communication. Its buttons: « Enregistrer »
+    """The form of a new or edited communication. Its buttons: « Enregistrer »
     (through a confirmation when the first send would leave within ten minutes),
-    « Afficher l'aperçu » and « Envoyer un test » (on the values typed, nothing
+    « Afficher l'aperçu » and « Envoyer un test » (on the values typed, nothing
     saved)."""
     action = request.POST.get("action", "enregistrer")
     context: dict[str, Any] = {}
@@ -195,11 +195,11 @@ def _communication_form(
                 messages.success(
                     request,
                     _(
-                        "Modifications enregistrées : elles s'appliquent aux prochains "
+                        "Modifications enregistrées : elles s'appliquent aux prochains "
                         "envois."
                     )
                     if communication
-                    else _("La communication « %(name)s » est enregistrée.")
+                    else _("La communication « %(name)s » est enregistrée.")
                     % {"name": saved.name},
                 )
                 return redirect("communications:detail", slug=sphere.slug, pk=saved.pk)
@@ -373,7 +373,7 @@ def communication_send_retry(
     send = get_object_or_404(communication.sends, pk=send_id)
     if communication.is_deactivated:
         messages.error(
-            request, _("Cette communication est désactivée : rien n'est renvoyé.")
+            request, _("Cette communication est désactivée : rien n'est renvoyé.")
         )
     else:
         count = sending.deliveries_retry_failed(send=send)
@@ -411,7 +411,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
         messages.success(
             request,
             _(
-                "La communication « %(name)s » est désactivée. Elle ne sera plus envoyée."
+                "La communication « %(name)s » est désactivée. Elle ne sera plus envoyée."
             )
             % {"name": communication.name},
         )

@@ -73,39 +73,39 @@ def _address_check(value: str) -> str:
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
         raise AddressRefused(
-            _("« %(value)s » n'est pas une adresse électronique.") % {"value": value}
+            _("« %(value)s » n'est pas une adresse électronique.") % {"value": value}
         )
     if not _LOCAL.match(local) or len(local) > 64:
         raise AddressRefused(
             _(
-                "« %(value)s » : la partie avant « @ » ne peut contenir que des lettres "
-                "sans accent, des chiffres, des points et les signes ! # $ %% & ' * + / "
-                "= ? ^ _ ` { | } ~ -."
+                "« %(value)s » : la partie avant « @ » ne peut contenir que "
+                "des lettres sans accent, des chiffres, des points et ces signes : "
+                "!#$%%&'*+/=?^_`{|}~-"
             )
             % {"value": value}
         )
     if domain.startswith("["):
         raise AddressRefused(
-            _("« %(value)s » : une adresse IP n'est pas acceptée comme domaine.")
+            _("« %(value)s » : une adresse IP n'est pas acceptée comme domaine.")
             % {"value": value}
         )
     ascii_domain = _ascii_domain(domain)
     if ascii_domain is None:
         raise AddressRefused(
-            _("« %(value)s » : le domaine « %(domain)s » n'est pas valide.")
+            _("« %(value)s » : le domaine « %(domain)s » n'est pas valide.")
             % {"value": value, "domain": domain}
         )
     normalized = f"{local}@{ascii_domain}"
     if len(normalized) > MAX_LENGTH:
         raise AddressRefused(
-            _("« %(value)s » : l'adresse dépasse %(max)s caractères.")
+            _("« %(value)s » : l'adresse dépasse %(max)s caractères.")
             % {"value": value, "max": MAX_LENGTH}
         )
     try:
         validate_email(normalized)
     except ValidationError:
         raise AddressRefused(
-            _("« %(value)s » n'est pas une adresse électronique valide.")
+            _("« %(value)s » n'est pas une adresse électronique valide.")
             % {"value": value}
         ) from None
     return normalized

@@ -43,7 +43,7 @@ def _french_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
 def long_date(
     value: dt.date, *, language: str | None = None, with_year: bool = True
 ) -> str:
-    """« lundi 1er décembre 2026 » (« Monday 1 December 2026 »); the active language
+    """« lundi 1er décembre 2026 » (« Monday 1 December 2026 »); the active language
     unless ``language`` is given."""
     language = _language(language)
     if _is_french(language):
@@ -56,7 +56,7 @@ def long_date(
 
 
 def clock_time(value: dt.time | dt.datetime, *, language: str | None = None) -> str:
-    """« 8 h 00 », « 14 h 30 » (« 8:00 »); the active language unless ``language``
+    """« 8 h 00 », « 14 h 30 » (« 8:00 »); the active language unless ``language``
     is given. A datetime is read as it is: convert it to the right zone first."""
     if _is_french(_language(language)):
         return f"{value.hour}{NBSP}h{NBSP}{value.minute:02d}"
@@ -64,7 +64,7 @@ def clock_time(value: dt.time | dt.datetime, *, language: str | None = None) -> 
 
 
 def moment(value: dt.datetime, timezone: dt.tzinfo, *, with_year: bool = True) -> str:
-    """« lundi 1er décembre 2026 à 8 h 00 » in ``timezone``, in the active language."""
+    """« lundi 1er décembre 2026 à 8 h 00 » in ``timezone``, in the active language."""
     local = value.astimezone(timezone)
     return gettext("%(date)s à %(time)s") % {
         "date": long_date(local.date(), with_year=with_year),

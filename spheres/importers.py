@@ -96,7 +96,7 @@ class ImportErrorLine:
     """One error found in an import file, ready to show to the user."""
 
     line: int | None  # 1-based line number (header = 1); None for a file-level error
-    message: str  # French, starting with « Ligne N : » when ``line`` is set
+    message: str  # French, starting with « Ligne N : » when ``line`` is set
 
 
 class ImportFailed(Exception):
@@ -113,9 +113,9 @@ class ImportFailed(Exception):
         self.total = len(errors) if total is None else total
         super().__init__(
             ngettext(
-                "Import refusé, rien n'a été enregistré : "
+                "Import refusé, rien n'a été enregistré : "
                 "%(count)s erreur dans le fichier.",
-                "Import refusé, rien n'a été enregistré : "
+                "Import refusé, rien n'a été enregistré : "
                 "%(count)s erreurs dans le fichier.",
                 self.total,
             )
@@ -139,8 +139,8 @@ class ImportReport:
 
 
 def learners_import_summary(report: ImportReport) -> str:
-    """« 1 234 apprenants importés : 1 000 créés, 234 mis à jour, 12 groupes créés. »"""
-    return gettext("%(rows)s : %(created)s, %(updated)s, %(groups)s.") % {
+    """« 1 234 apprenants importés : 1 000 créés, 234 mis à jour, 12 groupes créés. »"""
+    return gettext("%(rows)s : %(created)s, %(updated)s, %(groups)s.") % {
         "rows": ngettext(
             "%(count)s apprenant importé", "%(count)s apprenants importés", report.rows
         )
@@ -156,8 +156,8 @@ def learners_import_summary(report: ImportReport) -> str:
 
 
 def activity_import_summary(report: ImportReport) -> str:
-    """« 700 000 lignes d'activité importées : 600 000 créées, 0 mise à jour. »"""
-    return gettext("%(rows)s : %(created)s, %(updated)s.") % {
+    """« 700 000 lignes d'activité importées : 600 000 créées, 0 mise à jour. »"""
+    return gettext("%(rows)s : %(created)s, %(updated)s.") % {
         "rows": ngettext(
             "%(count)s ligne d'activité importée",
             "%(count)s lignes d'activité importées",
@@ -236,7 +236,7 @@ def learners_import(
             if not identifiant:
                 errors.add(
                     line,
-                    gettext("Ligne %(line)s : identifiant manquant.") % {"line": line},
+                    gettext("Ligne %(line)s : identifiant manquant.") % {"line": line},
                 )
             elif len(identifiant) > max_identifiant:
                 errors.add(
@@ -246,7 +246,7 @@ def learners_import(
                 errors.add(
                     line,
                     gettext(
-                        "Ligne %(line)s : l'identifiant « %(value)s » figure déjà "
+                        "Ligne %(line)s : l'identifiant « %(value)s » figure déjà "
                         "ligne %(first)s."
                     )
                     % {
@@ -262,7 +262,7 @@ def learners_import(
                 if not value[column]:
                     errors.add(
                         line,
-                        gettext("Ligne %(line)s : %(column)s manquant.")
+                        gettext("Ligne %(line)s : %(column)s manquant.")
                         % {"line": line, "column": label},
                     )
                 elif len(value[column]) > max_name:
@@ -278,8 +278,8 @@ def learners_import(
                     errors.add(
                         line,
                         # Translators: reason is the address policy's own message,
-                        # such as « « jean@ » n'est pas une adresse électronique. »
-                        gettext("Ligne %(line)s : %(reason)s")
+                        # such as « « jean@ » n'est pas une adresse électronique. »
+                        gettext("Ligne %(line)s : %(reason)s")
                         % {"line": line, "reason": refused},
                     )
                 else:
@@ -300,8 +300,8 @@ def learners_import(
                         errors.add(
                             line,
                             gettext(
-                                "Ligne %(line)s : nom de groupe trop long "
-                                "« %(value)s » (%(max)s caractères au plus)."
+                                "Ligne %(line)s : nom de groupe trop long "
+                                "« %(value)s » (%(max)s caractères au plus)."
                             )
                             % {"line": line, "value": name, "max": max_group},
                         )
@@ -314,7 +314,7 @@ def learners_import(
                     errors.add(
                         line,
                         gettext(
-                            "Ligne %(line)s : niveau « %(value)s » invalide : "
+                            "Ligne %(line)s : niveau « %(value)s » invalide : "
                             "un nombre entier de 0 à 100 est attendu."
                         )
                         % {"line": line, "value": value["niveau"]},
@@ -331,8 +331,8 @@ def learners_import(
     errors.raise_if_any()
     say(
         ngettext(
-            "Fichier valide : %(count)s apprenant. Enregistrement…",
-            "Fichier valide : %(count)s apprenants. Enregistrement…",
+            "Fichier valide : %(count)s apprenant. Enregistrement…",
+            "Fichier valide : %(count)s apprenants. Enregistrement…",
             len(rows),
         )
         % {"count": _number(len(rows))}
@@ -497,13 +497,13 @@ def activity_import(
             if not identifiant:
                 errors.add(
                     line,
-                    gettext("Ligne %(line)s : identifiant manquant.") % {"line": line},
+                    gettext("Ligne %(line)s : identifiant manquant.") % {"line": line},
                 )
             elif learner_id is None:
                 errors.add(
                     line,
                     gettext(
-                        "Ligne %(line)s : aucun apprenant d'identifiant « %(value)s » "
+                        "Ligne %(line)s : aucun apprenant d'identifiant « %(value)s » "
                         "dans cette sphère."
                     )
                     % {"line": line, "value": identifiant},
@@ -514,8 +514,8 @@ def activity_import(
                 errors.add(
                     line,
                     gettext(
-                        "Ligne %(line)s : date « %(value)s » invalide : "
-                        "le format attendu est AAAA-MM-JJ (ex. : 2026-12-07)."
+                        "Ligne %(line)s : date « %(value)s » invalide : "
+                        "le format attendu est AAAA-MM-JJ (ex. : 2026-12-07)."
                     )
                     % {"line": line, "value": raw_date},
                 )
@@ -525,7 +525,7 @@ def activity_import(
                 errors.add(
                     line,
                     gettext(
-                        "Ligne %(line)s : minutes « %(value)s » invalides : "
+                        "Ligne %(line)s : minutes « %(value)s » invalides : "
                         "un nombre entier de 0 à %(max)s est attendu."
                     )
                     % {
@@ -543,7 +543,7 @@ def activity_import(
                 errors.add(
                     line,
                     gettext(
-                        "Ligne %(line)s : l'activité de « %(value)s » le %(date)s "
+                        "Ligne %(line)s : l'activité de « %(value)s » le %(date)s "
                         "figure déjà ligne %(first)s."
                     )
                     % {
@@ -564,8 +564,8 @@ def activity_import(
     total = len(minutes)
     say(
         ngettext(
-            "Fichier valide : %(count)s ligne d'activité. Enregistrement…",
-            "Fichier valide : %(count)s lignes d'activité. Enregistrement…",
+            "Fichier valide : %(count)s ligne d'activité. Enregistrement…",
+            "Fichier valide : %(count)s lignes d'activité. Enregistrement…",
             total,
         )
         % {"count": _number(total)}
@@ -693,7 +693,7 @@ def _csv_records(
                     ImportErrorLine(
                         line=None if not header_line else 1,
                         message=gettext(
-                            "Le fichier est vide : sa première ligne doit être "
+                            "Le fichier est vide : sa première ligne doit être "
                             "l'en-tête (%(columns)s)."
                         )
                         % {"columns": ",".join(columns)},
@@ -729,7 +729,7 @@ def _rows(reader: typing.Any, progress: Progress) -> Iterator[tuple[int, list[st
                     ImportErrorLine(
                         line=line,
                         message=gettext(
-                            "Ligne %(line)s : le fichier n'est pas un CSV lisible "
+                            "Ligne %(line)s : le fichier n'est pas un CSV lisible "
                             "(guillemet non fermé ou caractère invalide)."
                         )
                         % {"line": line},
@@ -747,7 +747,7 @@ def _rows(reader: typing.Any, progress: Progress) -> Iterator[tuple[int, list[st
 
 
 def _column_key(name: str) -> str:
-    """« Prénom » → ``prenom``: no accents, no spaces, lower case."""
+    """« Prénom » → ``prenom``: no accents, no spaces, lower case."""
     decomposed = unicodedata.normalize("NFKD", name)
     return "".join(
         c for c in decomposed if not unicodedata.combining(c) and not c.isspace()
@@ -763,16 +763,16 @@ def _check_header(
     for position, name in enumerate(header, start=1):
         if not name:
             message = gettext(
-                "Ligne 1 : la colonne n° %(position)s n'a pas de nom "
-                "(colonnes possibles : %(columns)s)."
+                "Ligne 1 : la colonne n° %(position)s n'a pas de nom "
+                "(colonnes possibles : %(columns)s)."
             ) % {"position": position, "columns": expected}
         elif name not in columns:
             message = gettext(
-                "Ligne 1 : colonne inconnue « %(name)s » (colonnes possibles : "
-                "%(columns)s ; la première ligne doit être l'en-tête)."
+                "Ligne 1 : colonne inconnue « %(name)s » (colonnes possibles : "
+                "%(columns)s ; la première ligne doit être l'en-tête)."
             ) % {"name": name, "columns": expected}
         elif name in seen:
-            message = gettext("Ligne 1 : la colonne « %(name)s » figure deux fois.") % {
+            message = gettext("Ligne 1 : la colonne « %(name)s » figure deux fois.") % {
                 "name": name
             }
         else:
@@ -785,7 +785,7 @@ def _check_header(
                 ImportErrorLine(
                     line=1,
                     message=gettext(
-                        "Ligne 1 : la colonne obligatoire « %(name)s » est absente de "
+                        "Ligne 1 : la colonne obligatoire « %(name)s » est absente de "
                         "l'en-tête."
                     )
                     % {"name": name},
@@ -800,21 +800,21 @@ def _not_utf8() -> ImportErrorLine:
         line=None,
         message=gettext(
             "Le fichier n'est pas encodé en UTF-8. Dans votre tableur, enregistrez-le "
-            "au format « CSV UTF-8 » puis réessayez."
+            "au format « CSV UTF-8 » puis réessayez."
         ),
     )
 
 
 def _wrong_field_count(line: int, found: int, expected: int) -> str:
     return gettext(
-        "Ligne %(line)s : %(found)s champs au lieu de %(expected)s (vérifiez les "
+        "Ligne %(line)s : %(found)s champs au lieu de %(expected)s (vérifiez les "
         "séparateurs et les guillemets)."
     ) % {"line": line, "found": found, "expected": expected}
 
 
 def _too_long(line: int, label: str, max_length: int | None) -> str:
     return gettext(
-        "Ligne %(line)s : %(column)s trop long (%(max)s caractères au plus)."
+        "Ligne %(line)s : %(column)s trop long (%(max)s caractères au plus)."
     ) % {"line": line, "column": label, "max": max_length}
 
 
@@ -925,7 +925,7 @@ def _say_written(say: Progress, done: int, total: int) -> None:
 
 
 def _number(value: int) -> str:
-    """An integer grouped the French way (« 1 234 ») in the active language."""
+    """An integer grouped the French way (« 1 234 ») in the active language."""
     return number_format(value, force_grouping=True)
 
 

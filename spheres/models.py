@@ -19,7 +19,7 @@ DEFAULT_TIMEZONE = "Europe/Paris"
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
-            _("« %(value)s » n'est pas un fuseau horaire connu (ex. : Europe/Paris)."),
+            _("« %(value)s » n'est pas un fuseau horaire connu (ex. : Europe/Paris)."),
             params={"value": value},
         )
 
@@ -57,7 +57,7 @@ class Sphere(models.Model):
 
 
 class Group(models.Model):
-    """A named population inside one sphere (« classe 3e A », « promotion 2017-2018 »)."""
+    """A named population inside one sphere (« classe 3e A », « promotion 2017-2018 »)."""
 
     sphere = models.ForeignKey(
         Sphere,
@@ -82,7 +82,7 @@ class Group(models.Model):
 
 
 class Learner(models.Model):
-    """A learner (« utilisateur »): belongs to exactly one sphere, receives the messages."""
+    """A learner (« utilisateur »): belongs to exactly one sphere, receives the messages."""
 
     sphere = models.ForeignKey(
         Sphere,
@@ -181,6 +181,15 @@ class DailyActivity(models.Model):
                 condition=models.Q(minutes__gte=0), name="activity_minutes_gte_0"
             ),
         ]
+        indexes = [
+            # The minutes of a learner over the last days (a reminder's audience), read
+            # from the index alone.
+            models.Index(
+                fields=["learner", "date"],
+                include=["minutes"],
+                name="activity_learner_date_minutes",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.learner.identifiant} {self.date}: {self.minutes} min"
@@ -249,7 +258,7 @@ class EvaluationWindow(models.Model):
 
 
 class UndeliverableAddress(models.Model):
-    """An address of a sphere that the mail server refused for good (« 550 user
+    """An address of a sphere that the mail server refused for good (« 550 user
     unknown ») or that an ESP reported as bounced or complained about.
 
     Later sends skip the learners of the sphere who have this address, until their

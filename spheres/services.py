@@ -56,7 +56,7 @@ def sphere_admin_add(
 
 def _group_name_taken(name: str) -> ServiceError:
     return ServiceError(
-        _("Un groupe « %(name)s » existe déjà dans cette sphère.") % {"name": name}
+        _("Un groupe « %(name)s » existe déjà dans cette sphère.") % {"name": name}
     )
 
 
@@ -95,7 +95,7 @@ def group_rename(*, group: Group, name: str) -> Group:
 
 
 def _names(objects: Iterable[object]) -> str:
-    return ", ".join(f"« {obj} »" for obj in objects)
+    return ", ".join(f"« {obj} »" for obj in objects)
 
 
 def group_delete(*, group: Group) -> None:
@@ -118,11 +118,11 @@ def group_delete(*, group: Group) -> None:
         if sole:
             raise ServiceError(
                 ngettext(
-                    "Le groupe « %(group)s » est le seul groupe de la communication "
-                    "active %(names)s : modifiez-la pour choisir un autre groupe, ou "
+                    "Le groupe « %(group)s » est le seul groupe de la communication "
+                    "active %(names)s : modifiez-la pour choisir un autre groupe, ou "
                     "désactivez-la, avant de supprimer ce groupe.",
-                    "Le groupe « %(group)s » est le seul groupe des communications "
-                    "actives %(names)s : modifiez-les pour choisir un autre groupe, ou "
+                    "Le groupe « %(group)s » est le seul groupe des communications "
+                    "actives %(names)s : modifiez-les pour choisir un autre groupe, ou "
                     "désactivez-les, avant de supprimer ce groupe.",
                     len(sole),
                 )
@@ -171,12 +171,12 @@ def _evaluation_validate(
     for group, starts_at, ends_at in windows:
         if group.sphere_id != sphere.pk:
             raise ServiceError(
-                _("Le groupe « %(group)s » n'appartient pas à cette sphère.")
+                _("Le groupe « %(group)s » n'appartient pas à cette sphère.")
                 % {"group": group}
             )
         if ends_at <= starts_at:
             raise ServiceError(
-                _("Pour « %(group)s », la fin doit être après le début.")
+                _("Pour « %(group)s », la fin doit être après le début.")
                 % {"group": group}
             )
     if len({window[0].pk for window in windows}) != len(windows):
@@ -211,7 +211,7 @@ def evaluation_create(
 
 def _evaluation_name_taken(name: str) -> ServiceError:
     return ServiceError(
-        _("Une évaluation « %(name)s » existe déjà dans cette sphère.") % {"name": name}
+        _("Une évaluation « %(name)s » existe déjà dans cette sphère.") % {"name": name}
     )
 
 
@@ -250,12 +250,12 @@ def evaluation_update(
                 raise ServiceError(
                     " ".join(
                         ngettext(
-                            "Impossible de retirer le créneau du groupe « %(group)s » "
-                            ": la communication active %(names)s annonce cette "
+                            "Impossible de retirer le créneau du groupe « %(group)s » : "
+                            "la communication active %(names)s annonce cette "
                             "évaluation à ce groupe. Modifiez-la pour retirer ce "
                             "groupe, ou désactivez-la, avant de retirer ce créneau.",
-                            "Impossible de retirer le créneau du groupe « %(group)s » "
-                            ": les communications actives %(names)s annoncent cette "
+                            "Impossible de retirer le créneau du groupe « %(group)s » : "
+                            "les communications actives %(names)s annoncent cette "
                             "évaluation à ce groupe. Modifiez-les pour retirer ce "
                             "groupe, ou désactivez-les, avant de retirer ce créneau.",
                             len(communications),
@@ -301,7 +301,7 @@ def evaluation_delete(*, evaluation: Evaluation) -> None:
     except ProtectedError:
         raise ServiceError(
             _(
-                "L'évaluation « %(name)s » est utilisée par une communication : "
+                "L'évaluation « %(name)s » est utilisée par une communication : "
                 "elle ne peut pas être supprimée."
             )
             % {"name": evaluation}
@@ -309,7 +309,7 @@ def evaluation_delete(*, evaluation: Evaluation) -> None:
 
 
 def learner_address_clear_mark(*, learner: Learner) -> bool:
-    """The administrator lifts the « adresse en échec permanent » mark on the learner's
+    """The administrator lifts the « adresse en échec permanent » mark on the learner's
     address (they know it works again): later sends reach it. Returns whether there
     was a mark."""
     deleted, _ = UndeliverableAddress.objects.filter(

@@ -144,24 +144,24 @@ def sphere_learners_bulk(request: HttpRequest, slug: str) -> HttpResponse:
         count = services.group_add_learners(group=group, learners=learners)
         message = (
             _(
-                "Aucun utilisateur ajouté : ils étaient déjà dans le groupe "
-                "« %(group)s »."
+                "Aucun utilisateur ajouté : ils étaient déjà dans le groupe "
+                "« %(group)s »."
             )
             if count == 0
             else ngettext(
-                "%(count)d utilisateur ajouté au groupe « %(group)s ».",
-                "%(count)d utilisateurs ajoutés au groupe « %(group)s ».",
+                "%(count)d utilisateur ajouté au groupe « %(group)s ».",
+                "%(count)d utilisateurs ajoutés au groupe « %(group)s ».",
                 count,
             )
         )
     else:
         count = services.group_remove_learners(group=group, learners=learners)
         message = (
-            _("Aucun utilisateur retiré : aucun n'était dans le groupe « %(group)s ».")
+            _("Aucun utilisateur retiré : aucun n'était dans le groupe « %(group)s ».")
             if count == 0
             else ngettext(
-                "%(count)d utilisateur retiré du groupe « %(group)s ».",
-                "%(count)d utilisateurs retirés du groupe « %(group)s ».",
+                "%(count)d utilisateur retiré du groupe « %(group)s ».",
+                "%(count)d utilisateurs retirés du groupe « %(group)s ».",
                 count,
             )
         )
@@ -181,7 +181,7 @@ def sphere_learner_clear_mark(
         messages.success(
             request,
             _(
-                "L'adresse %(email)s n'est plus marquée en échec permanent : les "
+                "L'adresse %(email)s n'est plus marquée en échec permanent : les "
                 "prochains envois l'utiliseront de nouveau."
             )
             % {"email": learner.email},
@@ -196,7 +196,7 @@ def _import_error_text(error: Any) -> str:
         _("Ligne %(line)s") % {"line": error.line}
     ):
         return message
-    return _("Ligne %(line)s : %(message)s") % {"line": error.line, "message": message}
+    return _("Ligne %(line)s : %(message)s") % {"line": error.line, "message": message}
 
 
 def _import_report_message(report: Any) -> str:
@@ -210,7 +210,7 @@ def _import_report_message(report: Any) -> str:
         ngettext("%(n)d groupe créé", "%(n)d groupes créés", report.groups_created)
         % {"n": report.groups_created},
     ]
-    return _("Import terminé : %(details)s.") % {"details": ", ".join(parts)}
+    return _("Import terminé : %(details)s.") % {"details": ", ".join(parts)}
 
 
 @login_required
@@ -279,7 +279,7 @@ def sphere_group_create(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error("name", str(exc))
         else:
             messages.success(
-                request, _("Groupe « %(name)s » créé.") % {"name": group.name}
+                request, _("Groupe « %(name)s » créé.") % {"name": group.name}
             )
             return redirect("spheres:groups", slug=sphere.slug)
     return _render_groups(request, sphere, form, status=400)
@@ -301,7 +301,7 @@ def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpR
             else:
                 messages.success(
                     request,
-                    _("Groupe « %(old)s » renommé en « %(new)s ».")
+                    _("Groupe « %(old)s » renommé en « %(new)s ».")
                     % {"old": current_name, "new": group.name},
                 )
                 return redirect("spheres:groups", slug=sphere.slug)
@@ -333,7 +333,7 @@ def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpR
             messages.success(
                 request,
                 _(
-                    "Groupe « %(name)s » supprimé. Ses utilisateurs restent dans la "
+                    "Groupe « %(name)s » supprimé. Ses utilisateurs restent dans la "
                     "sphère."
                 )
                 % {"name": name},
@@ -407,7 +407,7 @@ def sphere_evaluation_create(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _("Évaluation « %(name)s » créée.") % {"name": evaluation.name},
+                    _("Évaluation « %(name)s » créée.") % {"name": evaluation.name},
                 )
                 return redirect("spheres:evaluations", slug=sphere.slug)
     else:
@@ -436,7 +436,7 @@ def sphere_evaluation_edit(
             else:
                 messages.success(
                     request,
-                    _("Évaluation « %(name)s » modifiée.") % {"name": evaluation.name},
+                    _("Évaluation « %(name)s » modifiée.") % {"name": evaluation.name},
                 )
                 return redirect("spheres:evaluations", slug=sphere.slug)
     else:
@@ -459,7 +459,7 @@ def sphere_evaluation_delete(
         else:
             messages.success(
                 request,
-                _("Évaluation « %(name)s » supprimée.") % {"name": evaluation.name},
+                _("Évaluation « %(name)s » supprimée.") % {"name": evaluation.name},
             )
         return redirect("spheres:evaluations", slug=sphere.slug)
     return _render_tab(

@@ -71,7 +71,7 @@ def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> N
     # then
     assert result.returncode != 0
     assert result.stderr.strip() == (
-        "Configuration incomplète ou invalide : SECRET_KEY is required when DEBUG is "
+        "Configuration incomplète ou invalide : SECRET_KEY is required when DEBUG is "
         "off (`make run` generates a local one)."
     )
 
@@ -97,7 +97,7 @@ def test_a_malformed_variable_fails_at_start_naming_it(
     # then
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("Configuration incomplète ou invalide : ")
+    assert result.stderr.startswith("Configuration incomplète ou invalide : ")
     assert variable in result.stderr
 
 
@@ -150,6 +150,6 @@ def test_the_readme_commands_work_on_a_developer_checkout_after_make_run(
 
     # then: it works, and speaks French
     assert result.returncode == 0, result.stderr
-    assert "Sphère « Lycée Leconte de Lisle » créée" in result.stdout
+    assert "Sphère « Lycée Leconte de Lisle » créée" in result.stdout
     dry_run = _manage("send_due_communications", "--dry-run", env=env)
     assert dry_run.stdout.strip() == "Rien à envoyer pour l'instant."

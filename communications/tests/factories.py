@@ -20,7 +20,7 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     kind = Communication.Kind.REMINDER
     reply_to = "professeur@ecole.example"
     subject = "Bonjour {prenom}"
-    message = "Bonjour {prenom} {nom}, votre identifiant : {identifiant}."
+    message = "Bonjour {prenom} {nom}, votre identifiant : {identifiant}."
     all_learners = True
     max_minutes = 15
     minutes_days = 7

@@ -28,9 +28,9 @@ def test_send_due_dry_run_prints_what_would_be_sent_and_writes_nothing(capsys):
     _due_reminder(sphere)
     call_command("send_due_communications", "--dry-run")
     out = capsys.readouterr().out
-    assert "[simulation] « Relance de décembre »" in out
+    assert "[simulation] « Relance de décembre »" in out
     assert "3 message(s) à envoyer" in out
-    assert "non envoyés : 1 pas d'adresse électronique" in out
+    assert "non envoyés : 1 pas d'adresse électronique" in out
     assert not Send.objects.exists()
 
 

@@ -29,7 +29,7 @@ def test_unknown_placeholder_is_refused_with_its_name_and_the_allowed_list():
 
 def test_a_placeholder_of_another_type_is_refused():
     with pytest.raises(PlaceholderError) as error:
-        parse("Votre mot de passe : {mot_de_passe}", kind=Kind.REMINDER)
+        parse("Votre mot de passe : {mot_de_passe}", kind=Kind.REMINDER)
     assert "{mot_de_passe}" in str(error.value)
     # but the announcement has it
     assert parse("{mot_de_passe}", kind=Kind.ANNOUNCEMENT).fields == {"mot_de_passe"}
@@ -188,7 +188,7 @@ def test_learner_values_are_escaped_in_the_html_part_and_never_linked(settings):
 
 
 def test_the_login_link_has_a_readable_name_and_keeps_its_address_visible(settings):
-    html = _render(_prepared(settings, "Connectez-vous : {lien_connexion}")).html
+    html = _render(_prepared(settings, "Connectez-vous : {lien_connexion}")).html
     assert (
         '<a href="https://www.projet-voltaire.fr/?a=1&amp;b=2" '
         'style="color:#1d4ed8;">'
@@ -207,7 +207,7 @@ def test_the_login_link_has_a_readable_name_and_keeps_its_address_visible(settin
             "(voir https://fr.wikipedia.org/wiki/Voltaire_(écrivain))",
             "https://fr.wikipedia.org/wiki/Voltaire_(écrivain)",
         ),
-        ("« HTTPS://Example.org/ »", "HTTPS://Example.org/"),
+        ("« HTTPS://Example.org/ »", "HTTPS://Example.org/"),
     ],
 )
 def test_addresses_typed_in_the_message_become_links_to_what_is_shown(
@@ -267,7 +267,7 @@ def test_default_texts_follow_french_typography(kind):
         subject, message = (str(text) for text in rendering.DEFAULT_TEXTS[kind])
     for text in (subject, message):
         assert not _MISSING_NBSP.findall(text), text
-    # the sphere's name on its own line: no « de Collège Voltaire »
+    # the sphere's name on its own line: no « de Collège Voltaire »
     assert message.endswith("L'équipe pédagogique\n{nom_sphere}")
     assert "de {nom_sphere}" not in message
 

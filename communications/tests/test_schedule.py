@@ -105,7 +105,7 @@ def test_descriptions_write_1er_for_the_first_day_of_a_month():
         month_day=1,
         end_date=dt.date(2027, 6, 1),
     )
-    # then: « 1er », and the hour without a leading zero
+    # then: « 1er », and the hour without a leading zero
     assert (
         once.describe()
         == "Envoi unique le mardi 1er\u00a0décembre 2026 à 8\u00a0h\u00a000"

@@ -342,7 +342,7 @@ def test_evaluation_dates_are_each_learner_own_group_window(smtp_server, engine)
         engine.dispatch()
         engine.work()
     text = {r.recipients[0]: _typed_text(r) for r in smtp_server.received}
-    # no-break spaces keep « 7 décembre » and « 9 h 00 » on one line
+    # no-break spaces keep « 7 décembre » and « 9 h 00 » on one line
     assert (
         text[in_a.email]
         == "lundi 7\u00a0décembre 2026 14\u00a0h\u00a030-16\u00a0h\u00a030"
@@ -436,7 +436,7 @@ def test_a_retry_after_an_edit_sends_the_text_and_password_of_the_dispatch(
         max_minutes=None,
         minutes_days=None,
         max_level=None,
-        message="Mot de passe : {mot_de_passe}",
+        message="Mot de passe : {mot_de_passe}",
         password_token=crypto.encrypt("ancien-secret"),
     )
     engine.dispatch()
@@ -445,7 +445,7 @@ def test_a_retry_after_an_edit_sends_the_text_and_password_of_the_dispatch(
     communication_update(
         communication=communication,
         actor=communication.created_by,
-        data={"message": "Nouveau : {mot_de_passe}"},
+        data={"message": "Nouveau : {mot_de_passe}"},
         groups=[],
         password="nouveau-secret",
     )
@@ -454,7 +454,7 @@ def test_a_retry_after_an_edit_sends_the_text_and_password_of_the_dispatch(
         engine.work()
     # then
     (received,) = smtp_server.received
-    assert _typed_text(received) == "Mot de passe : ancien-secret"
+    assert _typed_text(received) == "Mot de passe : ancien-secret"
 
 
 def test_dry_run_writes_nothing(engine):

@@ -235,7 +235,7 @@ def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
     with pytest.raises(PermanentError, match="UnicodeEncodeError"):
         transport.send(to="élève@exämple.fr", raw=raw)
     # then: it was a permanent failure of that message, and the next one goes through
-    # on the same session (no « 503 nested MAIL command »)
+    # on the same session (no « 503 nested MAIL command »)
     transport.send(to="suivant@ecole.example", raw=raw)
     transport.close()
     assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]

@@ -25,7 +25,7 @@ def _data(sphere, **overrides):
         "name": "Annonce de rentrée",
         "reply_to": "prof@ecole.example",
         "subject": "Bienvenue {prenom}",
-        "message": "Identifiant : {identifiant}\nMot de passe : {mot_de_passe}",
+        "message": "Identifiant : {identifiant}\nMot de passe : {mot_de_passe}",
         "frequency": "once",
         "start_date": timezone.localdate(timezone=sphere.tzinfo) + dt.timedelta(days=1),
         "send_time": dt.time(8, 0),

@@ -49,7 +49,7 @@ def _form(sphere, **overrides):
         "max_minutes": "15",
         "minutes_days": "7",
         "max_level": "75",
-        "subject": "{prenom}, on reprend ?",
+        "subject": "{prenom}, on reprend ?",
         "message": "Bonjour {prenom} {nom}",
         "frequency": "weekly",
         "weekdays": ["0"],
@@ -373,7 +373,7 @@ def test_the_help_page_has_the_guide_examples_the_fields_and_the_support_address
     ).content.decode()
     help_url = reverse("communications:help", kwargs={"slug": sphere.slug})
     # then: the tab links to it and to the support address
-    assert f'href="{help_url}"' in list_page and "Besoin d'aide ?" in list_page
+    assert f'href="{help_url}"' in list_page and "Besoin d'aide ?" in list_page
     assert "mailto:aide@voltaire.example" in list_page
     # when
     page = admin_client.get(help_url).content.decode()
@@ -506,7 +506,7 @@ def test_pages_show_a_send_in_the_sphere_time_zone_in_the_style_of_the_emails(
             kwargs={"slug": sphere.slug, "pk": communication.pk},
         )
     ).content.decode()
-    # then: « 1er », no leading zero, no-break spaces, as in the e-mails
+    # then: « 1er », no leading zero, no-break spaces, as in the e-mails
     moment = "mardi 1er\u00a0décembre 2026 à 3\u00a0h\u00a000"
     assert f"Envoi du {moment}" in page
     assert f">{moment}</a>" in detail
@@ -572,7 +572,7 @@ def test_a_targeted_group_without_a_window_is_a_form_error_naming_it(
     response = admin_client.post(url, data)
     assert not Communication.objects.exists()
     (error,) = response.context["form"].errors["groups"]
-    assert "« 3e B » n'a pas de créneau pour cette évaluation" in error
+    assert "« 3e B » n'a pas de créneau pour cette évaluation" in error
 
 
 def test_an_evaluation_announcement_starts_with_its_evaluation_groups_ticked(
@@ -634,7 +634,7 @@ def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
     # then: nothing saved; the question with the number, and the message to check
     page = response.content.decode()
     assert not Communication.objects.exists()
-    assert "Envoyer maintenant à 3 utilisateurs ?" in page
+    assert "Envoyer maintenant à 3 utilisateurs ?" in page
     assert "Enregistrer et envoyer à 3 utilisateurs" in page
     assert response.context["preview_message"].subject == "Objet saisi"
     # when: confirmed
@@ -664,7 +664,7 @@ def test_a_first_recurring_send_within_ten_minutes_is_confirmed_too(
     )
     response = admin_client.post(url, data)
     assert response.context["form"].errors == {}
-    assert "Envoyer maintenant à 2 utilisateurs ?" in response.content.decode()
+    assert "Envoyer maintenant à 2 utilisateurs ?" in response.content.decode()
     assert not Communication.objects.exists()
 
 
@@ -721,7 +721,7 @@ def test_preview_and_test_work_on_the_typed_values_before_saving(
     response = admin_client.post(
         url, {**data, "action": "apercu", "apercu_pour": "zzz"}
     )
-    assert "Aucun utilisateur de la sphère ne correspond à « zzz »" in (
+    assert "Aucun utilisateur de la sphère ne correspond à « zzz »" in (
         response.content.decode()
     )
     # when: a test

@@ -37,7 +37,7 @@ def _local(value: dt.datetime, where: Any) -> dt.datetime:
 
 @register.filter
 def long_date(value: dt.date | dt.datetime | None, where: Any = None) -> str:
-    """« lundi 1er décembre 2026 »."""
+    """« lundi 1er décembre 2026 »."""
     if not value:
         return ""
     if isinstance(value, dt.datetime):
@@ -47,7 +47,7 @@ def long_date(value: dt.date | dt.datetime | None, where: Any = None) -> str:
 
 @register.filter
 def clock_time(value: dt.time | dt.datetime | None, where: Any = None) -> str:
-    """« 8 h 00 »."""
+    """« 8 h 00 »."""
     if value is None or value == "":
         return ""
     if isinstance(value, dt.datetime):
@@ -57,7 +57,7 @@ def clock_time(value: dt.time | dt.datetime | None, where: Any = None) -> str:
 
 @register.filter
 def moment(value: dt.datetime | None, where: Any = None) -> str:
-    """« lundi 1er décembre 2026 à 8 h 00 »."""
+    """« lundi 1er décembre 2026 à 8 h 00 »."""
     if not value:
         return ""
     if timezone.is_naive(value):

@@ -66,15 +66,15 @@ def test_an_accepted_address_is_written_the_platform_way(value, expected):
         ("", "n'est pas une adresse électronique."),
         ("jean@", "n'est pas une adresse électronique."),
         ("@example.fr", "n'est pas une adresse électronique."),
-        ('"a<b>c"@example.com', "la partie avant « @ »"),
-        ("jean dupont@example.fr", "la partie avant « @ »"),
-        ("élève@example.fr", "la partie avant « @ »"),
-        ("jean..dupont@example.fr", "la partie avant « @ »"),
-        (f"{'a' * 65}@example.fr", "la partie avant « @ »"),
+        ('"a<b>c"@example.com', "la partie avant « @ »"),
+        ("jean dupont@example.fr", "la partie avant « @ »"),
+        ("élève@example.fr", "la partie avant « @ »"),
+        ("jean..dupont@example.fr", "la partie avant « @ »"),
+        (f"{'a' * 65}@example.fr", "la partie avant « @ »"),
         ("jean@[10.0.0.1]", "une adresse IP n'est pas acceptée"),
-        ("jean@-example.fr", "le domaine « -example.fr » n'est pas valide."),
+        ("jean@-example.fr", "le domaine « -example.fr » n'est pas valide."),
         ("jean@example..fr", "n'est pas valide."),
-        ("jean@localhost", "le domaine « localhost » n'est pas valide."),
+        ("jean@localhost", "le domaine « localhost » n'est pas valide."),
         ("jean@example.123", "n'est pas valide."),
         ("jean@exa mple.fr", "n'est pas valide."),
         (f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 60}.fr", "dépasse 254 caractères"),
@@ -84,7 +84,7 @@ def test_a_refused_address_says_why_in_french(value, reason):
     with pytest.raises(AddressRefused) as refused:
         address_normalize(value)
     assert reason in str(refused.value)
-    assert str(refused.value).startswith(f"« {value} »")
+    assert str(refused.value).startswith(f"« {value} »")
 
 
 def test_a_normal_address_is_one_the_policy_writes_as_it_is():
@@ -115,7 +115,7 @@ def test_the_policy_only_ever_raises_address_refused(value):
     verdict, result = outcome(address_normalize, value)
     if verdict == "refused":
         # a reason in French, quoting what was given
-        assert result.startswith("« ")
+        assert result.startswith("« ")
 
 
 @PROPERTIES

@@ -40,10 +40,10 @@ def test_import_learners_prints_progress_and_a_summary(sphere, tmp_path):
     # then
     assert stdout.splitlines() == [
         "Lecture et vérification du fichier…",
-        "Fichier valide : 2 apprenants. Enregistrement…",
+        "Fichier valide : 2 apprenants. Enregistrement…",
         "2 / 2 enregistrés…",
         "Mise à jour des groupes des apprenants…",
-        "2 apprenants importés : 1 créé, 1 mis à jour, 2 groupes créés.",
+        "2 apprenants importés : 1 créé, 1 mis à jour, 2 groupes créés.",
     ]
     assert stderr == ""
     assert Learner.objects.filter(sphere=sphere).count() == 2
@@ -75,11 +75,11 @@ def test_import_learners_lists_every_error_and_fails(sphere, tmp_path):
         call_command("import_learners", sphere.slug, str(file), stderr=stderr)
     # then
     assert stderr.getvalue().splitlines() == [
-        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
-        "Ligne 3 : niveau « 200 » invalide : un nombre entier de 0 à 100 est attendu.",
+        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
+        "Ligne 3 : niveau « 200 » invalide : un nombre entier de 0 à 100 est attendu.",
     ]
     assert str(excinfo.value) == (
-        "Import refusé, rien n'a été enregistré : 2 erreurs dans le fichier."
+        "Import refusé, rien n'a été enregistré : 2 erreurs dans le fichier."
     )
     assert not Learner.objects.exists()
     assert not Group.objects.exists()
@@ -94,7 +94,7 @@ def test_import_learners_refuses_an_unknown_sphere(tmp_path):
     with pytest.raises(CommandError) as excinfo:
         run("import_learners", "inconnue", str(file))
     # then
-    assert str(excinfo.value) == "Aucune sphère n'a l'identifiant court « inconnue »."
+    assert str(excinfo.value) == "Aucune sphère n'a l'identifiant court « inconnue »."
 
 
 @pytest.mark.parametrize(
@@ -111,7 +111,7 @@ def test_import_learners_refuses_an_unreadable_file(sphere, tmp_path, name, reas
     with pytest.raises(CommandError) as excinfo:
         run("import_learners", sphere.slug, str(path))
     # then
-    assert str(excinfo.value) == f"Impossible de lire « {path} » : {reason}."
+    assert str(excinfo.value) == f"Impossible de lire « {path} » : {reason}."
 
 
 def test_import_activity_prints_a_summary(sphere, tmp_path):
@@ -127,7 +127,7 @@ def test_import_activity_prints_a_summary(sphere, tmp_path):
     stdout, _stderr = run("import_activity", sphere.slug, str(file))
     # then
     assert stdout.splitlines()[-1] == (
-        "2 lignes d'activité importées : 2 créées, 0 mise à jour."
+        "2 lignes d'activité importées : 2 créées, 0 mise à jour."
     )
     assert DailyActivity.objects.filter(learner__sphere=sphere).count() == 2
 
@@ -148,12 +148,12 @@ def test_import_activity_lists_every_error_and_fails(sphere, tmp_path):
         call_command("import_activity", sphere.slug, str(file), stderr=stderr)
     # then
     assert stderr.getvalue().splitlines() == [
-        "Ligne 3 : aucun apprenant d'identifiant « inconnu » dans cette sphère.",
-        "Ligne 4 : minutes « -1 » invalides : un nombre entier de 0 à 1\xa0440 est "
+        "Ligne 3 : aucun apprenant d'identifiant « inconnu » dans cette sphère.",
+        "Ligne 4 : minutes « -1 » invalides : un nombre entier de 0 à 1\xa0440 est "
         "attendu.",
     ]
     assert str(excinfo.value) == (
-        "Import refusé, rien n'a été enregistré : 2 erreurs dans le fichier."
+        "Import refusé, rien n'a été enregistré : 2 erreurs dans le fichier."
     )
     assert not DailyActivity.objects.exists()
 
@@ -193,7 +193,7 @@ def test_import_learners_run_from_the_shell_exits_non_zero_on_a_bad_file(tmp_pat
     # then
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
-        "CommandError: Import refusé, rien n'a été enregistré : "
+        "Ligne 2 : « jean@ » n'est pas une adresse électronique.",
+        "CommandError: Import refusé, rien n'a été enregistré : "
         "1 erreur dans le fichier.",
     ]

@@ -53,8 +53,8 @@ def test_group_delete_refuses_the_only_group_of_an_active_communication(sphere):
         services.group_delete(group=group)
     # then: the message names the group and only the communications it would empty
     assert str(refused.value) == (
-        "Le groupe « Classe 3e A » est le seul groupe des communications actives "
-        "« Relance de juin », « Relance de mai » : modifiez-les pour choisir un autre "
+        "Le groupe « Classe 3e A » est le seul groupe des communications actives "
+        "« Relance de juin », « Relance de mai » : modifiez-les pour choisir un autre "
         "groupe, ou désactivez-les, avant de supprimer ce groupe."
     )
     assert Group.objects.filter(pk=group.pk).exists()
@@ -137,7 +137,7 @@ def test_evaluation_update_refuses_an_end_before_the_start(sphere):
             windows=[(group, JUNE_3, JUNE_3 - dt.timedelta(hours=1))],
         )
     # then
-    assert str(refused.value) == "Pour « A », la fin doit être après le début."
+    assert str(refused.value) == "Pour « A », la fin doit être après le début."
     assert EvaluationWindow.objects.get() == window
     assert EvaluationWindow.objects.get().starts_at == window.starts_at
 
@@ -156,7 +156,7 @@ def test_evaluation_update_refuses_the_name_of_another_evaluation(sphere):
         )
     # then
     assert (
-        str(refused.value) == "Une évaluation « Final » existe déjà dans cette sphère."
+        str(refused.value) == "Une évaluation « Final » existe déjà dans cette sphère."
     )
     evaluation.refresh_from_db()
     assert evaluation.name == "Blanc"
@@ -180,7 +180,7 @@ def test_evaluation_update_keeps_its_own_name(sphere):
 def test_evaluation_update_refuses_to_remove_a_window_an_active_communication_uses(
     sphere,
 ):
-    # given: « Annonce A » announces the evaluation to group A
+    # given: « Annonce A » announces the evaluation to group A
     group_a, group_b = (GroupFactory(sphere=sphere, name=name) for name in "AB")
     evaluation = EvaluationFactory(sphere=sphere, name="Blanc")
     EvaluationWindowFactory(evaluation=evaluation, group=group_a)
@@ -204,8 +204,8 @@ def test_evaluation_update_refuses_to_remove_a_window_an_active_communication_us
         )
     # then: nothing changed, and the message names the communication
     assert str(refused.value) == (
-        "Impossible de retirer le créneau du groupe « A » : la communication active "
-        "« Annonce A » annonce cette évaluation à ce groupe. Modifiez-la pour retirer "
+        "Impossible de retirer le créneau du groupe « A » : la communication active "
+        "« Annonce A » annonce cette évaluation à ce groupe. Modifiez-la pour retirer "
         "ce groupe, ou désactivez-la, avant de retirer ce créneau."
     )
     evaluation.refresh_from_db()
@@ -223,7 +223,7 @@ def test_evaluation_update_refuses_to_remove_a_window_of_an_all_groups_announcem
     EvaluationWindowFactory(evaluation=evaluation, group=group_b)
     _announcement(evaluation, name="Annonce à tous")
     # when / then
-    with pytest.raises(services.ServiceError, match="« Annonce à tous »"):
+    with pytest.raises(services.ServiceError, match="« Annonce à tous »"):
         services.evaluation_update(
             evaluation=evaluation,
             name=evaluation.name,

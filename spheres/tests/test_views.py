@@ -486,7 +486,7 @@ def test_bulk_add_to_group(admin_client, sphere):
     assert response["Location"] == _learners_url(sphere) + "?q=a&groupe="
     assert set(group.learners.all()) == {first, second}
     page = _content(admin_client.get(response["Location"]))
-    assert "2 utilisateurs ajoutés au groupe « Classe 3e A »." in page
+    assert "2 utilisateurs ajoutés au groupe « Classe 3e A »." in page
 
 
 def test_bulk_remove_from_group(admin_client, sphere):
@@ -502,7 +502,7 @@ def test_bulk_remove_from_group(admin_client, sphere):
     assert list(group.learners.all()) == [staying]
     assert Learner.objects.filter(pk=leaving.pk).exists()  # still in the sphere
     page = _content(admin_client.get(response["Location"]))
-    assert "1 utilisateur retiré du groupe « Classe 3e A »." in page
+    assert "1 utilisateur retiré du groupe « Classe 3e A »." in page
 
 
 def test_bulk_add_says_when_nothing_changed(admin_client, sphere):
@@ -516,7 +516,7 @@ def test_bulk_add_says_when_nothing_changed(admin_client, sphere):
     # then
     page = _content(admin_client.get(response["Location"]))
     assert (
-        "Aucun utilisateur ajouté : ils étaient déjà dans le groupe « Classe 3e A »."
+        "Aucun utilisateur ajouté : ils étaient déjà dans le groupe « Classe 3e A »."
         in page
     )
 
@@ -612,7 +612,7 @@ def test_import_creates_learners_and_reports(admin_client, sphere):
     }
     page = _content(admin_client.get(response["Location"]))
     assert (
-        "Import terminé : 2 lignes lues, 2 utilisateurs créés, 0 mis à jour, "
+        "Import terminé : 2 lignes lues, 2 utilisateurs créés, 0 mis à jour, "
         "2 groupes créés." in page
     )
     assert "<td>jdupont</td>" in page
@@ -632,8 +632,8 @@ def test_import_with_errors_lists_them_and_imports_nothing(admin_client, sphere)
     content = _content(response)
     assert response.status_code == 400
     assert "rien n'a été enregistré" in content
-    assert content.count("<li>Ligne 3 : ") == 1
-    assert content.count("<li>Ligne 4 : ") == 1
+    assert content.count("<li>Ligne 3 : ") == 1
+    assert content.count("<li>Ligne 4 : ") == 1
     assert not sphere.learners.exists()
     assert not sphere.groups.exists()
 
@@ -647,7 +647,7 @@ def test_import_shows_every_error_of_the_importer(admin_client, sphere, monkeypa
             [
                 importers.ImportErrorLine(None, "L'en-tête est incomplet."),
                 importers.ImportErrorLine(7, "<b>niveau</b> invalide"),
-                importers.ImportErrorLine(9, "Ligne 9 : identifiant manquant."),
+                importers.ImportErrorLine(9, "Ligne 9 : identifiant manquant."),
             ]
         )
 
@@ -657,8 +657,8 @@ def test_import_shows_every_error_of_the_importer(admin_client, sphere, monkeypa
     # then
     content = _raw(response)
     assert "<li>L&#x27;en-tête est incomplet.</li>" in content
-    assert "<li>Ligne 7 : &lt;b&gt;niveau&lt;/b&gt; invalide</li>" in content
-    assert "<li>Ligne 9 : identifiant manquant.</li>" in content
+    assert "<li>Ligne 7 : &lt;b&gt;niveau&lt;/b&gt; invalide</li>" in content
+    assert "<li>Ligne 9 : identifiant manquant.</li>" in content
 
 
 # --- Groupes --------------------------------------------------------------------------
@@ -693,7 +693,7 @@ def test_group_create(admin_client, sphere):
     # then
     assert response.status_code == 302
     assert list(sphere.groups.values_list("name", flat=True)) == ["Classe 3e A"]
-    assert "Groupe « Classe 3e A » créé." in _content(
+    assert "Groupe « Classe 3e A » créé." in _content(
         admin_client.get(response["Location"])
     )
 
@@ -709,7 +709,7 @@ def test_group_create_refuses_a_duplicate_name_in_french(admin_client, sphere):
     # then
     content = _content(response)
     assert response.status_code == 400
-    assert "Un groupe « Classe 3e A » existe déjà dans cette sphère." in content
+    assert "Un groupe « Classe 3e A » existe déjà dans cette sphère." in content
     assert 'value="Classe 3e A"' in content
     assert sphere.groups.count() == 1
 
@@ -739,7 +739,7 @@ def test_group_rename(admin_client, sphere):
     group.refresh_from_db()
     assert group.name == "Classe 3e A"
     page = _content(admin_client.get(response["Location"]))
-    assert "Groupe « 3e A » renommé en « Classe 3e A »." in page
+    assert "Groupe « 3e A » renommé en « Classe 3e A »." in page
 
 
 def test_group_rename_refuses_a_duplicate_name(admin_client, sphere):
@@ -753,7 +753,7 @@ def test_group_rename_refuses_a_duplicate_name(admin_client, sphere):
     response = admin_client.post(url, {"name": "Classe 3e B"})
     # then
     content = _content(response)
-    assert "Un groupe « Classe 3e B » existe déjà dans cette sphère." in content
+    assert "Un groupe « Classe 3e B » existe déjà dans cette sphère." in content
     assert 'value="Classe 3e B"' in content
     group.refresh_from_db()
     assert group.name == "Classe 3e A"
@@ -782,7 +782,7 @@ def test_group_delete_asks_for_confirmation_and_keeps_learners(admin_client, sph
     # when: the confirmation step
     confirmation = _content(admin_client.get(url))
     # then
-    assert "Supprimer le groupe « Classe 3e A » ?" in confirmation
+    assert "Supprimer le groupe « Classe 3e A » ?" in confirmation
     assert "Ce groupe contient 2 utilisateurs." in confirmation
     assert "Les utilisateurs restent dans la sphère" in confirmation
     assert Group.objects.filter(pk=group.pk).exists()
@@ -794,7 +794,7 @@ def test_group_delete_asks_for_confirmation_and_keeps_learners(admin_client, sph
     assert sphere.learners.count() == len(learners)
     page = _content(admin_client.get(response["Location"]))
     assert (
-        "Groupe « Classe 3e A » supprimé. Ses utilisateurs restent dans la sphère."
+        "Groupe « Classe 3e A » supprimé. Ses utilisateurs restent dans la sphère."
         in page
     )
 
@@ -833,7 +833,7 @@ def test_group_delete_lists_the_active_communications_of_the_group(
     assert response.status_code == 200
     assert "Communications actives qui visent ce groupe" in page
     assert (
-        "Ces communications actives visent aussi d'autres groupes : elles les gardent,"
+        "Ces communications actives visent aussi d'autres groupes : elles les gardent,"
         " mais n'enverront plus rien aux utilisateurs qui ne sont que dans ce groupe."
         in page
     )
@@ -875,7 +875,7 @@ def test_group_delete_is_refused_when_it_is_the_only_group_of_a_communication(
     # then: it says why and what to do, and offers no deletion
     page = _content(response)
     assert "Suppression impossible" in page
-    assert "Ce groupe est le seul groupe choisi pour cette communication active :" in (
+    assert "Ce groupe est le seul groupe choisi pour cette communication active :" in (
         page
     )
     assert f'<a href="{_detail_url(sole)}">Relance de mai</a>' in page
@@ -891,8 +891,8 @@ def test_group_delete_is_refused_when_it_is_the_only_group_of_a_communication(
     # then: refused, and nothing is lost
     assert response.status_code == 400
     assert (
-        "Le groupe « Classe 3e A » est le seul groupe de la communication active "
-        "« Relance de mai » : modifiez-la pour choisir un autre groupe, ou "
+        "Le groupe « Classe 3e A » est le seul groupe de la communication active "
+        "« Relance de mai » : modifiez-la pour choisir un autre groupe, ou "
         "désactivez-la, avant de supprimer ce groupe." in _content(response)
     )
     assert Group.objects.filter(pk=group.pk).exists()
@@ -977,7 +977,7 @@ def test_evaluation_create_converts_from_the_spheres_time_zone(
     )
     # and the list shows them back in the sphere's time zone, in French
     page = _content(admin_client.get(response["Location"]))
-    assert "Évaluation « Évaluation finale » créée." in page
+    assert "Évaluation « Évaluation finale » créée." in page
     assert "lundi 15\u00a0juin 2026, de 14\u00a0h\u00a030 à 16\u00a0h\u00a030" in page
     assert (
         "du mardi 16\u00a0juin 2026 à 8\u00a0h\u00a000 au mercredi 17\u00a0juin 2026 à 12\u00a0h\u00a000"
@@ -1073,7 +1073,7 @@ def test_evaluation_create_refuses_a_duplicate_name(admin_client, sphere):
     )
     # then
     assert (
-        "Une évaluation « Évaluation finale » existe déjà dans cette sphère."
+        "Une évaluation « Évaluation finale » existe déjà dans cette sphère."
         in _content(response)
     )
     assert Evaluation.objects.count() == 1
@@ -1120,10 +1120,10 @@ def test_evaluation_delete(admin_client, sphere):
     confirmation = _content(admin_client.get(url))
     response = admin_client.post(url)
     # then
-    assert "Supprimer l'évaluation « Blanc » ?" in confirmation
+    assert "Supprimer l'évaluation « Blanc » ?" in confirmation
     assert not Evaluation.objects.exists()
     assert sphere.groups.count() == 1
-    assert "Évaluation « Blanc » supprimée." in _content(
+    assert "Évaluation « Blanc » supprimée." in _content(
         admin_client.get(response["Location"])
     )
 
@@ -1186,7 +1186,7 @@ def test_evaluation_edit_shows_the_windows_in_the_spheres_time_zone(
     response = admin_client.get(_evaluation_edit_url(evaluation))
     # then
     page = _content(response)
-    assert "Modifier l'évaluation « Blanc »" in page
+    assert "Modifier l'évaluation « Blanc »" in page
     assert 'value="Blanc"' in page
     assert f'name="groupe_{group.pk}_debut_date" value="2026-06-15"' in page
     assert f'name="groupe_{group.pk}_debut_heure" value="14:30"' in page
@@ -1222,7 +1222,7 @@ def test_evaluation_edit_renames_changes_adds_and_removes_windows(admin_client, 
     assert windows["A"].starts_at == dt.datetime(2030, 6, 3, 7, 0, tzinfo=dt.UTC)
     assert windows["C"].ends_at == dt.datetime(2030, 6, 4, 14, 30, tzinfo=dt.UTC)
     page = _content(admin_client.get(response["Location"]))
-    assert "Évaluation « Blanc de juin » modifiée." in page
+    assert "Évaluation « Blanc de juin » modifiée." in page
     assert "lundi 3\u00a0juin 2030, de 9\u00a0h\u00a000 à 11\u00a0h\u00a000" in page
 
 
@@ -1299,7 +1299,7 @@ def test_evaluation_edit_refuses_the_name_of_another_evaluation(admin_client, sp
     )
     # then
     assert response.status_code == 400
-    assert "Une évaluation « Final » existe déjà dans cette sphère." in _content(
+    assert "Une évaluation « Final » existe déjà dans cette sphère." in _content(
         response
     )
     evaluation.refresh_from_db()
@@ -1309,7 +1309,7 @@ def test_evaluation_edit_refuses_the_name_of_another_evaluation(admin_client, sp
 def test_evaluation_edit_refuses_to_remove_the_window_a_communication_announces(
     admin_client, sphere
 ):
-    # given: « Annonce A » announces the evaluation to group A
+    # given: « Annonce A » announces the evaluation to group A
     group_a, group_b = (GroupFactory(sphere=sphere, name=name) for name in "AB")
     evaluation = EvaluationFactory(sphere=sphere, name="Blanc")
     EvaluationWindowFactory(evaluation=evaluation, group=group_a)
@@ -1326,8 +1326,8 @@ def test_evaluation_edit_refuses_to_remove_the_window_a_communication_announces(
     content = _content(response)
     assert response.status_code == 400
     assert (
-        "Impossible de retirer le créneau du groupe « A » : la communication active "
-        "« Annonce A » annonce cette évaluation à ce groupe." in content
+        "Impossible de retirer le créneau du groupe « A » : la communication active "
+        "« Annonce A » annonce cette évaluation à ce groupe." in content
     )
     assert 'value="2030-05-12"' in content
     assert list(evaluation.windows.values_list("group__name", flat=True)) == ["A"]

@@ -1,4 +1,4 @@
-"""The « Communications » tab in a real browser, driven by labels and roles in French,
+"""The « Communications » tab in a real browser, driven by labels and roles in French,
 as a sphere administrator reads the pages: the guide's three examples, the list and its
 colours, the options (modify, duplicate, deactivate), placeholder errors and buttons,
 the preview and the test send."""
@@ -55,7 +55,7 @@ def _scheduled_reminder(sphere, name: str, admin) -> Communication:
 
 
 def _open_communications(page: Page, sphere) -> None:
-    """From « Mes sphères »: open the sphere, then its « Communications » tab."""
+    """From « Mes sphères »: open the sphere, then its « Communications » tab."""
     page.get_by_role("link", name=sphere.name).click()
     tabs = page.get_by_role("navigation", name="Onglets de la sphère")
     tabs.get_by_role("link", name="Communications").click()
@@ -123,7 +123,7 @@ def test_announcement_in_a_sphere_without_groups(
 
     expect(
         page.get_by_text(
-            "Cette sphère n'a aucun groupe : la communication sera envoyée"
+            "Cette sphère n'a aucun groupe : la communication sera envoyée"
         )
     ).to_be_visible()
     expect(_reach(page, 3)).to_be_visible()
@@ -143,7 +143,7 @@ def test_announcement_in_a_sphere_without_groups(
 
     expect(
         page.get_by_text(
-            "La communication « Lancement du Projet Voltaire » est enregistrée."
+            "La communication « Lancement du Projet Voltaire » est enregistrée."
         )
     ).to_be_visible()
     expect(page.get_by_text("enregistré (jamais réaffiché)")).to_be_visible()
@@ -207,7 +207,7 @@ def test_reminder_to_two_groups_weekly_with_a_live_count(
     page.get_by_label("Votre adresse électronique").fill("professeur@lycee.example")
     weekdays = page.get_by_role("group", name="Jours de la semaine")
     expect(weekdays).to_be_hidden()
-    weekly = "Envoi régulier : chaque semaine, les jours choisis"
+    weekly = "Envoi régulier : chaque semaine, les jours choisis"
     page.get_by_label(weekly).check()
     assert _side_by_side(page.get_by_label(weekly), page.get_by_text(weekly))
     expect(weekdays).to_be_visible()
@@ -221,9 +221,9 @@ def test_reminder_to_two_groups_weekly_with_a_live_count(
     _save(page)
 
     expect(
-        page.get_by_text("« Relance hebdomadaire » est enregistrée.")
+        page.get_by_text("« Relance hebdomadaire » est enregistrée.")
     ).to_be_visible()
-    expect(page.get_by_text("Prochain envoi :")).to_be_visible()
+    expect(page.get_by_text("Prochain envoi :")).to_be_visible()
     communication = Communication.objects.get(sphere=sphere)
     assert communication.kind == Communication.Kind.REMINDER
     assert communication.max_minutes == 15
@@ -319,7 +319,7 @@ def test_options_deactivate_read_only_and_duplicate(
     expect(
         page.get_by_text("Les communications actives apparaissent en noir")
     ).to_be_visible()
-    expect(_row(page, "Relance de janvier")).to_contain_text("Prochain envoi :")
+    expect(_row(page, "Relance de janvier")).to_contain_text("Prochain envoi :")
     page.get_by_role("link", name="Relance de janvier").click()
 
     options = page.get_by_role("list", name="Options")
@@ -335,7 +335,7 @@ def test_options_deactivate_read_only_and_duplicate(
     dialog.get_by_role("button", name="Désactiver définitivement").click()
 
     expect(
-        page.get_by_text("La communication « Relance de janvier » est désactivée.")
+        page.get_by_text("La communication « Relance de janvier » est désactivée.")
     ).to_be_visible()
     deactivated = _row(page, "Relance de janvier")
     active = _row(page, "Relance de mars")
@@ -367,16 +367,16 @@ def test_options_deactivate_read_only_and_duplicate(
 
     page.get_by_role("link", name="Dupliquer").click()
     expect(page.get_by_role("heading", name="Créer une communication")).to_be_visible()
-    expect(page.get_by_text("Copie de « Relance de janvier »")).to_be_visible()
+    expect(page.get_by_text("Copie de « Relance de janvier »")).to_be_visible()
     name = page.get_by_label("Nom de la communication")
     expect(name).to_be_enabled()
     expect(name).to_have_value("Copie de Relance de janvier")
     expect(_message(page)).to_have_value(
-        "Bonjour {prenom} {nom}, votre identifiant : {identifiant}."
+        "Bonjour {prenom} {nom}, votre identifiant : {identifiant}."
     )
     _save(page)
     expect(
-        page.get_by_text("« Copie de Relance de janvier » est enregistrée.")
+        page.get_by_text("« Copie de Relance de janvier » est enregistrée.")
     ).to_be_visible()
 
     _back_to_list(page)

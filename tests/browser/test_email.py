@@ -48,7 +48,7 @@ def _evaluation_message(settings) -> rendering.RenderedMessage:
     prepared = rendering.prepare(
         kind=Kind.EVALUATION,
         subject=subject,
-        message=f"{message}\n\nAide en ligne : {HELP_URL}.",
+        message=f"{message}\n\nAide en ligne : {HELP_URL}.",
         reply_to="professeure@college-voltaire.example",
         sphere=sphere,
         evaluation_id=None,
@@ -82,9 +82,9 @@ def test_the_html_part_reads_as_a_clear_message_from_the_sphere(
     # the text, with the learner's name shown as typed (markup is text here)
     body = mail_page.locator("body")
     expect(body).to_contain_text("Bonjour Léa <b>Martin</b>,")
-    expect(body).to_contain_text("début : lundi 1er mars 2027 à 8 h 00 ;")
-    expect(body).to_contain_text("fin : lundi 1er mars 2027 à 9 h 30.")
-    expect(body).to_contain_text("Votre identifiant : lmartin")
+    expect(body).to_contain_text("début : lundi 1er mars 2027 à 8 h 00 ;")
+    expect(body).to_contain_text("fin : lundi 1er mars 2027 à 9 h 30.")
+    expect(body).to_contain_text("Votre identifiant : lmartin")
     expect(body).to_contain_text("L'équipe pédagogique Collège Voltaire")
     # the login link by its readable name, its address still visible
     login = mail_page.get_by_role("link", name="Se connecter au Projet Voltaire")

@@ -86,7 +86,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         sphere=sphere,
         groups=[a, b],
         subject="{prenom}, reprenez l'entraînement",
-        message="Bonjour {prenom} {nom}, votre identifiant : {identifiant}.",
+        message="Bonjour {prenom} {nom}, votre identifiant : {identifiant}.",
     )
     evaluation = EvaluationFactory(sphere=sphere, name="Certificat Voltaire")
     starts_a = dt.datetime(2030, 3, 4, 14, 30, tzinfo=PARIS)
@@ -101,7 +101,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         max_minutes=None,
         minutes_days=None,
         max_level=None,
-        subject="Évaluation : {date_debut_evaluation}",
+        subject="Évaluation : {date_debut_evaluation}",
         message=(
             "{prenom}, l'évaluation commence le {date_debut_evaluation} "
             "à {heure_debut_evaluation} (identifiant {identifiant})."
@@ -144,7 +144,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     assert to_lea.get_content_type() == "multipart/alternative"
     text = to_lea.get_body(("plain",)).get_content()
     html = to_lea.get_body(("html",)).get_content()
-    assert "Bonjour Léa Martin <Dupont>, votre identifiant : lmartin." in text
+    assert "Bonjour Léa Martin <Dupont>, votre identifiant : lmartin." in text
     assert "Léa Martin &lt;Dupont&gt;" in html
     assert "lmartin" in html
     # Each learner has the window of their own group; in both groups, the earlier one.
@@ -153,7 +153,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         for r in services.smtp.handler.to(lea.email)
         if r.message["Subject"].startswith("Évaluation")
     ]
-    assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4 mars 2030"
+    assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4 mars 2030"
     assert (
         "Léa, l'évaluation commence le lundi 4\u00a0mars 2030 à 14\u00a0h\u00a030 "
         "(identifiant lmartin)." in evaluation_to_lea.get_body(("plain",)).get_content()

@@ -7,7 +7,7 @@ from communications.sending import deliveries_purge
 
 class Command(BaseCommand):
     help = (
-        "Supprime l'historique (envois et messages) de plus de JOURS jours ; une annonce "
+        "Supprime l'historique (envois et messages) de plus de JOURS jours ; une annonce "
         "active garde le sien (il dit qui l'a déjà reçue)."
     )
 

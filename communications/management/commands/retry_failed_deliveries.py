@@ -9,7 +9,7 @@ from communications.sending import deliveries_retry_failed
 
 class Command(BaseCommand):
     help = (
-        "Remet en file les messages en échec (des communications actives ou terminées ; "
+        "Remet en file les messages en échec (des communications actives ou terminées ; "
         "jamais d'une communication désactivée)."
     )
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
             "--days",
             type=int,
             default=None,
-            help=("Seulement les envois des JOURS derniers jours (par défaut : tous)."),
+            help=("Seulement les envois des JOURS derniers jours (par défaut : tous)."),
         )
 
     def handle(self, *args, days: int | None = None, **options) -> None:  # noqa: ANN002, ANN003

@@ -9,7 +9,7 @@ class Command(BaseCommand):
     help = (
         "Chiffre de nouveau les mots de passe de première connexion enregistrés avec la "
         "première clé de FIELD_ENCRYPTION_KEYS. À lancer après avoir mis une nouvelle "
-        "clé en tête ; les anciennes clés peuvent ensuite être retirées."
+        "clé en tête ; les anciennes clés peuvent ensuite être retirées."
     )
 
     def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003

@@ -9,7 +9,7 @@ from communications.sending import DispatchResult, sends_dispatch_due
 
 class Command(BaseCommand):
     help = (
-        "Lance un passage du répartiteur : envoie chaque communication active dont "
+        "Lance un passage du répartiteur : envoie chaque communication active dont "
         "l'heure est venue (ce que fait Celery beat chaque minute). Avec --dry-run, "
         "montre ce qui serait envoyé sans rien écrire."
     )
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help=("Montre ce qui serait envoyé ; n'écrit rien."),
+            help=("Montre ce qui serait envoyé ; n'écrit rien."),
         )
 
     def handle(self, *args, dry_run: bool = False, **options) -> None:  # noqa: ANN002, ANN003
@@ -33,7 +33,7 @@ class Command(BaseCommand):
     def line(result: DispatchResult, *, dry_run: bool) -> str:
         reasons = dict(Delivery.Reason.choices)
         line = _(
-            "%(prefix)s« %(name)s » (#%(id)s, prévue %(when)s UTC) : %(count)s "
+            "%(prefix)s« %(name)s » (#%(id)s, prévue %(when)s UTC) : %(count)s "
             "message(s) à envoyer en %(tasks)s tâche(s)"
         ) % {
             "prefix": _("[simulation] ") if dry_run else "",
@@ -48,15 +48,15 @@ class Command(BaseCommand):
                 f"{n} {str(reasons.get(reason, reason)).lower()}"
                 for reason, n in sorted(result.skipped.items())
             )
-            line += _(" ; non envoyés : %(skipped)s") % {"skipped": skipped}
+            line += _(" ; non envoyés : %(skipped)s") % {"skipped": skipped}
         if result.already_received:
             line += ngettext(
-                " ; %(n)s l'avait déjà reçue",
-                " ; %(n)s l'avaient déjà reçue",
+                " ; %(n)s l'avait déjà reçue",
+                " ; %(n)s l'avaient déjà reçue",
                 result.already_received,
             ) % {"n": result.already_received}
         if result.note == "evaluation over":
-            line += _(" ; l'évaluation est terminée : communication close")
+            line += _(" ; l'évaluation est terminée : communication close")
         elif result.note == "already dispatched":
-            line += _(" ; cette échéance était déjà partie : calendrier avancé")
+            line += _(" ; cette échéance était déjà partie : calendrier avancé")
         return line

@@ -16,7 +16,7 @@ class Command(BaseCommand):
     help = "Crée une sphère (école, université, entreprise)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name", help="Nom affiché, par ex. « Collège Voltaire ».")
+        parser.add_argument("name", help="Nom affiché, par ex. « Collège Voltaire ».")
         parser.add_argument(
             "--slug",
             required=True,
@@ -38,16 +38,16 @@ class Command(BaseCommand):
             validate_slug(slug)
         except ValidationError:
             raise CommandError(
-                f"Identifiant court invalide : « {slug} » (lettres, chiffres, - et _)."
+                f"Identifiant court invalide : « {slug} » (lettres, chiffres, - et _)."
             ) from None
         try:
             zoneinfo.ZoneInfo(timezone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise CommandError(
-                f"Fuseau horaire inconnu : « {timezone} » (ex. : Europe/Paris)."
+                f"Fuseau horaire inconnu : « {timezone} » (ex. : Europe/Paris)."
             ) from None
         if Sphere.objects.filter(slug=slug).exists():
-            raise CommandError(f"Une sphère avec l'identifiant « {slug} » existe déjà.")
+            raise CommandError(f"Une sphère avec l'identifiant « {slug} » existe déjà.")
 
         try:
             sphere = sphere_create(name=name, slug=slug, timezone=timezone)
@@ -56,11 +56,11 @@ class Command(BaseCommand):
         except IntegrityError:
             # Another process created the same slug between the check and the insert.
             raise CommandError(
-                f"Une sphère avec l'identifiant « {slug} » existe déjà."
+                f"Une sphère avec l'identifiant « {slug} » existe déjà."
             ) from None
 
         self.stdout.write(
             self.style.SUCCESS(
-                f"Sphère « {sphere.name} » créée ({sphere.slug}, {sphere.timezone})."
+                f"Sphère « {sphere.name} » créée ({sphere.slug}, {sphere.timezone})."
             )
         )

@@ -14,7 +14,7 @@ from spheres.services import sphere_admin_add
 
 class Command(BaseCommand):
     help = (
-        "Donne l'administration d'une sphère à une adresse électronique : crée le "
+        "Donne l'administration d'une sphère à une adresse électronique : crée le "
         "compte s'il n'existe pas, sinon ajoute la sphère au compte existant."
     )
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--password",
             default=None,
-            help="Mot de passe : obligatoire pour un nouveau compte ; pour un compte "
+            help="Mot de passe : obligatoire pour un nouveau compte ; pour un compte "
             "existant, le remplace s'il est donné.",
         )
 
@@ -36,11 +36,11 @@ class Command(BaseCommand):
             validate_email(email)
         except ValidationError:
             raise CommandError(
-                f"Adresse électronique invalide : « {email} »."
+                f"Adresse électronique invalide : « {email} »."
             ) from None
         sphere = Sphere.objects.filter(slug=slug).first()
         if sphere is None:
-            raise CommandError(f"Aucune sphère avec l'identifiant « {slug} ».")
+            raise CommandError(f"Aucune sphère avec l'identifiant « {slug} ».")
 
         existing = User.objects.filter(email__iexact=email).first()
         already = (
@@ -56,15 +56,15 @@ class Command(BaseCommand):
                 validate_password(password, user=existing or User(email=email))
             except ValidationError as exc:
                 raise CommandError(
-                    "Mot de passe refusé : " + " ".join(exc.messages)
+                    "Mot de passe refusé : " + " ".join(exc.messages)
                 ) from None
 
         user = sphere_admin_add(sphere=sphere, email=email, password=password)
 
         if existing is None:
-            message = f"Compte {user.email} créé, administrateur de « {sphere.name} »."
+            message = f"Compte {user.email} créé, administrateur de « {sphere.name} »."
         elif already:
-            message = f"{user.email} administrait déjà « {sphere.name} »."
+            message = f"{user.email} administrait déjà « {sphere.name} »."
         else:
-            message = f"{user.email} administre maintenant aussi « {sphere.name} »."
+            message = f"{user.email} administre maintenant aussi « {sphere.name} »."
         self.stdout.write(self.style.SUCCESS(message))

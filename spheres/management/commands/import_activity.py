@@ -17,9 +17,9 @@ class Command(CsvImportCommand):
     help = (
         "Enregistre le temps d'entraînement quotidien des apprenants d'une sphère\n"
         "depuis un fichier CSV.\n\n"
-        "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
+        "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
         "  identifiant,date,minutes\n"
-        "date au format AAAA-MM-JJ, minutes : entier de 0 à 1440. Chaque\n"
+        "date au format AAAA-MM-JJ, minutes : entier de 0 à 1440. Chaque\n"
         "apprenant doit exister dans la sphère. Une ligne remplace les minutes déjà\n"
         "enregistrées pour ce jour-là. À la moindre erreur, toutes sont listées avec\n"
         "leur numéro de ligne et rien n'est importé."

@@ -46,7 +46,7 @@ class CsvImportCommand(BaseCommand):
         parser.add_argument(
             "slug",
             metavar="SLUG",
-            help="identifiant court de la sphère (ex. : lycee-a)",
+            help="identifiant court de la sphère (ex. : lycee-a)",
         )
         parser.add_argument(
             "file", metavar="FICHIER.csv", type=Path, help="chemin du fichier CSV"
@@ -57,7 +57,7 @@ class CsvImportCommand(BaseCommand):
         sphere = Sphere.objects.filter(slug=options["slug"]).first()
         if sphere is None:
             raise CommandError(
-                gettext("Aucune sphère n'a l'identifiant court « %(slug)s ».")
+                gettext("Aucune sphère n'a l'identifiant court « %(slug)s ».")
                 % {"slug": options["slug"]}
             )
         path: Path = options["file"]
@@ -93,7 +93,7 @@ def _unreadable(path: Path, exc: OSError) -> str:
         reason = gettext("lecture non autorisée")
     else:
         reason = exc.strerror or exc.__class__.__name__
-    return gettext("Impossible de lire « %(path)s » : %(reason)s.") % {
+    return gettext("Impossible de lire « %(path)s » : %(reason)s.") % {
         "path": path,
         "reason": reason,
     }
@@ -102,12 +102,12 @@ def _unreadable(path: Path, exc: OSError) -> str:
 class Command(CsvImportCommand):
     help = (
         "Crée ou met à jour les apprenants d'une sphère depuis un fichier CSV.\n\n"
-        "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
+        "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
         "  identifiant,prenom,nom,email,groupes,niveau\n"
         "(email, groupes et niveau sont facultatifs). Plusieurs groupes se\n"
-        "séparent par « | » et sont créés au besoin ; les groupes d'un apprenant\n"
-        "du fichier sont remplacés par ceux du fichier. Niveau : entier de 0 à 100.\n"
-        "Un apprenant est reconnu à son identifiant ; ceux absents du fichier ne\n"
+        "séparent par « | » et sont créés au besoin ; les groupes d'un apprenant\n"
+        "du fichier sont remplacés par ceux du fichier. Niveau : entier de 0 à 100.\n"
+        "Un apprenant est reconnu à son identifiant ; ceux absents du fichier ne\n"
         "sont pas modifiés. À la moindre erreur, toutes sont listées avec leur\n"
         "numéro de ligne et rien n'est importé."
     )

@@ -94,7 +94,7 @@ EVALUATION_WINDOWS = {
 
 
 def identifiant_for(first_name: str, last_name: str) -> str:
-    """« Éloïse Roussel » -> ``eloise.roussel``."""
+    """« Éloïse Roussel » -> ``eloise.roussel``."""
     text = f"{first_name}.{last_name}".lower()
     return "".join(
         c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
@@ -222,7 +222,7 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
 class Command(BaseCommand):
     help = (
         "Crée une sphère de démonstration (groupes, apprenants, activité, évaluation, "
-        "administrateur). Sans effet si elle existe déjà : peut être relancée."
+        "administrateur). Sans effet si elle existe déjà : peut être relancée."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -232,7 +232,7 @@ class Command(BaseCommand):
         summary = f"{created} créés" if created else "déjà en place, rien de modifié"
         self.stdout.write(self.style.SUCCESS(f"Démonstration prête ({summary})."))
         self.stdout.write(
-            f"  Administrateur de la sphère : {ADMIN_EMAIL} / {DEMO_PASSWORD}"
+            f"  Administrateur de la sphère : {ADMIN_EMAIL} / {DEMO_PASSWORD}"
         )
         self.stdout.write(
             f"  Support (admin Django)      : {SUPPORT_EMAIL} / {DEMO_PASSWORD}"
