@@ -7,7 +7,7 @@ form's live count and by the sending engine.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 
@@ -43,8 +43,7 @@ class AudienceSpec:
 
     sphere: Sphere
     kind: str
-    all_learners: bool = False
-    group_ids: tuple[int, ...] = ()
+    group_ids: tuple[int, ...] = ()  # the chosen groups; none: every group
     evaluation_id: int | None = None
     max_minutes: int | None = None
     minutes_days: int | None = None
@@ -62,7 +61,6 @@ class AudienceSpec:
         return cls(
             sphere=communication.sphere,
             kind=communication.kind,
-            all_learners=communication.all_learners,
             group_ids=group_ids,
             evaluation_id=communication.evaluation_id,
             max_minutes=communication.max_minutes,
@@ -98,49 +96,88 @@ def _fewer_minutes(
     )
 
 
-def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q:
-    """The audience of ``spec`` as a condition on ``Learner`` (learners of spec.sphere).
+@dataclass(frozen=True)
+class Rule:
+    """One condition of an audience. ``condition(candidates)`` is a condition on
+    ``Learner``; ``candidates`` narrows what a costly rule has to look at (the learners
+    the other rules keep), the others ignore it."""
 
-    Rules, applied afresh at each send: a sphere without groups sends to all its learners;
-    a sphere with groups sends only to learners of the chosen groups (all groups when the
-    communication was made for « tous les utilisateurs » before groups existed), so a
-    learner without a group is never included. A learner in several chosen groups is one
-    row (EXISTS, no join). The reminder criteria are combined with AND and are strict:
-    « moins de 15 minutes » leaves out 15 minutes exactly; the minutes window is the last
-    D days, today included; no recorded activity counts as 0 minutes.
+    key: str
+    condition: Callable[[Q], Q]
+
+
+def audience_rules(spec: AudienceSpec, *, today: dt.date | None = None) -> list[Rule]:
+    """The audience of ``spec`` as named rules, all required (AND). The one source of
+    the audience: the send, the live count, the preview and « Pourquoi ? » use them.
+
+    Rules, applied afresh at each send (SPEC §6): a sphere without groups sends to all
+    its learners; a sphere with groups sends only to learners of the chosen groups, or
+    of any group when none is chosen (a communication made before the groups existed),
+    so a learner without a group is never included. A learner in several chosen groups
+    is one row (EXISTS, no join). The reminder criteria are strict: « moins de 15
+    minutes » leaves out 15 minutes exactly; the minutes window is the last D days,
+    today included; no recorded activity counts as 0 minutes.
     """
     today = today or sphere_today(sphere=spec.sphere)
     has_groups = Group.objects.filter(sphere_id=spec.sphere.pk)
     memberships = Membership.objects.filter(learner=OuterRef("pk"))
-    if spec.all_learners:
-        target = Exists(memberships) | ~Exists(has_groups)
-    else:
-        target = Exists(
-            memberships.filter(
-                group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk
+    if spec.group_ids:
+        target = Q(
+            Exists(
+                memberships.filter(
+                    group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk
+                )
             )
         )
-    condition = Q(target)
+    else:
+        target = Q(Exists(memberships)) | ~Q(Exists(has_groups))
+    rules = [Rule("groups", lambda candidates: target)]
 
     if spec.kind == Communication.Kind.EVALUATION:
         # Only learners with a window still to come in a targeted group have dates to
         # receive: the same windows as the message gives them.
-        condition &= Exists(evaluation_windows_of_learner(spec))
+        window = Q(Exists(evaluation_windows_of_learner(spec)))
+        rules.append(Rule("window", lambda candidates: window))
     elif spec.kind == Communication.Kind.REMINDER:
+        if spec.max_minutes is not None and spec.minutes_days:
+            first_day = today - dt.timedelta(days=spec.minutes_days - 1)
+            rules.append(
+                Rule(
+                    "max_minutes",
+                    lambda candidates: Q(
+                        pk__in=_fewer_minutes(candidates, spec, first_day)
+                    ),
+                )
+            )
         if spec.max_level is not None:
-            condition &= Q(level__lt=spec.max_level)
+            below = Q(level__lt=spec.max_level)
+            rules.append(Rule("max_level", lambda candidates: below))
         if spec.min_level is not None:
-            condition &= Q(level__gte=spec.min_level)
+            at_least = Q(level__gte=spec.min_level)
+            rules.append(Rule("min_level", lambda candidates: at_least))
         started = DailyActivity.objects.filter(learner=OuterRef("pk"), minutes__gt=0)
         if spec.never_started:
-            condition &= ~Exists(started)
+            never = ~Q(Exists(started))
+            rules.append(Rule("never_started", lambda candidates: never))
         if spec.inactive_days:
             since = today - dt.timedelta(days=spec.inactive_days - 1)
-            condition &= ~Exists(started.filter(date__gte=since))
-        if spec.max_minutes is not None and spec.minutes_days:
-            # Last, over the learners every other criterion has kept.
-            first_day = today - dt.timedelta(days=spec.minutes_days - 1)
-            condition = Q(pk__in=_fewer_minutes(condition, spec, first_day))
+            idle = ~Q(Exists(started.filter(date__gte=since)))
+            rules.append(Rule("inactive_days", lambda candidates: idle))
+    return rules
+
+
+def audience_condition(spec: AudienceSpec, *, today: dt.date | None = None) -> Q:
+    """The audience of ``spec`` as one condition on ``Learner`` (learners of
+    spec.sphere): every rule of ``audience_rules``, the costly minutes rule last, over
+    the learners every other rule has kept."""
+    rules = audience_rules(spec, today=today)
+    condition = Q()
+    for rule in rules:
+        if rule.key != "max_minutes":
+            condition &= rule.condition(Q())
+    for rule in rules:
+        if rule.key == "max_minutes":
+            condition = rule.condition(condition)
     return condition
 
 
@@ -212,7 +249,7 @@ def evaluation_windows_of_learner(
         group__memberships__learner=OuterRef("pk") if learner is None else learner,
         ends_at__gt=now or timezone.now(),
     )
-    if not spec.all_learners and spec.group_ids:
+    if spec.group_ids:
         windows = windows.filter(group_id__in=spec.group_ids)
     return windows.order_by("starts_at", "pk")
 
@@ -421,3 +458,217 @@ def reminder_criteria_text(c: Communication) -> str:
     if c.inactive_days:
         parts.append(_("inactifs depuis %(days)s jours") % {"days": c.inactive_days})
     return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One line of « Pourquoi ? »: a rule, whether the learner passes it, in words."""
+
+    ok: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    learner: Learner
+    receives: bool
+    verdicts: list[Verdict]
+
+
+def audience_explain(
+    spec: AudienceSpec,
+    learner: Learner,
+    *,
+    communication: Communication | None = None,
+    today: dt.date | None = None,
+) -> Explanation:
+    """« Pourquoi ? »: why ``learner`` would or would not receive a send of ``spec``
+    today, rule by rule, with the learner's own figures.
+
+    The rules are ``audience_rules`` (each evaluated on its own for this learner), then
+    what the send checks of the address and the learner (``learner_skip_reason``), then,
+    for a saved announcement, whether it was already received: « reçoit » exactly for
+    the learners a send would deliver to.
+    """
+    from django.utils.translation import gettext as _
+    from django.utils.translation import ngettext
+
+    from spheres.dates import long_date
+
+    today = today or sphere_today(sphere=spec.sphere)
+    rules = audience_rules(spec, today=today)
+    one = Learner.objects.filter(pk=learner.pk)
+    passed = one.aggregate(
+        **{
+            rule.key: Count("pk", filter=rule.condition(Q(pk=learner.pk)))
+            for rule in rules
+        }
+    )
+    verdicts: list[Verdict] = []
+    groups = list(learner.groups.order_by("name").values_list("name", flat=True))
+    chosen = list(
+        Group.objects.filter(pk__in=spec.group_ids)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+    sphere_has_groups = Group.objects.filter(sphere_id=spec.sphere.pk).exists()
+    named = ", ".join(f"« {name} »" for name in groups)
+    for rule in rules:
+        ok = bool(passed[rule.key])
+        if rule.key == "groups":
+            if not sphere_has_groups:
+                text = _(
+                    "La sphère n'a aucun groupe : tous ses utilisateurs sont visés."
+                )
+            elif not groups:
+                text = _(
+                    "Sans groupe : un utilisateur sans groupe n'est jamais inclus."
+                )
+            elif ok and chosen:
+                text = _("Dans un groupe choisi (%(groups)s).") % {"groups": named}
+            elif ok:
+                text = _(
+                    "Aucun groupe n'est choisi : tous les groupes sont visés (%(groups)s)."
+                ) % {"groups": named}
+            else:
+                text = _(
+                    "Groupes %(groups)s : aucun n'est parmi les groupes choisis "
+                    "(%(chosen)s)."
+                ) % {"groups": named, "chosen": ", ".join(f"« {n} »" for n in chosen)}
+        elif rule.key == "window":
+            window = learner_window(spec, learner_id=learner.pk)
+            text = (
+                _("Créneau d'évaluation : le %(date)s.")
+                % {"date": long_date(window[0].astimezone(spec.sphere.tzinfo).date())}
+                if window
+                else _("Aucun créneau à venir dans les groupes choisis.")
+            )
+        elif rule.key == "max_minutes":
+            days = spec.minutes_days or 0
+            minutes = DailyActivity.objects.filter(
+                learner=learner, date__gte=today - dt.timedelta(days=days - 1)
+            ).aggregate(total=Coalesce(Sum("minutes"), 0))["total"]
+            text = ngettext(
+                "%(minutes)s min sur le dernier jour : %(verdict)s %(max)s.",
+                "%(minutes)s min sur les %(days)s derniers jours : %(verdict)s %(max)s.",
+                days,
+            ) % {
+                "minutes": minutes,
+                "days": days,
+                "max": spec.max_minutes,
+                "verdict": _("moins de") if ok else _("pas moins de"),
+            }
+        elif rule.key == "max_level":
+            text = _("Niveau %(level)s %% : %(verdict)s %(max)s %%.") % {
+                "level": learner.level,
+                "max": spec.max_level,
+                "verdict": _("inférieur à") if ok else _("pas inférieur à"),
+            }
+        elif rule.key == "min_level":
+            text = _("Niveau %(level)s %% : %(verdict)s %(min)s %%.") % {
+                "level": learner.level,
+                "min": spec.min_level,
+                "verdict": _("au moins") if ok else _("moins de"),
+            }
+        else:
+            last = (
+                DailyActivity.objects.filter(learner=learner, minutes__gt=0)
+                .order_by("-date")
+                .values_list("date", flat=True)
+                .first()
+            )
+            since = (
+                _("dernière activité le %(date)s") % {"date": long_date(last)}
+                if last
+                else _("aucune activité enregistrée")
+            )
+            if rule.key == "never_started":
+                text = (
+                    _("N'a jamais commencé.")
+                    if ok
+                    else _("A déjà commencé (%(since)s).") % {"since": since}
+                )
+            else:
+                text = ngettext(
+                    "Inactif depuis au moins %(days)s jour : %(verdict)s (%(since)s).",
+                    "Inactif depuis au moins %(days)s jours : %(verdict)s (%(since)s).",
+                    spec.inactive_days or 0,
+                ) % {
+                    "days": spec.inactive_days,
+                    "verdict": _("oui") if ok else _("non"),
+                    "since": since,
+                }
+        verdicts.append(Verdict(ok, text))
+
+    reason = learner_skip_reason(learner, sphere=spec.sphere)
+    address_texts = {
+        Delivery.Reason.INACTIVE: _("Utilisateur désactivé : il ne reçoit rien."),
+        Delivery.Reason.NO_EMAIL: _("Aucune adresse électronique."),
+        Delivery.Reason.INVALID_EMAIL: _(
+            "L'adresse %(email)s ne peut pas être utilisée par la plateforme."
+        ),
+        Delivery.Reason.UNDELIVERABLE: _(
+            "L'adresse %(email)s est en échec permanent : le serveur de messagerie l'a "
+            "refusée. Levez le marquage dans « Utilisateurs » si elle fonctionne de "
+            "nouveau."
+        ),
+    }
+    verdicts.append(
+        Verdict(
+            not reason,
+            (address_texts[reason] if reason else _("Adresse : %(email)s."))
+            % {"email": learner.email},
+        )
+    )
+    if (
+        communication is not None
+        and communication.pk is not None
+        and spec.kind == Communication.Kind.ANNOUNCEMENT
+    ):
+        received = already_received(communication).filter(learner=learner).exists()
+        verdicts.append(
+            Verdict(
+                not received,
+                _("A déjà reçu cette annonce : elle ne parvient qu'une fois.")
+                if received
+                else _("N'a pas encore reçu cette annonce."),
+            )
+        )
+    return Explanation(
+        learner=learner,
+        receives=all(v.ok for v in verdicts),
+        verdicts=verdicts,
+    )
+
+
+def already_received(communication: Communication) -> QuerySet[Delivery]:
+    """The deliveries that count as « already received » for an announcement: sent,
+    or on their way, in any send of it."""
+    return Delivery.objects.filter(
+        send__communication_id=communication.pk,
+        status__in=(
+            Delivery.Status.PENDING,
+            Delivery.Status.SENDING,
+            Delivery.Status.SENT,
+        ),
+    )
+
+
+def learner_skip_reason(learner: Learner, *, sphere: Sphere) -> str:
+    """Why a send would leave this learner out whatever the audience ("" if it would
+    not): the same checks, in the same order, as the dispatcher's."""
+    from spheres.addresses import AddressRefused, address_normalize
+
+    if not learner.is_active:
+        return Delivery.Reason.INACTIVE
+    if not learner.email:
+        return Delivery.Reason.NO_EMAIL
+    try:
+        address = address_normalize(learner.email)
+    except AddressRefused:
+        return Delivery.Reason.INVALID_EMAIL
+    if UndeliverableAddress.objects.filter(
+        sphere_id=sphere.pk, email=address.lower()
+    ).exists():
+        return Delivery.Reason.UNDELIVERABLE
+    return ""

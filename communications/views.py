@@ -164,7 +164,9 @@ def _communication_form(
     context: dict[str, Any] = {}
     if request.method == "POST" and form.is_valid():
         draft = _Draft(request, sphere, form, communication)
-        if action in ("apercu", "test"):
+        if action == "pourquoi":
+            context.update(draft.explain(request.POST.get("apercu_pour", "")))
+        elif action in ("apercu", "test"):
             context.update(draft.preview(request.POST.get("apercu_pour", "")))
             if action == "test" and context.get("preview_learner") is not None:
                 sent = services.communication_send_test(
@@ -278,6 +280,21 @@ class _Draft:
             "preview_reply_to": self.candidate.reply_to,
         }
 
+    def explain(self, wanted: str) -> dict[str, Any]:
+        """« Pourquoi ? » for the learner asked for (or the first of the sphere)."""
+        learner = (
+            learner_find(sphere=self.sphere, text=wanted)
+            if wanted.strip()
+            else (self.sphere.learners.order_by("last_name", "first_name").first())
+        )
+        if learner is None:
+            return {"preview_not_found": True, "preview_asked": wanted}
+        return {
+            "explanation": selectors.audience_explain(
+                self.spec(), learner, communication=self.communication
+            )
+        }
+
     def save(self, *, confirmed: bool) -> Communication:
         data = self.form.service_data()
         if self.communication is not None:
@@ -310,10 +327,24 @@ class _Draft:
 def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_get_for_user(user=request.user, slug=slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
+    asked = request.GET.get("pourquoi", "").strip()[:200]
+    explanation, not_found = None, False
+    if asked:
+        learner = learner_find(sphere=sphere, text=asked)
+        not_found = learner is None
+        if learner is not None:
+            explanation = selectors.audience_explain(
+                selectors.AudienceSpec.of(communication),
+                learner,
+                communication=communication,
+            )
     return render(
         request,
         "communications/detail.html",
         {
+            "asked": asked,
+            "explanation": explanation,
+            "not_found": not_found,
             "sphere": sphere,
             "active_tab": "communications",
             "communication": communication,
@@ -497,7 +528,6 @@ def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpRe
     spec = selectors.AudienceSpec(
         sphere=sphere,
         kind=kind,
-        all_learners=not sphere_has_groups,
         group_ids=tuple(g.pk for g in data.get("groups") or ()),
         evaluation_id=data["evaluation"].pk if data.get("evaluation") else None,
         max_minutes=data.get("max_minutes"),

@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from communications.models import Communication
 from communications.selectors import AudienceSpec, audience, audience_summary
+from spheres.models import Membership
 from spheres.tests.factories import (
     DailyActivityFactory,
     EvaluationWindowFactory,
@@ -29,11 +30,11 @@ def test_a_sphere_without_groups_sends_to_all_its_learners():
     learners = LearnerFactory.create_batch(3, sphere=sphere)
     LearnerFactory()  # another sphere
     # when
-    summary = audience_summary(_spec(sphere, all_learners=True))
+    summary = audience_summary(_spec(sphere))
     # then
     assert summary.reach == 3
     assert summary.ungrouped == 0
-    assert set(audience(_spec(sphere, all_learners=True))) == set(learners)
+    assert set(audience(_spec(sphere))) == set(learners)
 
 
 def test_with_groups_only_chosen_groups_count_and_ungrouped_learners_are_left_out():
@@ -65,7 +66,7 @@ def test_learners_without_email_or_inactive_are_counted_apart():
     LearnerFactory(sphere=sphere)
     LearnerFactory(sphere=sphere, email="")
     LearnerFactory(sphere=sphere, is_active=False)
-    summary = audience_summary(_spec(sphere, all_learners=True))
+    summary = audience_summary(_spec(sphere))
     assert (summary.reach, summary.no_email, summary.inactive) == (1, 1, 1)
 
 
@@ -82,7 +83,7 @@ def test_learners_whose_address_failed_for_good_are_counted_apart():
     UndeliverableAddress.objects.create(
         sphere=SphereFactory(), email="ok@ecole.example", source="smtp"
     )
-    summary = audience_summary(_spec(sphere, all_learners=True))
+    summary = audience_summary(_spec(sphere))
     assert (summary.reach, summary.undeliverable) == (1, 1)
     assert dead not in summary.sample
 
@@ -124,7 +125,7 @@ def test_activity_before_the_window_does_not_count():
     today = timezone.localdate(timezone=sphere.tzinfo)
     DailyActivityFactory(learner=learner, date=today - dt.timedelta(days=7), minutes=60)
     spec = _spec(
-        sphere, kind=REMINDER, all_learners=True, max_minutes=15, minutes_days=7
+        sphere, kind=REMINDER, max_minutes=15, minutes_days=7
     )
     assert list(audience(spec)) == [learner]
 
@@ -133,7 +134,7 @@ def test_activity_before_the_window_does_not_count():
 def test_level_below_75_is_strict(level, included):
     sphere = SphereFactory()
     learner = LearnerFactory(sphere=sphere, level=level)
-    spec = _spec(sphere, kind=REMINDER, all_learners=True, max_level=75)
+    spec = _spec(sphere, kind=REMINDER, max_level=75)
     assert (learner in audience(spec)) is included
 
 
@@ -151,7 +152,7 @@ def test_criteria_combine_with_and_and_extra_criteria_work():
     # then
     def people(**criteria):
         return set(
-            audience(_spec(sphere, kind=REMINDER, all_learners=True, **criteria))
+            audience(_spec(sphere, kind=REMINDER, **criteria))
         )
 
     assert people(never_started=True) == {never, strong}
@@ -187,3 +188,36 @@ def test_summary_is_one_aggregate_query_plus_one_for_the_sample(
     with django_assert_num_queries(2):
         summary = audience_summary(spec)
     assert summary.reach == 30
+
+
+def test_a_communication_made_before_the_groups_follows_the_groups_chosen_later():
+    # given: a communication made when the sphere had no group: everyone
+    from communications.tests.factories import CommunicationFactory
+
+    sphere = SphereFactory()
+    ana, bob = LearnerFactory.create_batch(2, sphere=sphere)
+    communication = CommunicationFactory(sphere=sphere, max_level=None, min_level=0)
+    assert set(audience(AudienceSpec.of(communication))) == {ana, bob}
+    # when: groups appear; the communication targets none yet: every grouped learner
+    a, b = GroupFactory(sphere=sphere), GroupFactory(sphere=sphere)
+    Membership.objects.create(learner=ana, group=a)
+    Membership.objects.create(learner=bob, group=b)
+    LearnerFactory(sphere=sphere)  # without a group: never
+    assert set(audience(AudienceSpec.of(communication))) == {ana, bob}
+    # when: the administrator picks one group
+    communication.groups.set([a])
+    # then: that group only
+    assert set(audience(AudienceSpec.of(communication))) == {ana}
+
+
+def test_a_communication_whose_groups_were_all_deleted_reaches_everyone_left():
+    from communications.tests.factories import CommunicationFactory
+
+    sphere = SphereFactory()
+    group = GroupFactory(sphere=sphere)
+    learners = LearnerFactory.create_batch(2, sphere=sphere, groups=[group])
+    communication = CommunicationFactory(
+        sphere=sphere, groups=[group], max_level=None, min_level=0
+    )
+    group.delete()  # the sphere has no group left
+    assert set(audience(AudienceSpec.of(communication))) == set(learners)

@@ -774,3 +774,39 @@ def test_preview_test_and_send_give_the_window_of_a_targeted_group(
 
     expected = long_date(late.astimezone(sphere.tzinfo).date())
     assert response.context["preview_message"].subject == expected
+
+
+def test_pourquoi_on_the_detail_page_and_on_the_form(admin_client, sphere):
+    # given: a reminder to group A; Léa in A and lagging, Hugo in B
+    a, b = (
+        GroupFactory(sphere=sphere, name="3e A"),
+        GroupFactory(sphere=sphere, name="3e B"),
+    )
+    LearnerFactory(
+        sphere=sphere, groups=[a], level=10, first_name="Léa", last_name="Martin"
+    )
+    LearnerFactory(
+        sphere=sphere, groups=[b], level=10, first_name="Hugo", last_name="Roux"
+    )
+    reminder = CommunicationFactory(sphere=sphere, groups=[a])
+    url = reverse(
+        "communications:detail", kwargs={"slug": sphere.slug, "pk": reminder.pk}
+    )
+    # when / then: on the detail page
+    page = admin_client.get(url, {"pourquoi": "martin"})
+    assert page.context["explanation"].receives
+    assert "Reçoit cette communication." in page.content.decode()
+    page = admin_client.get(url, {"pourquoi": "roux"})
+    assert not page.context["explanation"].receives
+    assert "Ne reçoit pas cette communication." in page.content.decode()
+    assert "Condition non remplie" in page.content.decode()  # not by colour alone
+    # and on the form, on the values typed (group B chosen instead)
+    create = reverse(
+        "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+    )
+    response = admin_client.post(
+        create,
+        {**_form(sphere, groups=[b.pk]), "action": "pourquoi", "apercu_pour": "roux"},
+    )
+    assert response.context["explanation"].receives
+    assert not Communication.objects.filter(name="Relance hebdomadaire").exists()
