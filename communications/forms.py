@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from spheres.forms import SendableEmailField
 from spheres.models import Evaluation, Group, Learner, Sphere
 
-from .models import SHORT_KIND_LABELS, Communication
+from .models import REMINDER_CRITERIA, SHORT_KIND_LABELS, Communication
 from .rendering import DEFAULT_TEXTS, PLACEHOLDER_LABELS, PLACEHOLDERS
 
 WEEKDAY_CHOICES = [
@@ -153,14 +153,7 @@ class CommunicationForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
-    REMINDER_FIELDS = (
-        "max_minutes",
-        "minutes_days",
-        "max_level",
-        "min_level",
-        "never_started",
-        "inactive_days",
-    )
+    REMINDER_FIELDS = REMINDER_CRITERIA
 
     def __init__(
         self,

@@ -13,6 +13,24 @@ from django.utils.translation import gettext_lazy as _
 
 from spheres.models import Evaluation, Group, Sphere
 
+# The reminder's audience criteria, combined with AND: the one list the form, the
+# services, the audience query and « Pourquoi ? » read (``minutes_days`` goes with
+# ``max_minutes``; the others are criteria on their own).
+REMINDER_CRITERIA = (
+    "max_minutes",
+    "minutes_days",
+    "max_level",
+    "min_level",
+    "never_started",
+    "inactive_days",
+)
+# The fields of each type besides the common ones.
+KIND_FIELDS = {
+    "announcement": (),
+    "reminder": REMINDER_CRITERIA,
+    "evaluation": ("evaluation",),
+}
+
 # Fields an administrator edits; the audit trail records which of them changed.
 EDITABLE_FIELDS = (
     "name",
@@ -21,12 +39,7 @@ EDITABLE_FIELDS = (
     "message",
     "all_learners",
     "evaluation",
-    "max_minutes",
-    "minutes_days",
-    "max_level",
-    "min_level",
-    "never_started",
-    "inactive_days",
+    *REMINDER_CRITERIA,
     "frequency",
     "start_date",
     "send_time",

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from django.db.models import (
     Count,
@@ -34,7 +35,7 @@ from spheres.models import (
 )
 from spheres.selectors import sphere_today
 
-from .models import EDITABLE_FIELDS, Communication, Delivery, Send
+from .models import EDITABLE_FIELDS, REMINDER_CRITERIA, Communication, Delivery, Send
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,23 @@ class AudienceSpec:
             kind=communication.kind,
             group_ids=group_ids,
             evaluation_id=communication.evaluation_id,
-            max_minutes=communication.max_minutes,
-            minutes_days=communication.minutes_days,
-            max_level=communication.max_level,
-            min_level=communication.min_level,
-            never_started=communication.never_started,
-            inactive_days=communication.inactive_days,
+            **{field: getattr(communication, field) for field in REMINDER_CRITERIA},
+        )
+
+    @classmethod
+    def of_values(
+        cls, sphere: Sphere, kind: str, values: dict[str, Any]
+    ) -> AudienceSpec:
+        """From a form's cleaned values (partial input: what is missing is unset)."""
+        evaluation = values.get("evaluation")
+        criteria = {field: values.get(field) for field in REMINDER_CRITERIA}
+        criteria["never_started"] = bool(criteria["never_started"])
+        return cls(
+            sphere=sphere,
+            kind=kind,
+            group_ids=tuple(group.pk for group in values.get("groups") or ()),
+            evaluation_id=evaluation.pk if evaluation else None,
+            **criteria,
         )
 
 
@@ -376,6 +388,11 @@ def communication_rows(
         c.last_send_id for c in communications if getattr(c, "last_send_id", None)
     ]
     counts = send_counts(Send(pk=pk) for pk in last_ids) if last_ids else {}
+    with_groups = set(
+        Group.objects.filter(sphere_id__in={c.sphere_id for c in communications})
+        .values_list("sphere_id", flat=True)
+        .distinct()
+    )
     now = timezone.now()
     rows = []
     for c in communications:
@@ -385,7 +402,14 @@ def communication_rows(
             prefix = f"{c.evaluation.name} — "
         else:
             prefix = ""
-        audience = prefix + (", ".join(names) if names else _("Tous les utilisateurs"))
+        if names:
+            audience = prefix + ", ".join(names)
+        elif c.sphere_id in with_groups:
+            # Made before the sphere had groups: every group (SPEC §6); the form asks
+            # for a choice at the next edit.
+            audience = prefix + _("Tous les groupes")
+        else:
+            audience = prefix + _("Tous les utilisateurs")
         if c.kind == Communication.Kind.REMINDER:
             audience += " — " + reminder_criteria_text(c)
         rows.append(

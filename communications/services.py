@@ -22,22 +22,15 @@ from accounts.models import User
 from spheres.models import Group, Learner, Sphere
 
 from . import crypto, rendering
-from .models import EDITABLE_FIELDS, Communication, CommunicationEvent, Send
+from .models import (
+    EDITABLE_FIELDS,
+    KIND_FIELDS,
+    REMINDER_CRITERIA,
+    Communication,
+    CommunicationEvent,
+    Send,
+)
 from .schedule import Recurrence
-
-_KIND_FIELDS = {
-    Communication.Kind.ANNOUNCEMENT: set(),
-    Communication.Kind.REMINDER: {
-        "max_minutes",
-        "minutes_days",
-        "max_level",
-        "min_level",
-        "never_started",
-        "inactive_days",
-    },
-    Communication.Kind.EVALUATION: {"evaluation"},
-}
-_CRITERIA = _KIND_FIELDS[Communication.Kind.REMINDER]
 
 
 class CommunicationDeactivated(Exception):
@@ -125,13 +118,8 @@ def communication_errors(
     if kind == Communication.Kind.REMINDER:
         if not any(
             getattr(communication, f) not in (None, False)
-            for f in (
-                "max_minutes",
-                "max_level",
-                "min_level",
-                "inactive_days",
-                "never_started",
-            )
+            for f in REMINDER_CRITERIA
+            if f != "minutes_days"  # goes with max_minutes, no criterion alone
         ):
             add(
                 "__all__",
@@ -240,7 +228,8 @@ def communication_candidate(
 
 def _clear_other_kinds(communication: Communication) -> None:
     """Keep only the fields of the communication's type (the form may post others)."""
-    for field in set().union(*_KIND_FIELDS.values()) - _KIND_FIELDS[communication.kind]:
+    all_kinds = {field for fields in KIND_FIELDS.values() for field in fields}
+    for field in all_kinds - set(KIND_FIELDS[communication.kind]):
         setattr(communication, field, False if field == "never_started" else None)
     if communication.frequency != Communication.Frequency.WEEKLY:
         communication.weekdays = 0

@@ -4,7 +4,7 @@ anyone else) and the communication inside that sphere."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,9 +21,9 @@ from django.views.decorators.http import (
     require_POST,
 )
 
-from accounts.models import User
 from spheres.models import Group, Sphere
-from spheres.selectors import learner_find, sphere_get_for_user
+from spheres.selectors import learner_find
+from spheres.views import render_tab, request_user, sphere_for
 
 from . import selectors, sending, services
 from .forms import (
@@ -35,11 +35,6 @@ from .forms import (
 from .models import Communication, Delivery, field_label
 
 
-def _user(request: HttpRequest) -> User:
-    # Every view here is behind @login_required.
-    return cast(User, request.user)
-
-
 def _kind_or_404(kind: str) -> str:
     if kind not in Communication.Kind.values:
         raise Http404
@@ -48,16 +43,16 @@ def _kind_or_404(kind: str) -> str:
 
 @login_required
 def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     filter_form = CommunicationFilterForm(request.GET)
     filters = filter_form.filters()
     communications = selectors.communications_for_sphere(sphere=sphere, **filters)
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/list.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "rows": selectors.communication_rows(communications),
             "filter_form": filter_form,
             "is_filtered": any(filters.values()),
@@ -67,13 +62,13 @@ def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def communication_choose_kind(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
-    return render(
+    sphere = sphere_for(request, slug)
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/choose_kind.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "kinds": Communication.Kind.choices,
         },
     )
@@ -82,13 +77,13 @@ def communication_choose_kind(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def communication_help(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
-    return render(
+    sphere = sphere_for(request, slug)
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/help.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "kinds": [
                 (value, label, placeholder_choices(value))
                 for value, label in Communication.Kind.choices
@@ -105,7 +100,7 @@ def _audience_context(form: CommunicationForm) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     kind = _kind_or_404(kind)
     source = None
     if copy_of := request.GET.get("copie"):
@@ -127,7 +122,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
 @login_required
 @require_http_methods(["GET", "POST"])
 def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     if communication.is_deactivated and request.method == "POST":
         messages.error(
@@ -171,7 +166,7 @@ def _communication_form(
             if action == "test" and context.get("preview_learner") is not None:
                 sent = services.communication_send_test(
                     communication=draft.candidate,
-                    actor=_user(request),
+                    actor=request_user(request),
                     learner=context["preview_learner"],
                     group_ids=draft.group_ids,
                     password=draft.password,
@@ -205,12 +200,12 @@ def _communication_form(
                     % {"name": saved.name},
                 )
                 return redirect("communications:detail", slug=sphere.slug, pk=saved.pk)
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/form.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "form": form,
             "communication": communication,
             "read_only": bool(communication and communication.is_deactivated),
@@ -300,7 +295,7 @@ class _Draft:
         if self.communication is not None:
             return services.communication_update(
                 communication=self.communication,
-                actor=_user(self.request),
+                actor=request_user(self.request),
                 data=data,
                 groups=self.groups,
                 password=self.password or "",
@@ -309,7 +304,7 @@ class _Draft:
         copy_of = self.request.GET.get("copie")
         return services.communication_create(
             sphere=self.sphere,
-            actor=_user(self.request),
+            actor=request_user(self.request),
             kind=self.form.kind,
             data=data,
             groups=self.groups,
@@ -325,7 +320,7 @@ class _Draft:
 
 @login_required
 def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     asked = request.GET.get("pourquoi", "").strip()[:200]
     explanation, not_found = None, False
@@ -338,15 +333,15 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
                 learner,
                 communication=communication,
             )
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/detail.html",
         {
             "asked": asked,
             "explanation": explanation,
             "not_found": not_found,
-            "sphere": sphere,
-            "active_tab": "communications",
             "communication": communication,
             "row": selectors.communication_rows([communication])[0],
             "upcoming": selectors.communication_upcoming(communication),
@@ -369,7 +364,7 @@ def _sends_with_counts(communication: Communication) -> list[tuple]:
 def communication_send_detail(
     request: HttpRequest, slug: str, pk: int, send_id: int
 ) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     send = get_object_or_404(communication.sends, pk=send_id)
     deliveries = send.deliveries.order_by(
@@ -378,12 +373,12 @@ def communication_send_detail(
     if status := request.GET.get("resultat"):
         deliveries = deliveries.filter(status=status)
     page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/send_detail.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "communication": communication,
             "send": send,
             "counts": selectors.send_counts([send])[send.pk],
@@ -399,7 +394,7 @@ def communication_send_detail(
 def communication_send_retry(
     request: HttpRequest, slug: str, pk: int, send_id: int
 ) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     send = get_object_or_404(communication.sends, pk=send_id)
     if communication.is_deactivated:
@@ -420,7 +415,7 @@ def communication_send_retry(
 
 @login_required
 def communication_duplicate(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     url = reverse(
         "communications:create",
@@ -433,7 +428,7 @@ def communication_duplicate(request: HttpRequest, slug: str, pk: int) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """GET: a confirmation page (used when the dialog can't open); POST: deactivate."""
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     if request.method == "POST":
         services.communication_deactivate(
@@ -447,12 +442,12 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
             % {"name": communication.name},
         )
         return redirect("communications:list", slug=sphere.slug)
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/deactivate.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "communication": communication,
         },
     )
@@ -460,7 +455,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
 
 @login_required
 def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     audience = selectors.audience(selectors.AudienceSpec.of(communication)).order_by(
         "last_name", "first_name", "identifiant"
@@ -475,12 +470,12 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
             communication=communication, learner=learner
         )
         from_email = prepared.from_email
-    return render(
+    return render_tab(
         request,
+        sphere,
+        "communications",
         "communications/preview.html",
         {
-            "sphere": sphere,
-            "active_tab": "communications",
             "communication": communication,
             "form": form,
             "learner": learner,
@@ -493,7 +488,7 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
 @login_required
 @require_POST
 def communication_send_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     audience = selectors.audience(selectors.AudienceSpec.of(communication))
     form = PreviewForm(request.POST, queryset=audience)
@@ -519,24 +514,13 @@ def communication_send_test(request: HttpRequest, slug: str, pk: int) -> HttpRes
 @require_POST
 def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """The live recipients summary of the form being filled (a fragment)."""
-    sphere = sphere_get_for_user(user=request.user, slug=slug)
+    sphere = sphere_for(request, slug)
     kind = _kind_or_404(kind)
     form = CommunicationForm(request.POST, sphere=sphere, kind=kind)
     form.is_valid()  # partial input is normal here: use what is clean
     data = form.cleaned_data
     sphere_has_groups = Group.objects.filter(sphere=sphere).exists()
-    spec = selectors.AudienceSpec(
-        sphere=sphere,
-        kind=kind,
-        group_ids=tuple(g.pk for g in data.get("groups") or ()),
-        evaluation_id=data["evaluation"].pk if data.get("evaluation") else None,
-        max_minutes=data.get("max_minutes"),
-        minutes_days=data.get("minutes_days"),
-        max_level=data.get("max_level"),
-        min_level=data.get("min_level"),
-        never_started=bool(data.get("never_started")),
-        inactive_days=data.get("inactive_days"),
-    )
+    spec = selectors.AudienceSpec.of_values(sphere, kind, data)
     incomplete = (sphere_has_groups and not spec.group_ids) or (
         kind == Communication.Kind.EVALUATION and spec.evaluation_id is None
     )

@@ -32,16 +32,22 @@ LEARNERS_PER_PAGE = 50
 IMPORT_CSV_HEADER = "identifiant,prenom,nom,email,groupes,niveau"
 
 
-def _user(request: HttpRequest) -> User:
-    # Every view here is behind @login_required.
+# The two helpers every tab of a sphere uses, in this app and in « Communications »:
+# the sphere fetched through the user's spheres (404 for anyone else), and the page
+# rendered with the sphere and its tab.
+
+
+def request_user(request: HttpRequest) -> User:
+    # Every view of a sphere is behind @login_required.
     return cast(User, request.user)
 
 
-def _sphere(request: HttpRequest, slug: str) -> Sphere:
-    return selectors.sphere_get_for_user(user=_user(request), slug=slug)
+def sphere_for(request: HttpRequest, slug: str) -> Sphere:
+    """The sphere ``slug`` if the user administers it, else ``Http404``."""
+    return selectors.sphere_get_for_user(user=request_user(request), slug=slug)
 
 
-def _render_tab(
+def render_tab(
     request: HttpRequest,
     sphere: Sphere,
     tab: str,
@@ -49,6 +55,7 @@ def _render_tab(
     context: dict[str, Any],
     status: int = 200,
 ) -> HttpResponse:
+    """A page of one of the sphere's tabs."""
     return render(
         request,
         template,
@@ -60,14 +67,14 @@ def _render_tab(
 @login_required
 @require_GET
 def sphere_list(request: HttpRequest) -> HttpResponse:
-    spheres = selectors.sphere_list_for_user(user=_user(request))
+    spheres = selectors.sphere_list_for_user(user=request_user(request))
     return render(request, "spheres/sphere_list.html", {"spheres": spheres})
 
 
 @login_required
 @require_GET
 def sphere_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     return redirect("spheres:learners", slug=sphere.slug)
 
 
@@ -99,7 +106,7 @@ def _render_learners(
     bulk_form = bulk_form or LearnerBulkForm(
         sphere=sphere, initial={"retour": query.urlencode()}
     )
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "learners",
@@ -124,14 +131,14 @@ def _render_learners(
 @login_required
 @require_GET
 def sphere_learners(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     return _render_learners(request, sphere, query=request.GET)
 
 
 @login_required
 @require_POST
 def sphere_learners_bulk(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     form = LearnerBulkForm(request.POST, sphere=sphere)
     query = QueryDict(request.POST.get("retour", "")[:500])
     if not form.is_valid():
@@ -174,7 +181,7 @@ def sphere_learners_bulk(request: HttpRequest, slug: str) -> HttpResponse:
 def sphere_learner_clear_mark(
     request: HttpRequest, slug: str, learner_id: int
 ) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     learner = selectors.learner_get(sphere=sphere, learner_id=learner_id)
     query = QueryDict(request.POST.get("retour", "")[:500])
     if services.learner_address_clear_mark(learner=learner):
@@ -216,7 +223,7 @@ def _import_report_message(report: Any) -> str:
 @login_required
 @require_POST
 def sphere_learners_import(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     form = LearnerImportForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render_learners(
@@ -250,7 +257,7 @@ def _render_groups(
     request: HttpRequest, sphere: Sphere, form: GroupForm, status: int = 200
 ) -> HttpResponse:
     groups = selectors.groups_with_learner_counts(sphere=sphere)
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "groups",
@@ -263,14 +270,14 @@ def _render_groups(
 @login_required
 @require_GET
 def sphere_groups(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     return _render_groups(request, sphere, GroupForm())
 
 
 @login_required
 @require_POST
 def sphere_group_create(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     form = GroupForm(request.POST)
     if form.is_valid():
         try:
@@ -288,7 +295,7 @@ def sphere_group_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     group = selectors.group_get(sphere=sphere, group_id=group_id)
     current_name = group.name
     if request.method == "POST":
@@ -307,7 +314,7 @@ def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpR
                 return redirect("spheres:groups", slug=sphere.slug)
     else:
         form = GroupForm(initial={"name": group.name})
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "groups",
@@ -320,7 +327,7 @@ def sphere_group_rename(request: HttpRequest, slug: str, group_id: int) -> HttpR
 @login_required
 @require_http_methods(["GET", "POST"])
 def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     group = selectors.group_get(sphere=sphere, group_id=group_id)
     error = ""
     if request.method == "POST":
@@ -340,7 +347,7 @@ def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpR
             )
             return redirect("spheres:groups", slug=sphere.slug)
     communications = list(selectors.group_active_communications(group=group))
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "groups",
@@ -362,9 +369,9 @@ def sphere_group_delete(request: HttpRequest, slug: str, group_id: int) -> HttpR
 @login_required
 @require_GET
 def sphere_evaluations(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     evaluations = selectors.evaluations_for_sphere(sphere=sphere)
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "evaluations",
@@ -379,7 +386,7 @@ def _render_evaluation_form(
     form: EvaluationForm,
     evaluation: Evaluation | None = None,
 ) -> HttpResponse:
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "evaluations",
@@ -392,7 +399,7 @@ def _render_evaluation_form(
 @login_required
 @require_http_methods(["GET", "POST"])
 def sphere_evaluation_create(request: HttpRequest, slug: str) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     if request.method == "POST":
         form = EvaluationForm(request.POST, sphere=sphere)
         if form.is_valid():
@@ -420,7 +427,7 @@ def sphere_evaluation_create(request: HttpRequest, slug: str) -> HttpResponse:
 def sphere_evaluation_edit(
     request: HttpRequest, slug: str, evaluation_id: int
 ) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     evaluation = selectors.evaluation_get(sphere=sphere, evaluation_id=evaluation_id)
     if request.method == "POST":
         form = EvaluationForm(request.POST, sphere=sphere, evaluation=evaluation)
@@ -449,7 +456,7 @@ def sphere_evaluation_edit(
 def sphere_evaluation_delete(
     request: HttpRequest, slug: str, evaluation_id: int
 ) -> HttpResponse:
-    sphere = _sphere(request, slug)
+    sphere = sphere_for(request, slug)
     evaluation = selectors.evaluation_get(sphere=sphere, evaluation_id=evaluation_id)
     if request.method == "POST":
         try:
@@ -462,7 +469,7 @@ def sphere_evaluation_delete(
                 _("Évaluation « %(name)s » supprimée.") % {"name": evaluation.name},
             )
         return redirect("spheres:evaluations", slug=sphere.slug)
-    return _render_tab(
+    return render_tab(
         request,
         sphere,
         "evaluations",

@@ -124,9 +124,7 @@ def test_activity_before_the_window_does_not_count():
     learner = LearnerFactory(sphere=sphere)
     today = timezone.localdate(timezone=sphere.tzinfo)
     DailyActivityFactory(learner=learner, date=today - dt.timedelta(days=7), minutes=60)
-    spec = _spec(
-        sphere, kind=REMINDER, max_minutes=15, minutes_days=7
-    )
+    spec = _spec(sphere, kind=REMINDER, max_minutes=15, minutes_days=7)
     assert list(audience(spec)) == [learner]
 
 
@@ -151,9 +149,7 @@ def test_criteria_combine_with_and_and_extra_criteria_work():
 
     # then
     def people(**criteria):
-        return set(
-            audience(_spec(sphere, kind=REMINDER, **criteria))
-        )
+        return set(audience(_spec(sphere, kind=REMINDER, **criteria)))
 
     assert people(never_started=True) == {never, strong}
     assert people(inactive_days=10) == {never, idle, strong}

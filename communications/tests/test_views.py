@@ -810,3 +810,24 @@ def test_pourquoi_on_the_detail_page_and_on_the_form(admin_client, sphere):
     )
     assert response.context["explanation"].receives
     assert not Communication.objects.filter(name="Relance hebdomadaire").exists()
+
+
+def test_a_communication_made_before_the_groups_shows_all_groups_and_asks_for_a_choice(
+    admin_client, sphere
+):
+    # given: a communication made when the sphere had no group, then a group appears
+    communication = CommunicationFactory(sphere=sphere)
+    group = GroupFactory(sphere=sphere, name="3e A")
+    url = reverse("communications:list", kwargs={"slug": sphere.slug})
+    # then: the list says « Tous les groupes »
+    assert "Tous les groupes" in admin_client.get(url).content.decode()
+    # and its next edit asks for a choice
+    edit = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+    response = admin_client.post(edit, _form(sphere, frequency="once", weekdays=[]))
+    assert "Choisissez au moins un groupe destinataire." in response.content.decode()
+    response = admin_client.post(
+        edit, _form(sphere, frequency="once", weekdays=[], groups=[group.pk])
+    )
+    assert response.status_code == 302
