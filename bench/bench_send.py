@@ -8,14 +8,18 @@ groups with 7 days of activity (PostgreSQL COPY), starts an SMTP sink that accep
 everything (aiosmtpd, in a process of its own) and a Celery worker with two pool
 processes, then measures
 
-- the audience of a reminder over 50 groups: queries and time;
+- the audience of a reminder over 50 groups: queries and time (median of 5 runs);
 - the dispatch of one send to all 100,000 learners (audience, delivery rows, schedule),
   its task messages captured instead of sent;
 - the end-to-end send of those 100,000 messages through Redis and the worker, and the
   raw limit of the same machine: two processes sending the same messages, built
   beforehand, with ``smtplib`` over one connection each, to the same sink;
 - the peak resident memory of a worker pool process during a send to 1,000 learners
-  and during the send to 100,000.
+  and during the send to 100,000;
+- the duplicates and lost messages of a send to 10,000 learners when one pool process
+  is killed (SIGKILL) halfway through: its task goes back to the broker and is
+  delivered again, and the recovery pass runs as beat would. The sink counts what
+  each address received.
 
 It prints one table, with the targets, and deletes everything it created. Redis db 1
 keeps it apart from the tests (db 0); its ``celery`` queue is purged first.
@@ -31,6 +35,7 @@ import random
 import signal
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -58,9 +63,18 @@ WORKER_READY_TIMEOUT = 60
 SEND_TIMEOUT = 1800
 
 # Targets (see the README of the engine): printed next to each measure.
-DISPATCH_TARGET_S = 10.0
-RATIO_TARGET = 0.80
+AUDIENCE_TARGET_MS = 200.0
+AUDIENCE_RUNS = 5
+DISPATCH_TARGET_S = 3.0
+RATIO_TARGET = 0.85
 MEMORY_TARGET_MB = 150.0
+DUPLICATES_TARGET = 1  # the message in flight in the killed process, at most
+
+# The worker of the kill measure: short time limits, so that a claim its killed process
+# left behind would turn stale (SEND_TIME_LIMIT + 60 s) within the measure.
+KILL_SOFT_TIME_LIMIT = 20
+KILL_TIME_LIMIT = 30
+RESUME_EVERY_S = 5.0
 
 
 @dataclass
@@ -78,6 +92,7 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--audience-groups", type=int, default=50)
     parser.add_argument("--small", type=int, default=1_000)
+    parser.add_argument("--kill", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
 
@@ -121,8 +136,8 @@ def main() -> int:
     worker: Worker | None = None
     spheres = []
     try:
-        big, small = _generate(args)
-        spheres = [big, small]
+        big, small, killed = _generate(args)
+        spheres = [big, small, killed]
         rows += _measure_audience(big, args.audience_groups)
         dispatch_row, send_id, chunks, recipients = _measure_dispatch(big)
         rows.append(dispatch_row)
@@ -175,6 +190,10 @@ def main() -> int:
             ),
         ]
         _check_all_sent([send_id, small_send_id])
+        worker.stop()
+        worker = None
+
+        rows.append(_measure_kill(killed, sink))
     finally:
         if worker is not None:
             worker.stop()
@@ -190,8 +209,9 @@ def main() -> int:
 # --- Generation -----------------------------------------------------------------------
 
 
-def _generate(args: argparse.Namespace) -> tuple[object, object]:
-    """The big sphere (learners in 1–2 groups, activity per day) and a small one."""
+def _generate(args: argparse.Namespace) -> tuple[object, object, object]:
+    """The big sphere (learners in 1–2 groups, activity per day), a small one, and one
+    for the kill measure."""
     from spheres.services import sphere_create
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -199,6 +219,9 @@ def _generate(args: argparse.Namespace) -> tuple[object, object]:
     big = sphere_create(name=f"Benchmark {stamp}", slug=f"{SLUG_PREFIX}{stamp}")
     small = sphere_create(
         name=f"Benchmark small {stamp}", slug=f"{SLUG_PREFIX}{stamp}-s"
+    )
+    killed = sphere_create(
+        name=f"Benchmark kill {stamp}", slug=f"{SLUG_PREFIX}{stamp}-k"
     )
     started = time.perf_counter()
     print(
@@ -215,9 +238,11 @@ def _generate(args: argparse.Namespace) -> tuple[object, object]:
     print(f"  {activity:,} activity rows", flush=True)
     _copy_learners(small, args.small, rng, prefix="s")
     print(f"  and a sphere of {args.small:,} learners without groups", flush=True)
-    _analyze()
+    _copy_learners(killed, args.kill, rng, prefix="k")
+    print(f"  and a sphere of {args.kill:,} learners without groups", flush=True)
+    _vacuum()
     print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
-    return big, small
+    return big, small, killed
 
 
 def _copy(table: str, columns: list[str], rows: Iterator[tuple]) -> None:
@@ -321,6 +346,17 @@ def _analyze() -> None:
         cursor.execute("ANALYZE")
 
 
+def _vacuum() -> None:
+    """``VACUUM ANALYZE``. After the generation: the generated rows as a sphere's
+    long-standing data is in production (hint bits set, pages all-visible for
+    index-only scans, statistics). Autovacuum would get there, but not within a run,
+    and it may be off on a benchmark server."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
 # --- Measures -------------------------------------------------------------------------
 
 
@@ -363,7 +399,7 @@ def _reminder(sphere: object, **fields: object) -> object:
 
 def _reminder_for_all(sphere: object) -> object:
     # level ≥ 0: everyone of the sphere is in the audience
-    return _reminder(sphere, all_learners=True, min_level=0)
+    return _reminder(sphere, min_level=0)
 
 
 def _measure_audience(sphere: object, group_count: int) -> list[Row]:
@@ -377,21 +413,27 @@ def _measure_audience(sphere: object, group_count: int) -> list[Row]:
     print(
         f"Resolving the audience of a reminder over {group_count} groups…", flush=True
     )
+    columns = ("pk", "email", "identifiant", "first_name", "last_name", "is_active")
     with _count_queries() as queries:
         started = time.perf_counter()
-        audience = list(
-            selectors.audience(spec).values_list(
-                "pk", "email", "identifiant", "first_name", "last_name", "is_active"
-            )
-        )
-        seconds = time.perf_counter() - started
+        audience = list(selectors.audience(spec).values_list(*columns))
+        first = time.perf_counter() - started
+    # One run varies with whatever else the machine does: the median of a few, the
+    # first one shown too.
+    times = [first]
+    for _ in range(AUDIENCE_RUNS - 1):
+        started = time.perf_counter()
+        list(selectors.audience(spec).values_list(*columns))
+        times.append(time.perf_counter() - started)
+    median_ms = statistics.median(times) * 1000
     communication.delete()  # type: ignore[attr-defined]
     return [
         Row(
             f"audience, reminder over {group_count} groups ({len(audience):,} learners)",
-            f"{queries()} query, {seconds * 1000:.0f} ms",
-            "1 query",
-            queries() == 1,
+            f"{queries()} query, {median_ms:.0f} ms (median of {AUDIENCE_RUNS}; "
+            f"first {first * 1000:.0f} ms)",
+            f"1 query, ≤ {AUDIENCE_TARGET_MS:.0f} ms",
+            queries() == 1 and median_ms <= AUDIENCE_TARGET_MS,
         )
     ]
 
@@ -401,17 +443,20 @@ def _dispatch_captured(communication: object) -> tuple[int, list[tuple[int, int]
     from django.utils import timezone
 
     from communications import sending
+    from communications.sending import queue
 
     captured: list[tuple[int, list[tuple[int, int]]]] = []
-    original = sending._enqueue
-    sending._enqueue = lambda send_id, chunks: captured.append((send_id, list(chunks)))
+    original = queue.enqueue_chunks
+    queue.enqueue_chunks = lambda send_id, chunks: captured.append(
+        (send_id, list(chunks))
+    )
     try:
         result = sending.communication_dispatch(
             communication_id=communication.pk,  # type: ignore[attr-defined]
             now=timezone.now(),
         )
     finally:
-        sending._enqueue = original
+        queue.enqueue_chunks = original
     if result is None or not captured:
         raise RuntimeError("nothing was dispatched")
     (send_id, chunks) = captured[0]
@@ -428,8 +473,8 @@ def _measure_dispatch(sphere: object) -> tuple[Row, int, list[tuple[int, int]], 
     row = Row(
         f"dispatch to {recipients:,} learners (audience + delivery rows)",
         f"{seconds:.1f} s",
-        f"< {DISPATCH_TARGET_S:.0f} s",
-        seconds < DISPATCH_TARGET_S,
+        f"≤ {DISPATCH_TARGET_S:.0f} s",
+        seconds <= DISPATCH_TARGET_S,
     )
     return row, send_id, chunks, recipients
 
@@ -438,11 +483,11 @@ def _send_through_worker(
     send_id: int, chunks: list[tuple[int, int]], sink: Sink, expected: int
 ) -> float:
     """Enqueue the chunks for real and wait until the send is done."""
-    from communications import sending
     from communications.models import Send
+    from communications.sending import queue
 
     started = time.perf_counter()
-    sending._enqueue(send_id, chunks)
+    queue.enqueue_chunks(send_id, chunks)
     deadline = time.monotonic() + SEND_TIMEOUT
     last_report = time.monotonic()
     while not Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists():
@@ -461,7 +506,7 @@ def _measure_raw(sphere: object, sink: Sink, count: int) -> float:
     """Messages per second of plain smtplib from two processes, messages built before."""
     from django.db import connections
 
-    from communications.mime import MessageBuilder
+    from communications.sending.message import MessageBuilder
     from communications.services import prepare_message
     from spheres.models import Learner
 
@@ -529,6 +574,70 @@ def _raw_sender(port: int, envelope_from: str, messages: list, go, times) -> Non
     times.put((started, time.monotonic()))
 
 
+def _measure_kill(sphere: object, sink: Sink) -> Row:
+    """Kill one pool process halfway through a send; count what each learner got."""
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from communications.models import Send
+    from communications.sending import deliveries_resume, queue
+    from spheres.models import Learner
+
+    send_id, chunks, recipients = _dispatch_captured(_reminder_for_all(sphere))
+    limits = {
+        "SEND_SOFT_TIME_LIMIT": KILL_SOFT_TIME_LIMIT,
+        "SEND_TIME_LIMIT": KILL_TIME_LIMIT,
+    }
+    worker = Worker(
+        sink.port, name="kill-worker", env={k: str(v) for k, v in limits.items()}
+    ).start()
+    resumed = 0
+    try:
+        print(
+            f"Sending {recipients:,} messages, one pool process killed halfway…",
+            flush=True,
+        )
+        sink.reset()
+        queue.enqueue_chunks(send_id, chunks)
+        deadline = time.monotonic() + SEND_TIMEOUT
+        while sink.count() < recipients // 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"send {send_id} stalled at {sink.count()}")
+            time.sleep(0.005)
+        victim = worker.pool_processes()[0]
+        victim.kill()
+        print(f"  pool process {victim.pid} killed at {sink.count():,} received")
+        # The recovery pass, as beat runs it, with the worker's time limits.
+        next_resume = time.monotonic()
+        while not Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"send {send_id} not done after {SEND_TIMEOUT} s")
+            if time.monotonic() >= next_resume:
+                with override_settings(**limits):
+                    resumed += deliveries_resume(now=timezone.now()).enqueued
+                next_resume = time.monotonic() + RESUME_EVERY_S
+            time.sleep(0.2)
+        replaced = [p.pid for p in worker.pool_processes()]
+        print(f"  done; pool processes now {replaced}, {resumed} row(s) resumed")
+    finally:
+        worker.stop()
+    received = sink.recipients()
+    emails = list(Learner.objects.filter(sphere=sphere).values_list("email", flat=True))
+    duplicates = sum(max(0, received.get(email, 0) - 1) for email in emails)
+    lost = sum(1 for email in emails if not received.get(email))
+    strangers = set(received) - set(emails)
+    if strangers:
+        raise RuntimeError(f"{len(strangers)} unexpected recipient(s) in the sink")
+    _check_all_sent([send_id])
+    return Row(
+        "duplicates after kill -9 of one pool process halfway through "
+        f"{recipients:,} messages",
+        f"{duplicates}, {lost} lost",
+        f"≤ {DUPLICATES_TARGET}, 0 lost",
+        duplicates <= DUPLICATES_TARGET and lost == 0,
+    )
+
+
 def _check_all_sent(send_ids: list[int]) -> None:
     from django.db.models import Count
 
@@ -554,7 +663,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sink_main(port: int, counter, ready) -> None:  # noqa: ANN001
+def _sink_main(port: int, counter, control, ready) -> None:  # noqa: ANN001
+    import collections
     import logging
 
     from aiosmtpd.controller import Controller
@@ -562,9 +672,15 @@ def _sink_main(port: int, counter, ready) -> None:  # noqa: ANN001
     # aiosmtpd logs every SMTP command at INFO: a real server doesn't spend its CPU on
     # that, and here it would share the two cores with the processes being measured.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
+    # Messages received per recipient address, kept here and read through ``control``.
+    received: collections.Counter[str] = collections.Counter()
+    lock = threading.Lock()
 
     class AcceptAll:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN202
+            with lock:
+                for recipient in envelope.rcpt_tos:
+                    received[recipient] += 1
             with counter.get_lock():
                 counter.value += 1
             return "250 OK"
@@ -572,20 +688,31 @@ def _sink_main(port: int, counter, ready) -> None:  # noqa: ANN001
     controller = Controller(AcceptAll(), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
-    threading.Event().wait()  # until terminated
+    while True:  # until terminated
+        command = control.recv()
+        with lock:
+            if command == "reset":
+                received.clear()
+                control.send(None)
+            elif command == "recipients":
+                control.send(dict(received))
 
 
 class Sink:
-    """An accept-all SMTP server in a process of its own, counting what it receives."""
+    """An accept-all SMTP server in a process of its own, counting what it receives in
+    all and per recipient address."""
 
     def __init__(self) -> None:
         self.port = _free_port()
         context = multiprocessing.get_context("spawn")
         self.counter = context.Value("q", 0)
+        self._control, control = context.Pipe()
         ready = context.Event()
         self._ready = ready
         self.process = context.Process(
-            target=_sink_main, args=(self.port, self.counter, ready), daemon=True
+            target=_sink_main,
+            args=(self.port, self.counter, control, ready),
+            daemon=True,
         )
 
     def start(self) -> Sink:
@@ -597,9 +724,16 @@ class Sink:
     def count(self) -> int:
         return self.counter.value
 
+    def recipients(self) -> dict[str, int]:
+        """Messages received per recipient address since the last reset."""
+        self._control.send("recipients")
+        return self._control.recv()
+
     def reset(self) -> None:
         with self.counter.get_lock():
             self.counter.value = 0
+        self._control.send("reset")
+        self._control.recv()
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -610,18 +744,26 @@ class Sink:
 
 
 class Worker:
-    """``celery worker`` with two prefork processes, on the benchmark's settings."""
+    """``celery worker`` with two prefork processes, on the benchmark's settings
+    (``env``: settings of its own)."""
 
-    def __init__(self, smtp_port: int) -> None:
+    def __init__(
+        self, smtp_port: int, *, name: str = "worker", env: dict[str, str] | None = None
+    ) -> None:
         self.smtp_port = smtp_port
-        self.log = ROOT / "var" / "bench-send-worker.log"
+        self.env = env or {}
+        self.log = ROOT / "var" / f"bench-send-{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         import psutil
 
         self.log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}"}
+        env = {
+            **os.environ,
+            "EMAIL_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+            **self.env,
+        }
         command = [
             sys.executable, "-m", "celery", "-A", "voltaire_comms", "worker",
             "--pool", "prefork", "--concurrency", "2", "-Q", "celery", "-l", "info",
@@ -644,6 +786,10 @@ class Worker:
             time.sleep(0.1)
         self._parent = psutil.Process(self.process.pid)
         return self
+
+    def pool_processes(self) -> list:
+        """The pool processes (the worker's own children), oldest first."""
+        return sorted(self._parent.children(), key=lambda child: child.create_time())
 
     @contextmanager
     def sampling(self, interval: float = 0.2) -> Iterator[Callable[[], float]]:
@@ -728,6 +874,10 @@ def _cleanup(spheres: list) -> None:
         # One DELETE: what referenced the learners is gone, no need to collect them.
         Learner.objects.filter(sphere_id__in=ids)._raw_delete(Learner.objects.db)
         Sphere.objects.filter(pk__in=ids).delete()
+    # The space of the deleted rows made reusable: without it (autovacuum off, or not
+    # there yet) each run would add its rows after the last one's, and the tables and
+    # indexes the next run measures would grow run after run.
+    _vacuum()
     print(f"  deleted in {time.perf_counter() - started:.1f} s", flush=True)
 
 
