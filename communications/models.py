@@ -37,7 +37,6 @@ EDITABLE_FIELDS = (
     "reply_to",
     "subject",
     "message",
-    "all_learners",
     "evaluation",
     *REMINDER_CRITERIA,
     "frequency",
@@ -81,10 +80,8 @@ class Communication(models.Model):
     subject = models.CharField(_("objet"), max_length=250)
     message = models.TextField(_("message"))
 
-    # Audience
-    all_learners = models.BooleanField(
-        _("tous les utilisateurs de la sphère"), default=False
-    )
+    # Audience: the groups chosen; the rule that derives the learners from them at every
+    # send is in selectors.audience_rules (never stored: it would go stale).
     groups = models.ManyToManyField(
         Group, related_name="communications", blank=True, verbose_name=_("groupes")
     )

@@ -216,8 +216,6 @@ def communication_candidate(
     if instance is not None:
         for field in Communication._meta.concrete_fields:
             setattr(candidate, field.attname, getattr(instance, field.attname))
-    else:
-        candidate.all_learners = not Group.objects.filter(sphere=sphere).exists()
     for field in EDITABLE_FIELDS:
         if field in data:
             setattr(candidate, field, data[field])
@@ -262,7 +260,6 @@ def communication_create(
         if field in data:
             setattr(communication, field, data[field])
     _clear_other_kinds(communication)
-    communication.all_learners = not Group.objects.filter(sphere=sphere).exists()
     _validate(communication, groups=groups, password_set=bool(password))
     if password and kind == Communication.Kind.ANNOUNCEMENT:
         communication.password_token = crypto.encrypt(password)

@@ -21,7 +21,6 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     reply_to = "professeur@ecole.example"
     subject = "Bonjour {prenom}"
     message = "Bonjour {prenom} {nom}, votre identifiant : {identifiant}."
-    all_learners = True
     max_minutes = 15
     minutes_days = 7
     max_level = 75
@@ -37,5 +36,3 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     def groups(obj, create, extracted, **kwargs):  # noqa: N805
         if create and extracted:
             obj.groups.set(extracted)
-            obj.all_learners = False
-            obj.save(update_fields=["all_learners"])

@@ -155,7 +155,7 @@ def test_announcement_in_a_sphere_without_groups(
     expect(row).to_contain_text("Active")
     communication = Communication.objects.get(sphere=sphere)
     assert communication.kind == Communication.Kind.ANNOUNCEMENT
-    assert communication.all_learners
+    assert not communication.groups.exists()
     assert communication.has_password
 
 

@@ -110,7 +110,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     worker = services.start_worker()
 
     # when: one dispatch pass in this process; its tasks go through Redis after commit
-    results = sending.sends_dispatchdue()
+    results = sending.sends_dispatch_due()
     _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
 
     # then: one message per learner of each audience, to nobody else
@@ -153,7 +153,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         for r in services.smtp.handler.to(lea.email)
         if r.message["Subject"].startswith("Évaluation")
     ]
-    assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4 mars 2030"
+    assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4\u00a0mars 2030"
     assert (
         "Léa, l'évaluation commence le lundi 4\u00a0mars 2030 à 14\u00a0h\u00a030 "
         "(identifiant lmartin)." in evaluation_to_lea.get_body(("plain",)).get_content()
@@ -232,7 +232,7 @@ def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
     beat = services.start_beat()  # enqueues each retry when its time has come
 
     # when
-    sending.sends_dispatchdue()
+    sending.sends_dispatch_due()
     _wait_until_sent(services, worker, beat, timeout=DELIVERY_TIMEOUT)
 
     # then: everyone but the refused address got exactly one message
