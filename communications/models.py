@@ -374,11 +374,14 @@ class Delivery(models.Model):
         INACTIVE = "inactive", _("Utilisateur désactivé")
         DEACTIVATED = "deactivated", _("Communication désactivée")
 
+    # No index of their own: (send, learner) and (send, status) start with send, and
+    # (learner, status) with learner. Each index is one more write per outcome.
     send = models.ForeignKey(
         Send,
         on_delete=models.CASCADE,
         related_name="deliveries",
         verbose_name=_("envoi"),
+        db_index=False,
     )
     learner = models.ForeignKey(
         "spheres.Learner",
@@ -386,6 +389,7 @@ class Delivery(models.Model):
         null=True,
         related_name="deliveries",
         verbose_name=_("utilisateur"),
+        db_index=False,
     )
     # What the message is made of, captured at dispatch: the send renders the learner as
     # they were in the audience, and the history survives the learner's deletion.
