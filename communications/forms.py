@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from spheres.forms import SendableEmailField
-from spheres.models import Evaluation, Group, Learner, Sphere
+from spheres.models import Evaluation, Group, Sphere
 
 from .models import REMINDER_CRITERIA, SHORT_KIND_LABELS, Communication
 from .rendering import DEFAULT_TEXTS, PLACEHOLDER_LABELS, PLACEHOLDERS
@@ -264,16 +264,6 @@ class CommunicationForm(forms.Form):
 def placeholder_choices(kind: str) -> list[tuple[str, object]]:
     """The placeholders of a type, each with its French label, in the form's order."""
     return [(name, PLACEHOLDER_LABELS[name]) for name in PLACEHOLDERS[kind]]
-
-
-class PreviewForm(forms.Form):
-    learner = forms.ModelChoiceField(
-        label=_("Voir le message reçu par"), queryset=Learner.objects.none()
-    )
-
-    def __init__(self, *args: Any, queryset: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["learner"].queryset = queryset
 
 
 class CommunicationFilterForm(forms.Form):

@@ -5,6 +5,7 @@ anyone else) and the communication inside that sphere."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,14 +23,13 @@ from django.views.decorators.http import (
 )
 
 from spheres.models import Group, Sphere
-from spheres.selectors import learner_find
+from spheres.selectors import learner_find, learner_get
 from spheres.views import render_tab, request_user, sphere_for
 
 from . import selectors, sending, services
 from .forms import (
     CommunicationFilterForm,
     CommunicationForm,
-    PreviewForm,
     placeholder_choices,
 )
 from .models import Communication, Delivery, field_label
@@ -276,7 +276,7 @@ class _Draft:
         }
 
     def explain(self, wanted: str) -> dict[str, Any]:
-        """« Pourquoi ? » for the learner asked for (or the first of the sphere)."""
+        """« Pourquoi ? » for the learner asked for (or the first of the sphere)."""
         learner = (
             learner_find(sphere=self.sphere, text=wanted)
             if wanted.strip()
@@ -455,21 +455,27 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
 
 @login_required
 def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    """The message as one learner receives it: by default the first who will receive
+    it; any learner of the sphere by name or identifiant, with « Pourquoi ? » below
+    when that learner would receive nothing."""
     sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
-    audience = selectors.audience(selectors.AudienceSpec.of(communication)).order_by(
-        "last_name", "first_name", "identifiant"
-    )
-    form = PreviewForm(request.GET or None, queryset=audience)
-    learner = form.cleaned_data["learner"] if form.is_valid() else audience.first()
-    if learner is not None and not form.is_bound:
-        form = PreviewForm(initial={"learner": learner.pk}, queryset=audience)
-    message, from_email = None, ""
+    spec = selectors.AudienceSpec.of(communication)
+    asked = request.GET.get("utilisateur", "").strip()[:200]
+    if asked:
+        learner = learner_find(sphere=sphere, text=asked)
+    else:
+        sample = selectors.audience_summary(spec, sample_size=1).sample
+        learner = sample[0] if sample else None
+    message, from_email, explanation = None, "", None
     if learner is not None:
         prepared, message = services.message_preview(
             communication=communication, learner=learner
         )
         from_email = prepared.from_email
+        explanation = selectors.audience_explain(
+            spec, learner, communication=communication
+        )
     return render_tab(
         request,
         sphere,
@@ -477,10 +483,11 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
         "communications/preview.html",
         {
             "communication": communication,
-            "form": form,
+            "asked": asked,
             "learner": learner,
             "message": message,
             "from_email": from_email,
+            "explanation": explanation,
         },
     )
 
@@ -490,24 +497,30 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
 def communication_send_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
-    audience = selectors.audience(selectors.AudienceSpec.of(communication))
-    form = PreviewForm(request.POST, queryset=audience)
-    if not form.is_valid():
-        messages.error(
-            request, _("Choisissez un utilisateur destinataire de cette communication.")
-        )
-        return redirect("communications:preview", slug=sphere.slug, pk=pk)
-    learner = form.cleaned_data["learner"]
-    services.communication_send_test(
-        communication=communication, actor=request.user, learner=learner
-    )
-    messages.success(
-        request,
-        _("Un test, tel que le recevra %(learner)s, a été envoyé à %(email)s.")
-        % {"learner": learner, "email": request.user.email},
-    )
+    learner_id = request.POST.get("learner", "")
     url = reverse("communications:preview", kwargs={"slug": sphere.slug, "pk": pk})
-    return redirect(f"{url}?learner={learner.pk}")
+    if not learner_id.isdigit():
+        messages.error(request, _("Choisissez d'abord l'utilisateur du test."))
+        return redirect(url)
+    learner = learner_get(sphere=sphere, learner_id=int(learner_id))
+    sent = services.communication_send_test(
+        communication=communication, actor=request_user(request), learner=learner
+    )
+    if sent:
+        messages.success(
+            request,
+            _("Un test, tel que le recevra %(learner)s, a été envoyé à %(email)s.")
+            % {"learner": learner, "email": request_user(request).email},
+        )
+    else:
+        messages.error(
+            request,
+            _(
+                "Cet utilisateur n'a pas de créneau à venir pour cette évaluation dans "
+                "les groupes choisis : il ne recevrait rien."
+            ),
+        )
+    return redirect(f"{url}?{urlencode({'utilisateur': learner.identifiant})}")
 
 
 @login_required

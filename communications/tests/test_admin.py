@@ -60,3 +60,18 @@ def test_admin_offers_only_the_deactivate_action(support_client):
         value for value, _ in page.context["action_form"].fields["action"].choices
     ]
     assert [a for a in actions if a] == ["deactivate"]
+
+
+def test_the_admin_writes_times_in_the_application_style(support_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    communication = CommunicationFactory()
+    moment = dt.datetime(2026, 12, 7, 7, 5, tzinfo=dt.UTC)  # 8 h 05 in Paris
+    Communication.objects.filter(pk=communication.pk).update(next_send_at=moment)
+    with timezone.override("Europe/Paris"):
+        page = support_client.get(
+            reverse("admin:communications_communication_changelist")
+        ).content.decode()
+    assert "lundi 7 décembre 2026 à 8\u00a0h\u00a005" in page

@@ -228,9 +228,29 @@ def test_preview_renders_the_chosen_learner_message_escaped(admin_client, sphere
     url = reverse(
         "communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk}
     )
-    body = admin_client.get(url, {"learner": learner.pk}).content.decode()
+    body = admin_client.get(url, {"utilisateur": learner.identifiant}).content.decode()
     assert "identifiant zoe" in body
     assert "<b>Zoé</b>" not in body
+
+
+def test_the_preview_opens_on_a_learner_who_will_receive_it_and_explains_the_others(
+    admin_client, sphere
+):
+    # given: the first learner by name has no address
+    LearnerFactory(sphere=sphere, last_name="Aaron", email="", level=10)
+    LearnerFactory(sphere=sphere, last_name="Martin", first_name="Léa", level=10)
+    communication = CommunicationFactory(sphere=sphere)
+    url = reverse(
+        "communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+    # when / then: by default, Léa, who will receive it
+    response = admin_client.get(url)
+    assert response.context["learner"].last_name == "Martin"
+    assert response.context["explanation"].receives
+    # and Aaron, asked for by name: his message, and why he receives nothing
+    response = admin_client.get(url, {"utilisateur": "aaron"})
+    assert response.context["learner"].last_name == "Aaron"
+    assert "Aucune adresse électronique." in response.content.decode()
 
 
 def test_send_test_goes_to_the_administrator(

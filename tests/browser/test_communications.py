@@ -282,10 +282,13 @@ def test_evaluation_announcement_preview_and_test_send(
     expect(page.get_by_text("est enregistrée.")).to_be_visible()
 
     page.get_by_role("link", name="Aperçu du message et envoi d'un test").click()
-    learner_choice = page.get_by_label("Voir le message reçu par")
-    learner_choice.select_option(label="Amélie Durand (adurand)")
+    learner_choice = page.get_by_label("Voir le message reçu par (nom ou identifiant)")
+    learner_choice.fill("amélie durand")
     page.get_by_role("button", name="Afficher").click()
-    expect(learner_choice).to_have_value(str(terminale_a.memberships.get().learner_id))
+    expect(learner_choice).to_have_value("amélie durand")
+    expect(
+        page.get_by_role("heading", name="Le message tel que le recevra Amélie Durand")
+    ).to_be_visible()
     text = page.locator("pre")
     expect(text).to_contain_text("Bonjour Amélie Durand")
     expect(text).not_to_contain_text("{prenom}")

@@ -148,6 +148,8 @@ except (ZoneInfoNotFoundError, ValueError) as exc:
     raise ImproperlyConfigured(
         f"TIME_ZONE is not a known time zone: {TIME_ZONE!r}"
     ) from exc
+# The admin's dates and times in the application's French style (« 8 h 00 »).
+FORMAT_MODULE_PATH = ["voltaire_comms.formats"]
 USE_I18N = True
 USE_TZ = True
 
