@@ -75,6 +75,7 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
         "Détail": f"{base}/communications/{reminder.pk}/",
         "Envoi": f"{base}/communications/{reminder.pk}/envois/{send.pk}/",
         "Aperçu": f"{base}/communications/{reminder.pk}/apercu/",
+        "Pourquoi ? (détail)": f"{base}/communications/{reminder.pk}/?pourquoi=Léa",
     }
     reports, blocking = [], {}
     for name, url in pages.items():
