@@ -1,6 +1,8 @@
 """The communication form's address field (« Votre adresse électronique »): the
 platform's address policy, since it becomes every message's Reply-To."""
 
+import datetime as dt
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -22,7 +24,9 @@ def _data(sphere, **overrides):
         "message": "Bonjour {prenom} {nom}",
         "frequency": "weekly",
         "weekdays": ["0"],
-        "start_date": timezone.localdate(timezone=sphere.tzinfo).isoformat(),
+        "start_date": (
+            timezone.localdate(timezone=sphere.tzinfo) + dt.timedelta(days=1)
+        ).isoformat(),
         "send_time": "08:00",
     }
     data.update(overrides)

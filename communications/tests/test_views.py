@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -53,7 +54,10 @@ def _form(sphere, **overrides):
         "message": "Bonjour {prenom} {nom}",
         "frequency": "weekly",
         "weekdays": ["0"],
-        "start_date": timezone.localdate(timezone=sphere.tzinfo).isoformat(),
+        # tomorrow: a save sends nothing within ten minutes, whatever the hour
+        "start_date": (
+            timezone.localdate(timezone=sphere.tzinfo) + dt.timedelta(days=1)
+        ).isoformat(),
         "send_time": "08:00",
     }
     data.update(overrides)
@@ -619,6 +623,17 @@ def _now_in(sphere):
     return timezone.localtime(timezone=sphere.tzinfo)
 
 
+# A fixed morning in Paris: the tests of the ten-minute confirmation must not depend on
+# the hour they run at (a day ending within ten minutes, a time before midnight).
+MORNING = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+
+@pytest.fixture
+def morning():
+    with time_machine.travel(MORNING, tick=True):
+        yield
+
+
 def test_a_new_one_off_starts_tomorrow_at_8(admin_client, sphere):
     form = admin_client.get(
         reverse(
@@ -632,7 +647,7 @@ def test_a_new_one_off_starts_tomorrow_at_8(admin_client, sphere):
 
 
 def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
-    admin_client, sphere
+    admin_client, sphere, morning
 ):
     # given: three learners who would receive it, a one-off for earlier today
     LearnerFactory.create_batch(3, sphere=sphere, level=10)
@@ -644,9 +659,7 @@ def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
         sphere,
         frequency="once",
         start_date=now.date().isoformat(),
-        send_time=(now - dt.timedelta(minutes=1)).strftime("%H:%M")
-        if now.hour or now.minute
-        else "00:00",
+        send_time=(now - dt.timedelta(minutes=1)).strftime("%H:%M"),
         subject="Objet saisi",
     )
     # when
@@ -666,11 +679,9 @@ def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
 
 
 def test_a_first_recurring_send_within_ten_minutes_is_confirmed_too(
-    admin_client, sphere
+    admin_client, sphere, morning
 ):
     now = _now_in(sphere)
-    if now.hour == 23 and now.minute >= 50:
-        pytest.skip("the day ends within ten minutes")  # pragma: no cover
     LearnerFactory.create_batch(2, sphere=sphere, level=10)
     url = reverse(
         "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
@@ -689,26 +700,47 @@ def test_a_first_recurring_send_within_ten_minutes_is_confirmed_too(
 
 
 def test_an_edit_that_does_not_move_a_send_due_soon_needs_no_confirmation(
-    admin_client, sphere
+    sphere, morning
 ):
-    communication = CommunicationFactory(
-        sphere=sphere, frequency="daily", start_date=timezone.localdate()
-    )
-    soon = timezone.now() + dt.timedelta(minutes=5)
-    Communication.objects.filter(pk=communication.pk).update(next_send_at=soon)
-    communication.refresh_from_db()
+    # given: a daily send due in five minutes (9 h 35, it is 9 h 30 in Paris)
     from communications.selectors import communication_initial
-    from communications.services import communication_update
+    from communications.services import (
+        SendNeedsConfirmation,
+        communication_update,
+    )
 
+    communication = CommunicationFactory(
+        sphere=sphere,
+        frequency="daily",
+        start_date=MORNING.date(),
+        send_time=dt.time(9, 35),
+    )
+    from communications.schedule import Recurrence
+
+    due = Recurrence.of(communication).next_after(timezone.now())
+    Communication.objects.filter(pk=communication.pk).update(next_send_at=due)
+    communication.refresh_from_db()
+    assert due - timezone.now() < dt.timedelta(minutes=10)
     initial = communication_initial(communication)
+    # when: only the subject changes
     communication_update(
         communication=communication,
         actor=communication.created_by,
         data={**initial, "subject": "Nouvel objet", "weekdays": 0},
         groups=[],
     )
+    # then: saved at once, the send as planned
     communication.refresh_from_db()
-    assert communication.subject == "Nouvel objet"
+    assert (communication.subject, communication.next_send_at) == ("Nouvel objet", due)
+    # but moving a send into the next ten minutes asks first
+    communication.refresh_from_db()
+    with pytest.raises(SendNeedsConfirmation):
+        communication_update(
+            communication=communication,
+            actor=communication.created_by,
+            data={**initial, "send_time": dt.time(9, 33), "weekdays": 0},
+            groups=[],
+        )
 
 
 def test_preview_and_test_work_on_the_typed_values_before_saving(
