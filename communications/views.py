@@ -42,6 +42,7 @@ def _kind_or_404(kind: str) -> str:
 
 
 @login_required
+@require_GET
 def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
     sphere = sphere_for(request, slug)
     filter_form = CommunicationFilterForm(request.GET)
@@ -61,6 +62,7 @@ def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+@require_GET
 def communication_choose_kind(request: HttpRequest, slug: str) -> HttpResponse:
     sphere = sphere_for(request, slug)
     return render_tab(
@@ -319,6 +321,7 @@ class _Draft:
 
 
 @login_required
+@require_GET
 def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
@@ -361,6 +364,7 @@ def _sends_with_counts(communication: Communication) -> list[tuple]:
 
 
 @login_required
+@require_GET
 def communication_send_detail(
     request: HttpRequest, slug: str, pk: int, send_id: int
 ) -> HttpResponse:
@@ -414,6 +418,7 @@ def communication_send_retry(
 
 
 @login_required
+@require_GET
 def communication_duplicate(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
@@ -454,6 +459,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
 
 
 @login_required
+@require_GET
 def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The message as one learner receives it: by default the first who will receive
     it; any learner of the sphere by name or identifiant, with « Pourquoi ? » below

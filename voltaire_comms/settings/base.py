@@ -186,6 +186,8 @@ EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 if EMAIL_BACKEND == "django.core.mail.backends.filebased.EmailBackend":
     # One .eml file per message, which a mail client opens.
     EMAIL_BACKEND = "communications.backends.EmlFileBackend"
+# The ESP whose tracking webhook (bounces, complaints) is mounted, with a webhook secret.
+ANYMAIL_ESP = _esp
 ANYMAIL = {
     name.removeprefix("ANYMAIL_"): value
     for name, value in os.environ.items()

@@ -33,4 +33,5 @@ if os.environ.get("TEST_EMAIL_URL"):
     EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", EMAIL_BACKEND)
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_CELERY_QUEUE", "celery")
 # The anymail tracking webhooks are mounted only with a secret (voltaire_comms/urls.py).
+ANYMAIL_ESP = "postmark"
 ANYMAIL = {**ANYMAIL, "WEBHOOK_SECRET": "test-webhook:not-a-real-secret"}

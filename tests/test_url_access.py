@@ -1,0 +1,360 @@
+"""Who may open what, over every URL pattern of the project.
+
+The patterns come from Django's resolver, not from a hand-written list: a pattern added
+without a row in ``ROUTES`` (or, for the Django admin, outside the rules of
+``ADMIN_ROUTES``) fails ``test_every_url_pattern_has_a_row``.
+
+Each pattern is requested with GET and POST by five roles: nobody logged in, the
+administrator of the sphere, the administrator of another sphere, a support agent (staff
+in the « Support » group) and a superuser. The web app is the sphere administrators'
+only: everyone else gets the same answer as for a sphere that does not exist (404), and
+nothing changes in the database. Every POST is also refused without a CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group as AuthGroup
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from communications.models import Communication, CommunicationEvent, Delivery, Send
+from communications.tests.factories import CommunicationFactory
+from spheres.models import Evaluation, Group, Learner, Membership, Sphere
+from spheres.tests.factories import (
+    EvaluationFactory,
+    EvaluationWindowFactory,
+    GroupFactory,
+    LearnerFactory,
+    SphereFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("anonymous", "administrator", "outsider", "support", "superuser")
+
+
+@dataclass
+class World:
+    sphere: Sphere
+    group: Group
+    learner: Learner
+    evaluation: Evaluation
+    communication: Communication
+    send: Send
+
+
+Kwargs = Callable[[World], dict[str, Any]]
+
+
+def _none(w: World) -> dict[str, Any]:
+    return {}
+
+
+def _slug(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug}
+
+
+def _group(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "group_id": w.group.pk}
+
+
+def _learner(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "learner_id": w.learner.pk}
+
+
+def _evaluation(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "evaluation_id": w.evaluation.pk}
+
+
+def _communication(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "pk": w.communication.pk}
+
+
+def _send(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "pk": w.communication.pk, "send_id": w.send.pk}
+
+
+def _kind(w: World) -> dict[str, Any]:
+    return {"slug": w.sphere.slug, "kind": "reminder"}
+
+
+@dataclass
+class Route:
+    """One URL pattern and what the sphere's administrator gets from it.
+
+    ``get``/``post``: the status for the administrator (405: the method is refused).
+    ``public``: open to everyone (``anonymous``: what a visitor gets, when it differs
+    from what someone logged in gets); every other route sends an
+    anonymous visitor to the login page and answers 404 to anyone who does not
+    administer the sphere (the sphere list, which names no sphere, answers 200 with
+    the user's own spheres).
+    """
+
+    name: str
+    kwargs: Kwargs
+    get: int
+    post: int
+    data: Callable[[World], dict[str, Any]] = field(default=_none)
+    public: bool = False
+    sphereless: bool = False
+    anonymous: tuple[int, int] | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ROUTES = [
+    # Someone logged in is sent on from the login page; a visitor gets the form back.
+    Route("login", _none, get=302, post=302, public=True, anonymous=(200, 200)),
+    Route("logout", _none, get=405, post=302, public=True, anonymous=(405, 302)),
+    Route(
+        "set_language",
+        _none,
+        get=302,
+        post=302,
+        data=lambda w: {"language": "en"},
+        public=True,
+    ),
+    Route("spheres:list", _none, get=200, post=405, sphereless=True),
+    Route("spheres:detail", _slug, get=302, post=405),
+    Route("spheres:learners", _slug, get=200, post=405),
+    Route(
+        "spheres:learners_bulk",
+        _slug,
+        get=405,
+        post=302,
+        data=lambda w: {
+            "learners": [w.learner.pk],
+            "group": w.group.pk,
+            "action": "ajouter",
+        },
+    ),
+    # No file: « 400 » with the form's error
+    Route("spheres:learners_import", _slug, get=405, post=400),
+    Route("spheres:learner_clear_mark", _learner, get=405, post=302),
+    Route("spheres:groups", _slug, get=200, post=405),
+    Route(
+        "spheres:group_create",
+        _slug,
+        get=405,
+        post=302,
+        data=lambda w: {"name": "Classe 5e B"},
+    ),
+    Route(
+        "spheres:group_rename",
+        _group,
+        get=200,
+        post=302,
+        data=lambda w: {"name": "Classe 6e C"},
+    ),
+    # The only group of an active communication: refused until it is modified
+    Route("spheres:group_delete", _group, get=200, post=400),
+    Route("spheres:evaluations", _slug, get=200, post=405),
+    # An empty form: « 400 » with the form's errors
+    Route("spheres:evaluation_create", _slug, get=200, post=400),
+    Route("spheres:evaluation_edit", _evaluation, get=200, post=400),
+    Route("spheres:evaluation_delete", _evaluation, get=200, post=302),
+    Route("communications:list", _slug, get=200, post=405),
+    Route("communications:help", _slug, get=200, post=405),
+    Route("communications:choose_kind", _slug, get=200, post=405),
+    Route("communications:create", _kind, get=200, post=200),
+    Route("communications:audience", _kind, get=405, post=200),
+    Route("communications:detail", _communication, get=200, post=405),
+    Route("communications:edit", _communication, get=200, post=200),
+    Route("communications:duplicate", _communication, get=302, post=405),
+    Route("communications:deactivate", _communication, get=200, post=302),
+    Route("communications:preview", _communication, get=200, post=405),
+    Route("communications:send_test", _communication, get=405, post=302),
+    Route("communications:send_detail", _send, get=200, post=405),
+    Route("communications:send_retry", _send, get=405, post=302),
+]
+
+
+def _pattern_names(
+    patterns: list[URLPattern | URLResolver], namespace: str = ""
+) -> Iterator[str]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            ns = pattern.namespace
+            prefix = f"{namespace}{ns}:" if ns else namespace
+            yield from _pattern_names(pattern.url_patterns, prefix)
+        else:
+            yield f"{namespace}{pattern.name or repr(pattern)}"
+
+
+def _app_pattern_names() -> list[str]:
+    """Every pattern but the Django admin's and the ESP webhooks' (tested below)."""
+    return [
+        name
+        for name in _pattern_names(get_resolver().url_patterns)
+        if not name.startswith(("admin:", "anymail:"))
+    ]
+
+
+def _webhook_pattern_names() -> list[str]:
+    return [
+        name
+        for name in _pattern_names(get_resolver().url_patterns)
+        if name.startswith("anymail:")
+    ]
+
+
+def test_every_url_pattern_has_a_row():
+    # given: every named pattern the resolver knows, outside the Django admin
+    names = set(_app_pattern_names())
+    # then: each has its row, and no row names a pattern that no longer exists
+    assert names - {route.name for route in ROUTES} == set()
+    assert {route.name for route in ROUTES} - names == set()
+
+
+# --- The five roles --------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(db) -> World:
+    sphere = SphereFactory()
+    group = GroupFactory(sphere=sphere)
+    learner = LearnerFactory(sphere=sphere)
+    Membership.objects.create(learner=learner, group=group)
+    evaluation = EvaluationWindowFactory(
+        evaluation=EvaluationFactory(sphere=sphere), group=group
+    ).evaluation
+    communication = CommunicationFactory(sphere=sphere)
+    communication.groups.add(group)
+    send = Send.objects.create(
+        communication=communication, scheduled_for=timezone.now()
+    )
+    Delivery.objects.create(
+        send=send,
+        learner=learner,
+        email=learner.email,
+        identifiant=learner.identifiant,
+        status=Delivery.Status.FAILED,
+        error="550 mailbox unavailable",
+    )
+    return World(sphere, group, learner, evaluation, communication, send)
+
+
+def _client_for(role: str, world: World, *, csrf: bool = False) -> Client:
+    client = Client(enforce_csrf_checks=csrf)
+    if role == "anonymous":
+        return client
+    user = UserFactory(
+        is_superuser=role == "superuser", is_staff=role != "administrator"
+    )
+    if role == "administrator":
+        world.sphere.administrators.add(user)
+    elif role == "outsider":
+        SphereFactory().administrators.add(user)
+    elif role == "support":
+        user.groups.add(AuthGroup.objects.get_or_create(name="Support")[0])
+    client.force_login(user)
+    return client
+
+
+def _fingerprint() -> tuple:
+    """What a refused request must leave untouched."""
+    return (
+        list(Group.objects.order_by("pk").values_list("pk", "name")),
+        list(Evaluation.objects.order_by("pk").values_list("pk", "name")),
+        list(Membership.objects.order_by("pk").values_list("learner", "group")),
+        list(Communication.objects.order_by("pk").values_list("pk", "name", "state")),
+        list(Delivery.objects.order_by("pk").values_list("pk", "status", "attempts")),
+        Send.objects.count(),
+        CommunicationEvent.objects.count(),
+        list(Learner.objects.order_by("pk").values_list("pk", "is_active")),
+    )
+
+
+def _expected(route: Route, role: str, method: str) -> int:
+    admin_status = route.get if method == "get" else route.post
+    if route.public:
+        if role == "anonymous" and route.anonymous:
+            return route.anonymous[0 if method == "get" else 1]
+        return admin_status
+    if role == "anonymous":
+        return 302
+    if admin_status == 405:
+        return 405
+    if role == "administrator" or route.sphereless:
+        return admin_status
+    return 404
+
+
+CASES = [
+    pytest.param(route, role, method, id=f"{method} {route.name} as {role}")
+    for route in ROUTES
+    for role in ROLES
+    for method in ("get", "post")
+]
+
+
+@pytest.mark.parametrize(("route", "role", "method"), CASES)
+def test_url_answers_each_role(world, route, role, method):
+    # given
+    client = _client_for(role, world)
+    url = reverse(route.name, kwargs=route.kwargs(world))
+    before = _fingerprint()
+    # when
+    response = getattr(client, method)(
+        url, route.data(world) if method == "post" else {}
+    )
+    # then
+    expected = _expected(route, role, method)
+    assert response.status_code == expected, (
+        response.status_code,
+        response.content.decode()[:1500],
+    )
+    if expected == 302 and role == "anonymous" and not route.public:
+        assert response["Location"].startswith(reverse("login"))
+    if role != "administrator" and not route.public:
+        assert _fingerprint() == before
+
+
+POST_ROUTES = [route for route in ROUTES if route.post != 405]
+
+
+@pytest.mark.parametrize("route", POST_ROUTES, ids=str)
+def test_every_post_is_refused_without_csrf_token(world, route):
+    # given: the sphere's administrator in a client that checks CSRF like a browser
+    client = _client_for("administrator", world, csrf=True)
+    url = reverse(route.name, kwargs=route.kwargs(world))
+    before = _fingerprint()
+    # when
+    response = client.post(url, route.data(world))
+    # then
+    assert response.status_code == 403
+    assert _fingerprint() == before
+
+
+# --- The ESP's webhooks -----------------------------------------------------------------
+
+
+def test_only_the_tracking_webhook_of_the_esp_in_use_is_mounted(settings):
+    # given: the test settings: Postmark, and a webhook secret
+    assert settings.ANYMAIL_ESP == "postmark"
+    assert settings.ANYMAIL["WEBHOOK_SECRET"]
+    # then: its tracking webhook is there (a bounce must reach the product), and no
+    # other ESP's
+    assert _webhook_pattern_names() == ["anymail:postmark_tracking_webhook"]
+
+
+@pytest.mark.parametrize("name", _webhook_pattern_names(), ids=str)
+def test_webhook_refuses_any_request_without_the_secret(world, name):
+    # given: a logged-in superuser, whose session is worth nothing to a webhook
+    client = _client_for("superuser", world)
+    before = _fingerprint()
+    # when
+    get = client.get(reverse(name))
+    post = client.post(reverse(name), b"{}", content_type="application/json")
+    # then
+    assert get.status_code in {400, 401, 403, 405}
+    assert post.status_code in {400, 401, 403}
+    assert _fingerprint() == before
