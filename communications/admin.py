@@ -2,10 +2,14 @@
 the only action is « Désactiver » (through the service), and nothing can reactivate.
 The encrypted password is never shown, not even encrypted."""
 
+from typing import cast
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+
+from accounts.models import User
 
 from .models import Communication, CommunicationEvent, Delivery, Send
 from .sending import deliveries_retry_failed
@@ -79,7 +83,9 @@ class CommunicationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     ) -> None:
         count = 0
         for communication in queryset.exclude(state=Communication.State.DEACTIVATED):
-            communication_deactivate(communication=communication, actor=request.user)
+            communication_deactivate(
+                communication=communication, actor=cast(User, request.user)
+            )
             count += 1
         self.message_user(
             request,

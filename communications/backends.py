@@ -14,9 +14,11 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from django.core.mail import EmailMessage
 from django.core.mail.backends.filebased import EmailBackend as FileBackend
+from django.core.mail.message import MIMEMixin
 
 _sequence = itertools.count(1)
 
@@ -38,7 +40,8 @@ class EmlFileBackend(FileBackend):
             path = Path(self.file_path) / name
             # Written under a temporary name, then renamed: a reader never sees half.
             partial = path.with_suffix(".part")
-            partial.write_bytes(message.message().as_bytes(linesep="\r\n"))
+            mime = cast(MIMEMixin, message.message())
+            partial.write_bytes(mime.as_bytes(linesep="\r\n"))
             partial.rename(path)
             sent += 1
         return sent

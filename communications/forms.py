@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -155,18 +155,24 @@ class CommunicationForm(forms.Form):
 
     REMINDER_FIELDS = REMINDER_CRITERIA
 
+    @property
+    def groups_field(self) -> forms.ModelMultipleChoiceField:
+        return cast(forms.ModelMultipleChoiceField, self.fields["groups"])
+
     def __init__(
         self,
-        *args: Any,
+        data: Any = None,
+        *,
         sphere: Sphere,
         kind: str,
         instance: Communication | None = None,
+        initial: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.sphere = sphere
         self.kind = kind
         self.instance = instance
-        initial = kwargs.pop("initial", None) or {}
+        initial = initial or {}
         if instance is None:
             subject, message = DEFAULT_TEXTS[kind]
             base = {
@@ -180,14 +186,14 @@ class CommunicationForm(forms.Form):
             if kind == Communication.Kind.REMINDER:
                 base.update(max_minutes=15, minutes_days=7, max_level=75)
             initial = {**base, **initial}
-        super().__init__(*args, initial=initial, **kwargs)
-        self.fields["groups"].queryset = Group.objects.filter(sphere=sphere).order_by(
+        super().__init__(data, initial=initial, **kwargs)
+        self.groups_field.queryset = Group.objects.filter(sphere=sphere).order_by(
             "name"
         )
         evaluations = Evaluation.objects.filter(sphere=sphere).prefetch_related(
             "windows"
         )
-        self.fields["evaluation"].queryset = evaluations
+        cast(forms.ModelChoiceField, self.fields["evaluation"]).queryset = evaluations
         if kind != Communication.Kind.EVALUATION:
             del self.fields["evaluation"]
         elif not self.is_bound and instance is None and "groups" not in initial:

@@ -5,6 +5,8 @@ the state read-only, and a database trigger (migration 0002) refuses any update 
 a row out of ``deactivated``.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -263,7 +265,7 @@ class Communication(models.Model):
         return bool(self.password_token)
 
 
-SHORT_KIND_LABELS = {
+SHORT_KIND_LABELS: dict[str, Any] = {
     Communication.Kind.ANNOUNCEMENT: _("Annonce"),
     Communication.Kind.REMINDER: _("Relance"),
     Communication.Kind.EVALUATION: _("Évaluation"),
@@ -460,6 +462,7 @@ def field_label(name: str) -> str:
     if name in extra:
         return str(extra[name])
     try:
-        return str(Communication._meta.get_field(name).verbose_name)
+        field = Communication._meta.get_field(name)
+        return str(getattr(field, "verbose_name", name))
     except FieldDoesNotExist:  # a field removed since the event was recorded
         return name

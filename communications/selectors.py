@@ -73,7 +73,9 @@ class AudienceSpec:
     ) -> AudienceSpec:
         """From a form's cleaned values (partial input: what is missing is unset)."""
         evaluation = values.get("evaluation")
-        criteria = {field: values.get(field) for field in REMINDER_CRITERIA}
+        criteria: dict[str, Any] = {
+            field: values.get(field) for field in REMINDER_CRITERIA
+        }
         criteria["never_started"] = bool(criteria["never_started"])
         return cls(
             sphere=sphere,
@@ -86,7 +88,7 @@ class AudienceSpec:
 
 def _fewer_minutes(
     candidates: Q, spec: AudienceSpec, first_day: dt.date
-) -> QuerySet[Learner]:
+) -> QuerySet[Learner, Any]:
     """The learners of ``candidates`` with fewer than ``spec.max_minutes`` minutes from
     ``first_day`` on, no recorded activity counting as 0.
 
@@ -231,7 +233,7 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
         no_email=Count("pk", filter=condition & Q(email="")),
         inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
         undeliverable=Count("pk", filter=condition & active_with_email & Q(dead)),
-        ungrouped=Count("pk", filter=Q(has_groups) & no_group),
+        ungrouped=Count("pk", filter=Q(has_groups) & Q(no_group)),
     )
     sample = list(
         audience(spec)
@@ -257,7 +259,8 @@ def evaluation_windows_of_learner(
     from django.utils import timezone
 
     windows = EvaluationWindow.objects.filter(
-        evaluation_id=spec.evaluation_id,
+        # no evaluation (it was deleted): no window
+        Q(evaluation_id=spec.evaluation_id),
         group__memberships__learner=OuterRef("pk") if learner is None else learner,
         ends_at__gt=now or timezone.now(),
     )
@@ -384,9 +387,7 @@ def communication_rows(
     from .schedule import Recurrence, describe_moment
 
     communications = list(communications)
-    last_ids = [
-        c.last_send_id for c in communications if getattr(c, "last_send_id", None)
-    ]
+    last_ids = [pk for c in communications if (pk := getattr(c, "last_send_id", None))]
     counts = send_counts(Send(pk=pk) for pk in last_ids) if last_ids else {}
     with_groups = set(
         Group.objects.filter(sphere_id__in={c.sphere_id for c in communications})
@@ -625,7 +626,7 @@ def audience_explain(
         verdicts.append(Verdict(ok, text))
 
     reason = learner_skip_reason(learner, sphere=spec.sphere)
-    address_texts = {
+    address_texts: dict[str, str] = {
         Delivery.Reason.INACTIVE: _("Utilisateur désactivé : il ne reçoit rien."),
         Delivery.Reason.NO_EMAIL: _("Aucune adresse électronique."),
         Delivery.Reason.INVALID_EMAIL: _(

@@ -216,9 +216,9 @@ def communication_candidate(
     if instance is not None:
         for field in Communication._meta.concrete_fields:
             setattr(candidate, field.attname, getattr(instance, field.attname))
-    for field in EDITABLE_FIELDS:
-        if field in data:
-            setattr(candidate, field, data[field])
+    for name in EDITABLE_FIELDS:
+        if name in data:
+            setattr(candidate, name, data[name])
     _clear_other_kinds(candidate)
     _schedule(candidate)
     return candidate

@@ -95,7 +95,7 @@ def communication_help(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _audience_context(form: CommunicationForm) -> dict:
-    sphere_groups = list(form.fields["groups"].queryset)
+    sphere_groups = list(form.groups_field.queryset or ())
     return {"sphere_has_groups": bool(sphere_groups)}
 
 
@@ -114,7 +114,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
         initial = selectors.communication_initial(source, copy=True)
     else:
         # Replies come to the administrator unless they give another address.
-        initial = {"reply_to": request.user.email}
+        initial = {"reply_to": request_user(request).email}
     form = CommunicationForm(
         request.POST or None, sphere=sphere, kind=kind, initial=initial
     )
@@ -184,9 +184,11 @@ def _communication_form(
                     "recipients": draft.summary().reach,
                 }
             except services.CommunicationDeactivated as exc:
+                # only an edited communication can have been deactivated meanwhile
+                assert communication is not None  # noqa: S101
                 messages.error(request, str(exc))
                 return redirect(
-                    "communications:detail", slug=sphere.slug, pk=form.instance.pk
+                    "communications:detail", slug=sphere.slug, pk=communication.pk
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)
@@ -437,7 +439,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     if request.method == "POST":
         services.communication_deactivate(
-            communication=communication, actor=request.user
+            communication=communication, actor=request_user(request)
         )
         messages.success(
             request,

@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import (
     Count,
@@ -33,7 +33,14 @@ from .models import (
 )
 
 if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
     from communications.models import Communication
+
+
+class OtherGroups(TypedDict):
+    has_other_groups: bool
+
 
 # The learners list shows the minutes spent over this many days, today included.
 RECENT_ACTIVITY_DAYS = 7
@@ -161,7 +168,9 @@ def _communication_model() -> type["Communication"]:
     return Communication
 
 
-def group_active_communications(*, group: Group) -> QuerySet["Communication"]:
+def group_active_communications(
+    *, group: Group
+) -> "QuerySet[WithAnnotations[Communication, OtherGroups]]":
     """The active communications that target ``group``, by name, each with
     ``has_other_groups``: whether it also targets another group.
 

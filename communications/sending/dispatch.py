@@ -148,6 +148,8 @@ def _dispatch_locked(communication_id: int, now: dt.datetime) -> DispatchResult 
 def _evaluation_end(communication: Communication) -> dt.datetime | None:
     if communication.kind != Communication.Kind.EVALUATION:
         return None
+    if communication.evaluation_id is None:  # the evaluation was deleted
+        return None
     windows = EvaluationWindow.objects.filter(evaluation_id=communication.evaluation_id)
     chosen = list(communication.groups.values_list("pk", flat=True))
     if chosen:  # none chosen: every group (selectors.audience_rules)
@@ -248,9 +250,8 @@ def _write_deliveries(
     select = learners.annotate(**columns).values_list(*columns).order_by("pk")
     sql, params = select.query.sql_with_params()
     quote = connection.ops.quote_name
-    target = ", ".join(
-        quote(Delivery._meta.get_field(name).column) for name in _INSERTED
-    )
+    columns_of = {f.attname: str(f.column) for f in Delivery._meta.concrete_fields}
+    target = ", ".join(quote(columns_of[name]) for name in _INSERTED)
     insert = f"INSERT INTO {quote(Delivery._meta.db_table)} ({target}) {sql}"  # noqa: S608 - our own compiled query
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -129,8 +129,10 @@ class SmtpTransport:
     def send(self, *, to: str, raw: bytes | None, email: Any = None) -> str:
         self.open()
         assert raw is not None  # noqa: S101 - the raw transport is given bytes
+        connection = self.backend.connection
+        assert connection is not None  # noqa: S101 - open() connected or raised
         try:
-            self.backend.connection.sendmail(self.envelope_from, [to], raw)
+            connection.sendmail(self.envelope_from, [to], raw)
         except Exception as exc:
             error = classify(exc)
             if error.__class__ is TransientError and error.connection_lost:
@@ -146,8 +148,12 @@ class SmtpTransport:
         return ""
 
     def _reset(self) -> None:
+        connection = self.backend.connection
+        if connection is None:
+            self.close()
+            return
         try:
-            self.backend.connection.rset()
+            connection.rset()
         except Exception:  # noqa: BLE001 - then start afresh
             self.close()
 

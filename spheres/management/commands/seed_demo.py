@@ -149,7 +149,8 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
         subject, message = DEFAULT_TEXTS[kind]
         return {"subject": str(subject), "message": str(message)}
 
-    plans = [
+    # name, type, groups, schedule and criteria, password
+    plans: list[tuple[str, str, list[Group], dict[str, Any], str]] = [
         (
             "Annonce de rentrée",
             Communication.Kind.ANNOUNCEMENT,
