@@ -42,6 +42,19 @@ class OtherGroups(TypedDict):
     has_other_groups: bool
 
 
+class SphereCounts(TypedDict):
+    learner_count: int
+    group_count: int
+
+
+class LearnerCount(TypedDict):
+    learner_count: int
+
+
+class RecentMinutes(TypedDict):
+    recent_minutes: int
+
+
 # The learners list shows the minutes spent over this many days, today included.
 RECENT_ACTIVITY_DAYS = 7
 
@@ -59,7 +72,9 @@ def sphere_get_for_user(*, user: User, slug: str) -> Sphere:
         raise Http404 from None
 
 
-def sphere_list_for_user(*, user: User) -> QuerySet[Sphere]:
+def sphere_list_for_user(
+    *, user: User
+) -> "QuerySet[WithAnnotations[Sphere, SphereCounts]]":
     """The user's spheres with their numbers of learners and groups, in one query."""
     learners = (
         Learner.objects.filter(sphere=OuterRef("pk"))
@@ -98,7 +113,9 @@ def groups_for_sphere(*, sphere: Sphere) -> QuerySet[Group]:
     return Group.objects.filter(sphere=sphere).order_by("name")
 
 
-def groups_with_learner_counts(*, sphere: Sphere) -> QuerySet[Group]:
+def groups_with_learner_counts(
+    *, sphere: Sphere
+) -> "QuerySet[WithAnnotations[Group, LearnerCount]]":
     """The sphere's groups, each with ``learner_count``, in one query."""
     return groups_for_sphere(sphere=sphere).annotate(learner_count=Count("memberships"))
 
@@ -110,7 +127,7 @@ def learners_list(
     group: Group | None = None,
     without_group: bool = False,
     today: dt.date | None = None,
-) -> QuerySet[Learner]:
+) -> "QuerySet[WithAnnotations[Learner, RecentMinutes]]":
     """The sphere's learners, filtered, each with ``recent_minutes`` and their groups.
 
     ``recent_minutes`` sums the activity of the last ``RECENT_ACTIVITY_DAYS`` days

@@ -32,8 +32,7 @@ def _sending_app(*, broker_url: str, backend_url: str, var_dir: Path) -> Celery:
     """
     app = Celery("voltaire_comms", set_as_current=False)
     app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.broker_url = broker_url
-    app.conf.result_backend = backend_url
+    app.conf.update(broker_url=broker_url, result_backend=backend_url)
     if broker_url.startswith("filesystem://"):
         # The same folders the worker derives from VAR_DIR in settings/base.py.
         broker_dir = var_dir / "broker"

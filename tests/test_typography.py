@@ -137,7 +137,7 @@ def test_the_french_texts_of_the_catalogue_have_their_no_break_spaces():
         catalog = read_po(po_file)
     found = []
     for message in catalog:
-        texts = message.id if isinstance(message.id, tuple) else (message.id,)
+        texts = message.id if isinstance(message.id, (tuple, list)) else (message.id,)
         for text in texts:
             if text and faults(text.replace("\n", " ")):
                 found.append(text[:80])

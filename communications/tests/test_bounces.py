@@ -25,9 +25,11 @@ AUTH = "Basic " + base64.b64encode(b"test-webhook:not-a-real-secret").decode()
 
 
 def _post(payload: dict, *, auth: str | None = AUTH):
-    headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
     return Client().post(
-        URL, data=json.dumps(payload), content_type="application/json", **headers
+        URL,
+        data=json.dumps(payload),
+        content_type="application/json",
+        headers={"Authorization": auth} if auth else {},
     )
 
 

@@ -1,6 +1,5 @@
 import datetime as dt
 import re
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,6 +7,7 @@ from django.utils import translation
 
 from communications import rendering
 from communications.rendering import Kind, PlaceholderError, parse
+from spheres.models import Sphere
 
 
 def test_known_placeholders_are_substituted():
@@ -115,7 +115,7 @@ def _prepared(settings, message, *, sphere_name="Collège Voltaire", reply_to=No
         subject="Bonjour {prenom}",
         message=message,
         reply_to="prof@ecole.example" if reply_to is None else reply_to,
-        sphere=SimpleNamespace(name=sphere_name, tzinfo=ZoneInfo("Europe/Paris")),
+        sphere=Sphere(name=sphere_name, timezone="Europe/Paris"),
         evaluation_id=None,
     )
 

@@ -47,6 +47,7 @@ def expected_moment(day: dt.date, at: dt.time, zone: str) -> dt.datetime:
     wall = dt.datetime.combine(day, at)
     before = tz.utcoffset(wall - dt.timedelta(days=1))
     after = tz.utcoffset(wall + dt.timedelta(days=1))
+    assert before is not None and after is not None  # a ZoneInfo always has one
     matches = sorted(
         {
             candidate
@@ -129,7 +130,7 @@ def test_monthly_sends_on_the_day_or_the_last_day_of_a_shorter_month(
     moments = prefix(recurrence, MONTHLY_PREFIX)
     # then: one send per month on min(day, last day of the month), from the start on
     assert_strictly_increasing_utc(moments)
-    expected_days = []
+    expected_days: list[dt.date] = []
     year, month = start.year, start.month
     while len(expected_days) < MONTHLY_PREFIX:
         last = calendar.monthrange(year, month)[1]
@@ -162,9 +163,12 @@ def test_nothing_is_sent_after_the_end_date(
 ) -> None:
     # given: the same recurrence with and without an end date
     end = start + dt.timedelta(days=length)
-    options = {"weekdays": mask, "month_day": month_day}
-    bounded = Recurrence(frequency, start, at, zone, end_date=end, **options)
-    unbounded = Recurrence(frequency, start, at, zone, **options)
+    bounded = Recurrence(
+        frequency, start, at, zone, end_date=end, weekdays=mask, month_day=month_day
+    )
+    unbounded = Recurrence(
+        frequency, start, at, zone, weekdays=mask, month_day=month_day
+    )
     # when
     moments = list(bounded.occurrences())
     # then: exactly the unbounded sends up to the end date's local day, included

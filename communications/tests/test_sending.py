@@ -166,6 +166,7 @@ def test_temporary_refusal_waits_for_its_retry_time_then_is_delivered_once(
     waiting = Delivery.objects.get(learner=flaky)
     assert waiting.status == Delivery.Status.PENDING
     assert "451" in waiting.error
+    assert waiting.next_attempt_at is not None
     assert waiting.next_attempt_at > timezone.now() + dt.timedelta(seconds=50)
     # a recovery pass before its time does nothing
     assert engine.resume().enqueued == 0

@@ -9,12 +9,15 @@ import signal
 import threading
 import uuid
 from collections import Counter
+from typing import cast
 
 import pytest
 import time_machine
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import OperationalError
 from django.utils import timezone
 
+from accounts.models import User
 from communications.models import Communication, Delivery, Send
 from communications.sending import delivery as delivery_module
 from communications.sending.message import MessageBuilder
@@ -76,7 +79,7 @@ def test_a_kill_after_the_server_accepted_duplicates_that_message_only(
     learners = _learners(sphere, 10)
     victim = learners[3].email
     original = SmtpTransport.send
-    deaths = []
+    deaths: list[str] = []
 
     def send_then_die(self, *, to, raw, email=None):
         result = original(self, to=to, raw=raw, email=email)
@@ -229,7 +232,9 @@ def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
     # given: a raw SMTP transport; an address smtplib cannot encode at RCPT
     from django.core.mail import get_connection
 
-    transport = SmtpTransport(get_connection(), "no-reply@plateforme.example")
+    transport = SmtpTransport(
+        cast(SmtpBackend, get_connection()), "no-reply@plateforme.example"
+    )
     raw = b"Subject: test\r\n\r\nbody\r\n"
     # when: that message fails half-way through its transaction
     with pytest.raises(PermanentError, match="UnicodeEncodeError"):
@@ -269,6 +274,7 @@ def test_a_550_at_rcpt_marks_the_address_until_it_changes(
         engine.work()
     # then: that learner is skipped with the reason, the other delivered again
     second = Send.objects.order_by("-pk").first()
+    assert second is not None
     skipped = second.deliveries.get(learner=unknown)
     assert (skipped.status, skipped.reason) == ("skipped", "undeliverable")
     assert skipped.get_reason_display() == "Adresse en échec permanent"
@@ -352,7 +358,7 @@ def test_deactivation_stops_a_chunk_before_its_next_message(
         from django.db import connection
 
         communication_deactivate(
-            communication=communication, actor=communication.created_by
+            communication=communication, actor=cast(User, communication.created_by)
         )
         connection.close()
         deactivated.set()

@@ -133,6 +133,7 @@ def test_create_schedules_the_next_send_in_the_sphere_time_zone():
             sphere, message="x", max_level=75, start_date=day, send_time=dt.time(8, 0)
         ),
     )
+    assert communication.next_send_at is not None
     assert communication.next_send_at.astimezone(sphere.tzinfo).replace(
         tzinfo=None
     ) == (dt.datetime.combine(day, dt.time(8, 0)))
@@ -152,6 +153,7 @@ def test_update_records_changed_fields_and_applies_to_future_sends():
     event = updated.events.get(action=CommunicationEvent.Action.MODIFIED)
     assert set(event.details["fields"]) == {"subject", "send_time"}
     assert event.actor == admin
+    assert updated.next_send_at is not None
     local = updated.next_send_at.astimezone(updated.sphere.tzinfo)
     assert (local.hour, local.minute) == (9, 15)
 

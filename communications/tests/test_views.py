@@ -675,6 +675,7 @@ def test_a_save_that_would_send_at_once_asks_for_confirmation_first(
     # then: saved, due at once
     communication = Communication.objects.get()
     assert response.status_code == 302
+    assert communication.next_send_at is not None
     assert communication.next_send_at <= timezone.now()
 
 
@@ -718,6 +719,7 @@ def test_an_edit_that_does_not_move_a_send_due_soon_needs_no_confirmation(
     from communications.schedule import Recurrence
 
     due = Recurrence.of(communication).next_after(timezone.now())
+    assert due is not None
     Communication.objects.filter(pk=communication.pk).update(next_send_at=due)
     communication.refresh_from_db()
     assert due - timezone.now() < dt.timedelta(minutes=10)

@@ -30,7 +30,7 @@ def mail_page(browser) -> Iterator[Page]:
     )
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
-    page.requests = []  # type: ignore[attr-defined]
+    page.requests = []
     page.on("request", lambda request: page.requests.append(request.url))
     yield page
     context.close()
@@ -110,7 +110,7 @@ def test_the_html_part_reads_as_a_clear_message_from_the_sphere(
     # no-break spaces keep a time on one line
     assert "8\u00a0h\u00a000" in body.inner_text()
     # nothing was fetched: no image, no font, no tracking
-    assert mail_page.requests == []  # type: ignore[attr-defined]
+    assert mail_page.requests == []
     mail_page.screenshot(path=artifacts_dir / "email-evaluation.png", full_page=True)
 
 

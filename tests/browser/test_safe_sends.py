@@ -111,6 +111,7 @@ def test_reminder_previewed_tested_explained_and_confirmed_before_it_leaves(
     # then: saved, and about to leave
     expect(page.get_by_text("est enregistrée.")).to_be_visible()
     communication = Communication.objects.get()
+    assert communication.next_send_at is not None
     assert communication.next_send_at <= timezone.now()
     expect(page.get_by_text("imminent (dans la minute)")).to_be_visible()
 

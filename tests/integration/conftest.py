@@ -21,12 +21,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pytest
 
 from communications.tests.smtp import SmtpServer
 from tests.support import require_postgresql, require_rabbitmq, require_redis
+
+if TYPE_CHECKING:
+    from communications.models import Communication
+    from spheres.models import Learner, Sphere
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WORKER_READY_TIMEOUT = 60
@@ -308,7 +313,7 @@ def _drop(app, name: str) -> None:  # noqa: ANN001
     app.amqp.queues.pop(name, None)
 
 
-def bulk_learners(sphere: object, count: int, *, prefix: str) -> list:
+def bulk_learners(sphere: Sphere, count: int, *, prefix: str) -> list[Learner]:
     """``count`` learners of ``sphere`` with an address each, in one statement."""
     from spheres.models import Learner
 
@@ -325,7 +330,7 @@ def bulk_learners(sphere: object, count: int, *, prefix: str) -> list:
     )
 
 
-def due(**kwargs: object) -> object:
+def due(**kwargs: Any) -> Communication:
     """A communication (a reminder unless told otherwise) due one minute ago."""
     import datetime as dt
 

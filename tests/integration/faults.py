@@ -20,7 +20,7 @@ from django.core.mail.backends.smtp import EmailBackend
 class _KillingSMTP(smtplib.SMTP):
     def sendmail(
         self, from_addr: str, to_addrs: Any, msg: Any, *args: Any, **kwargs: Any
-    ) -> dict:  # type: ignore[override]
+    ) -> dict:
         refused = super().sendmail(from_addr, to_addrs, msg, *args, **kwargs)
         victim = os.environ.get("KILL_AFTER_ACCEPT", "")
         marker = Path(os.environ.get("KILL_MARKER", "/nonexistent/marker"))

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 import sys
 from collections import Counter
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -51,6 +52,13 @@ def _wait_until_sent(services: Services, *workers: object, timeout: float) -> No
     assert finished, (
         f"sends still under way after {timeout} s: {dict(statuses)}\n{logs}"
     )
+
+
+def _part(message: EmailMessage, subtype: str) -> str:
+    """The text/``subtype`` body of ``message``."""
+    part = message.get_body((subtype,))
+    assert part is not None, f"no text/{subtype} part"
+    return part.get_content()
 
 
 def _counts(services: Services) -> Counter[str]:
@@ -142,8 +150,8 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     assert to_lea["Reply-To"] == reminder.reply_to
     assert to_lea["From"].addresses[0].display_name == "Lycée Victor Hugo"
     assert to_lea.get_content_type() == "multipart/alternative"
-    text = to_lea.get_body(("plain",)).get_content()
-    html = to_lea.get_body(("html",)).get_content()
+    text = _part(to_lea, "plain")
+    html = _part(to_lea, "html")
     assert "Bonjour Léa Martin <Dupont>, votre identifiant : lmartin." in text
     assert "Léa Martin &lt;Dupont&gt;" in html
     assert "lmartin" in html
@@ -156,7 +164,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
     assert evaluation_to_lea["Subject"] == "Évaluation : lundi 4\u00a0mars 2030"
     assert (
         "Léa, l'évaluation commence le lundi 4\u00a0mars 2030 à 14\u00a0h\u00a030 "
-        "(identifiant lmartin)." in evaluation_to_lea.get_body(("plain",)).get_content()
+        "(identifiant lmartin)." in _part(evaluation_to_lea, "plain")
     )
     only_b = lagging[15]
     (evaluation_to_b,) = [
@@ -164,7 +172,7 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
         for r in services.smtp.handler.to(only_b.email)
         if r.message["Subject"].startswith("Évaluation")
     ]
-    body_b = evaluation_to_b.get_body(("plain",)).get_content()
+    body_b = _part(evaluation_to_b, "plain")
     assert (
         f"le lundi 11\u00a0mars 2030 à 9\u00a0h\u00a000 (identifiant {only_b.identifiant})"
         in body_b
