@@ -44,9 +44,10 @@ bench-import: $(VENV)/.installed-run  ## Time the CSV import on a large generate
 bench-send: $(VENV)/.installed-dev  ## Measure dispatch and end-to-end sending of 100,000 messages (needs PostgreSQL and Redis)
 	$(PY) bench/bench_send.py
 
-lint: $(VENV)/.installed-dev  ## ruff check, ruff format --check, and no missing migration
+lint: $(VENV)/.installed-dev  ## ruff check, ruff format --check, mypy, and no missing migration
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 	DJANGO_SETTINGS_MODULE=voltaire_comms.settings.test $(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.installed-dev  ## Fix what ruff can fix and format the code
