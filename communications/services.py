@@ -406,13 +406,20 @@ def message_preview(
     learner: Learner,
     group_ids: tuple[int, ...] | None = None,
     password: str | None = None,
+    mask_password: bool = False,
 ) -> tuple[rendering.PreparedMessage, rendering.RenderedMessage | None]:
     """The message exactly as ``learner`` would receive it from ``communication``
     (saved, or a candidate with the form's values and ``group_ids``/``password``): the
     same texts and the same evaluation window rule as the send. ``None`` for an
-    evaluation announcement when the learner has no window still to come."""
+    evaluation announcement when the learner has no window still to come. With
+    ``mask_password``, a password is shown as ``rendering.PASSWORD_MASK`` (a preview on
+    screen until the administrator reveals it; never a message that is sent)."""
     from . import selectors
 
+    if password is None:
+        password = communication_password(communication=communication)
+    if mask_password and password:
+        password = rendering.PASSWORD_MASK
     prepared = rendering.prepare(
         kind=communication.kind,
         subject=communication.subject,
@@ -420,9 +427,7 @@ def message_preview(
         reply_to=communication.reply_to,
         sphere=communication.sphere,
         evaluation_id=communication.evaluation_id,
-        password=password
-        if password is not None
-        else communication_password(communication=communication),
+        password=password,
     )
     window = None
     if communication.kind == Communication.Kind.EVALUATION:
