@@ -13,7 +13,9 @@
     var form = control.form;
     var data = new FormData(form);
     data.append(control.name, control.value);
-    return fetch(form.action, { method: "POST", body: data, credentials: "same-origin" });
+    // Not form.action: the form's buttons named "action" shadow that property.
+    var url = new URL(form.getAttribute("action") || "", window.location.href);
+    return fetch(url.href, { method: "POST", body: data, credentials: "same-origin" });
   }
 
   function fallBack(control) {
