@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             )
         )
 
-    def _progress(self, step: str):  # noqa: ANN202
+    def _progress(self, step: str) -> Callable[[type[Model], int, int], None]:
         def report(model: type[Model], done: int, total: int) -> None:
             self.stdout.write(
                 _("%(step)s, %(model)s : %(done)d sur %(total)d")
