@@ -66,6 +66,10 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voltaire_comms.settings.base")
     # Runs without configuration; DEBUG stays off so no query is logged in memory.
     os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+    if not os.environ.get("FIELD_ENCRYPTION_KEYS"):
+        from cryptography.fernet import Fernet
+
+        os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     import django
 
     django.setup()

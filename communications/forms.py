@@ -6,12 +6,14 @@ import datetime as dt
 from typing import Any, cast
 
 from django import forms
+from django.core import signing
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from spheres.forms import SendableEmailField
 from spheres.models import Evaluation, Group, Sphere
 
+from . import crypto
 from .models import REMINDER_CRITERIA, SHORT_KIND_LABELS, Communication
 from .rendering import DEFAULT_TEXTS, PLACEHOLDER_LABELS, PLACEHOLDERS
 
@@ -66,9 +68,10 @@ class CommunicationForm(forms.Form):
         required=False,
         max_length=128,
         strip=False,
-        widget=forms.PasswordInput(
-            render_value=True, attrs={"autocomplete": "new-password"}
-        ),
+        # Never rendered back, not even after an error: the page would hold it in
+        # clear. Between the steps of one save (preview, confirmation) it travels
+        # encrypted and signed instead (KEPT_PASSWORD_FIELD).
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_(
             "Précisez le mot de passe de première connexion, le même pour tous. "
             "Il n'est pas pré-rempli : saisissez-le. Les utilisateurs pourront le "
@@ -154,6 +157,11 @@ class CommunicationForm(forms.Form):
     )
 
     REMINDER_FIELDS = REMINDER_CRITERIA
+    # The hidden input that carries the typed password, encrypted with
+    # FIELD_ENCRYPTION_KEYS then signed for this form, from one step of a save to the
+    # next (preview, test, « Pourquoi ? », confirmation); how long it stays good.
+    KEPT_PASSWORD_FIELD = "mot_de_passe_conserve"  # noqa: S105 - a field name
+    KEPT_PASSWORD_MAX_AGE = 2 * 3600  # seconds
 
     @property
     def groups_field(self) -> forms.ModelMultipleChoiceField:
@@ -207,11 +215,66 @@ class CommunicationForm(forms.Form):
             self.fields["password"].label = _("Nouveau mot de passe (facultatif)")
             self.fields["password"].help_text = _(
                 "Un mot de passe est enregistré ; il n'est jamais réaffiché. "
-                "Laissez vide pour le conserver, ou saisissez-en un nouveau pour le remplacer."
+                "Laisser vide pour garder le mot de passe actuel, ou en saisir un "
+                "nouveau pour le remplacer."
             )
+        elif instance is None and not self.kept_password():
+            # A new announcement always has its password typed (the guide: it is
+            # never pre-filled).
+            self.fields["password"].required = True
         if kind != Communication.Kind.REMINDER:
             for field in self.REMINDER_FIELDS:
                 del self.fields[field]
+
+    def _kept_password_salt(self) -> str:
+        # Good for this form only: the same sphere, type and communication.
+        pk = self.instance.pk if self.instance is not None else "new"
+        return f"communications.password:{self.sphere.pk}:{self.kind}:{pk}"
+
+    def kept_password(self) -> str:
+        """The password carried from the previous step, or "" when there is none
+        (or it is too old, or was made for another form)."""
+        signed = self.data.get(self.KEPT_PASSWORD_FIELD, "") if self.is_bound else ""
+        if not signed:
+            return ""
+        try:
+            token = signing.loads(
+                signed,
+                salt=self._kept_password_salt(),
+                max_age=self.KEPT_PASSWORD_MAX_AGE,
+            )
+            return crypto.decrypt(token)
+        except (signing.BadSignature, crypto.UnreadableToken):
+            return ""
+
+    def password_to_keep(self) -> str:
+        """The value of the hidden input that carries the password of a valid form to
+        the next step: encrypted, then signed for this form; "" when there is none."""
+        if not self.is_bound or self.errors:
+            return ""
+        password = self.cleaned_data.get("password", "")
+        if not password:
+            return ""
+        return signing.dumps(crypto.encrypt(password), salt=self._kept_password_salt())
+
+    def ask_password_again(self) -> None:
+        """After an error the page is shown again without the password: if one was
+        typed (or carried), say that it must be typed again."""
+        if "password" not in self.fields or "password" in self.errors:
+            return
+        if self.data.get(self.add_prefix("password")) or self.kept_password():
+            self.add_error(
+                "password",
+                _(
+                    "Saisissez à nouveau le mot de passe : pour votre sécurité, "
+                    "il n'est jamais réaffiché."
+                ),
+            )
+
+    def clean_password(self) -> str:
+        # Left blank: the password carried from the previous step, if any (on an
+        # edit, none means the stored one is kept).
+        return self.cleaned_data["password"] or self.kept_password()
 
     def clean_subject(self) -> str:
         return self.cleaned_data["subject"].strip()
@@ -238,6 +301,8 @@ class CommunicationForm(forms.Form):
                 self.add_error(None, messages)
             elif field not in self.errors:
                 self.add_error(field, messages)
+        if self.errors:
+            self.ask_password_again()
         return cleaned
 
     def clean_start_date(self) -> dt.date:

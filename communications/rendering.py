@@ -306,6 +306,10 @@ _HTML_TAIL = (
 _TEXT_FOOTER = "\n\n-- \n{footer}"
 
 
+# What a preview shows in place of the password until the administrator reveals it.
+PASSWORD_MASK = "•" * 8
+
+
 @dataclass(frozen=True)
 class RenderedMessage:
     subject: str

@@ -8,7 +8,7 @@ field without losing what was typed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NoReturn
 
 from django.core.exceptions import ValidationError
@@ -406,13 +406,20 @@ def message_preview(
     learner: Learner,
     group_ids: tuple[int, ...] | None = None,
     password: str | None = None,
+    mask_password: bool = False,
 ) -> tuple[rendering.PreparedMessage, rendering.RenderedMessage | None]:
     """The message exactly as ``learner`` would receive it from ``communication``
     (saved, or a candidate with the form's values and ``group_ids``/``password``): the
     same texts and the same evaluation window rule as the send. ``None`` for an
-    evaluation announcement when the learner has no window still to come."""
+    evaluation announcement when the learner has no window still to come. With
+    ``mask_password``, a password is shown as ``rendering.PASSWORD_MASK`` (a preview on
+    screen until the administrator reveals it; never a message that is sent)."""
     from . import selectors
 
+    if password is None:
+        password = communication_password(communication=communication)
+    if mask_password and password:
+        password = rendering.PASSWORD_MASK
     prepared = rendering.prepare(
         kind=communication.kind,
         subject=communication.subject,
@@ -420,9 +427,7 @@ def message_preview(
         reply_to=communication.reply_to,
         sphere=communication.sphere,
         evaluation_id=communication.evaluation_id,
-        password=password
-        if password is not None
-        else communication_password(communication=communication),
+        password=password,
     )
     window = None
     if communication.kind == Communication.Kind.EVALUATION:
@@ -472,15 +477,79 @@ def communication_send_test(
     return True
 
 
-def passwords_rotate() -> int:
+# The models that keep an encrypted password, in the order the commands go through
+# them; and how many rows one transaction re-encrypts.
+PASSWORD_MODELS: tuple[type[Communication] | type[Send], ...] = (Communication, Send)
+PASSWORD_BATCH_SIZE = 500
+
+# Called after each batch with the model, the rows done and the rows to do.
+PasswordProgress = Callable[[type[Communication] | type[Send], int, int], None]
+
+
+def _password_rows(
+    model: type[Communication] | type[Send],
+) -> Iterator[list[tuple[int, str]]]:
+    """The (id, token) of every row of ``model`` that keeps a password, in batches by
+    id: a batch is read when the previous one is done, so rows come in fixed memory."""
+    after = 0
+    while True:
+        batch = list(
+            model.objects.exclude(password_token="")
+            .filter(pk__gt=after)
+            .order_by("pk")
+            .values_list("pk", "password_token")[:PASSWORD_BATCH_SIZE]
+        )
+        if not batch:
+            return
+        yield batch
+        after = batch[-1][0]
+
+
+def passwords_rotate(*, progress: PasswordProgress | None = None) -> int:
     """Re-encrypt every stored password (the communications' and the copies their sends
     keep) with the first key of FIELD_ENCRYPTION_KEYS, so the old keys can then be
-    removed. Safe to run twice."""
+    removed; returns how many were re-encrypted. Safe to run twice, and beside the
+    application: each batch commits on its own, and a row whose token changed
+    meanwhile (an edit, already with the first key) is left as it is. A row that no
+    key decrypts is left unchanged: ``passwords_unreadable`` finds it."""
     count = 0
-    with transaction.atomic():
-        for model in (Communication, Send):
-            rows = model.objects.exclude(password_token="").select_for_update()
-            for pk, token in rows.values_list("pk", "password_token"):
-                model.objects.filter(pk=pk).update(password_token=crypto.rotate(token))
-                count += 1
+    for model in PASSWORD_MODELS:
+        total = model.objects.exclude(password_token="").count()
+        done = 0
+        for batch in _password_rows(model):
+            with transaction.atomic():
+                for pk, token in batch:
+                    try:
+                        new = crypto.rotate(token)
+                    except crypto.UnreadableToken:
+                        continue
+                    count += model.objects.filter(pk=pk, password_token=token).update(
+                        password_token=new
+                    )
+            done += len(batch)
+            if progress is not None:
+                progress(model, done, total)
+        if progress is not None and not done:
+            progress(model, 0, 0)
     return count
+
+
+def passwords_unreadable(
+    *, progress: PasswordProgress | None = None
+) -> dict[type[Communication] | type[Send], list[int]]:
+    """The ids, by model, of the stored passwords that the first key of
+    FIELD_ENCRYPTION_KEYS alone cannot decrypt; empty when the other keys can go."""
+    unreadable: dict[type[Communication] | type[Send], list[int]] = {}
+    for model in PASSWORD_MODELS:
+        total = model.objects.exclude(password_token="").count()
+        done = 0
+        for batch in _password_rows(model):
+            for pk, token in batch:
+                if not crypto.readable_with_first_key(token):
+                    unreadable.setdefault(model, []).append(pk)
+            done += len(batch)
+            if progress is not None:
+                progress(model, done, total)
+        if progress is not None and not done:
+            progress(model, 0, 0)
+    return unreadable

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
@@ -26,7 +27,7 @@ from spheres.models import Group, Sphere
 from spheres.selectors import learner_find, learner_get
 from spheres.views import render_tab, request_user, sphere_for
 
-from . import selectors, sending, services
+from . import rendering, selectors, sending, services
 from .forms import (
     CommunicationFilterForm,
     CommunicationForm,
@@ -100,6 +101,7 @@ def _audience_context(form: CommunicationForm) -> dict:
 
 
 @login_required
+@never_cache  # its preview can show the password
 @require_http_methods(["GET", "POST"])
 def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     sphere = sphere_for(request, slug)
@@ -122,6 +124,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
 
 
 @login_required
+@never_cache  # its preview can show the password
 @require_http_methods(["GET", "POST"])
 def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_for(request, slug)
@@ -163,8 +166,12 @@ def _communication_form(
         draft = _Draft(request, sphere, form, communication)
         if action == "pourquoi":
             context.update(draft.explain(request.POST.get("apercu_pour", "")))
-        elif action in ("apercu", "test"):
-            context.update(draft.preview(request.POST.get("apercu_pour", "")))
+        elif action in ("apercu", "reveler", "test"):
+            context.update(
+                draft.preview(
+                    request.POST.get("apercu_pour", ""), reveal=action == "reveler"
+                )
+            )
             if action == "test" and context.get("preview_learner") is not None:
                 sent = services.communication_send_test(
                     communication=draft.candidate,
@@ -192,6 +199,7 @@ def _communication_form(
                 )
             except ValidationError as exc:
                 form.add_error(None, exc)
+                form.ask_password_again()
             else:
                 messages.success(
                     request,
@@ -216,10 +224,31 @@ def _communication_form(
             "kind_label": Communication.Kind(form.kind).label,
             "source": source,
             "preview_for": request.POST.get("apercu_pour", ""),
+            # The typed password, encrypted and signed, for the next step of a valid
+            # form (never the password itself: the field is always blank).
+            "password_kept": form.password_to_keep(),
             **_audience_context(form),
             **context,
         },
     )
+
+
+def _masked_preview(
+    *, reveal: bool, **kwargs: Any
+) -> tuple[rendering.PreparedMessage, rendering.RenderedMessage | None, str]:
+    """``services.message_preview`` for the screen: the password masked unless
+    ``reveal``. The last value says what the page offers: "masked" (« Afficher le mot
+    de passe »), "revealed" (« Masquer le mot de passe ») or "" (no password in it)."""
+    prepared, message = services.message_preview(mask_password=True, **kwargs)
+    masked = message is not None and rendering.PASSWORD_MASK in (
+        message.subject + message.text
+    )
+    if not masked:
+        return prepared, message, ""
+    if not reveal:
+        return prepared, message, "masked"
+    prepared, message = services.message_preview(**kwargs)
+    return prepared, message, "revealed"
 
 
 class _Draft:
@@ -253,9 +282,9 @@ class _Draft:
     def summary(self) -> selectors.AudienceSummary:
         return selectors.audience_summary(self.spec())
 
-    def preview(self, wanted: str) -> dict[str, Any]:
+    def preview(self, wanted: str, *, reveal: bool = False) -> dict[str, Any]:
         """The message as one learner gets it: the one asked for (name or identifiant),
-        else the first who will receive it."""
+        else the first who will receive it; its password masked unless ``reveal``."""
         if wanted.strip():
             learner = learner_find(sphere=self.sphere, text=wanted)
             if learner is None:
@@ -265,7 +294,8 @@ class _Draft:
             if not sample:
                 return {"preview_nobody": True}
             learner = sample[0]
-        prepared, message = services.message_preview(
+        prepared, message, password = _masked_preview(
+            reveal=reveal,
             communication=self.candidate,
             learner=learner,
             group_ids=self.group_ids,
@@ -277,6 +307,7 @@ class _Draft:
             "preview_message": message,
             "preview_from": prepared.from_email,
             "preview_reply_to": self.candidate.reply_to,
+            "preview_password": password,
         }
 
     def explain(self, wanted: str) -> dict[str, Any]:
@@ -462,6 +493,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
 
 @login_required
 @require_GET
+@never_cache  # the password, once revealed, must not stay in a cache
 def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The message as one learner receives it: by default the first who will receive
     it; any learner of the sphere by name or identifiant, with « Pourquoi ? » below
@@ -475,15 +507,22 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
     else:
         sample = selectors.audience_summary(spec, sample_size=1).sample
         learner = sample[0] if sample else None
-    message, from_email, explanation = None, "", None
+    message, from_email, explanation, password = None, "", None, ""
+    reveal_url = hide_url = ""
     if learner is not None:
-        prepared, message = services.message_preview(
-            communication=communication, learner=learner
+        prepared, message, password = _masked_preview(
+            reveal=request.GET.get("reveal") == "1",
+            communication=communication,
+            learner=learner,
         )
         from_email = prepared.from_email
         explanation = selectors.audience_explain(
             spec, learner, communication=communication
         )
+        # The same learner, the password revealed or masked again (links that work
+        # without JavaScript; js/preview-password.js swaps the preview in place).
+        hide_url = "?" + urlencode({"utilisateur": asked or learner.identifiant})
+        reveal_url = f"{hide_url}&reveal=1"
     return render_tab(
         request,
         sphere,
@@ -496,11 +535,15 @@ def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpRespo
             "message": message,
             "from_email": from_email,
             "explanation": explanation,
+            "password": password,
+            "reveal_url": reveal_url,
+            "hide_url": hide_url,
         },
     )
 
 
 @login_required
+@never_cache
 @require_POST
 def communication_send_test(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     sphere = sphere_for(request, slug)

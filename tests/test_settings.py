@@ -16,9 +16,12 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _production_env(tmp_path: Path) -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
     return {
         "DJANGO_SETTINGS_MODULE": "voltaire_comms.settings.base",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "comms.example.org",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_URL": "smtp://smtp.example.org:25",
@@ -99,6 +102,80 @@ def test_a_malformed_variable_fails_at_start_naming_it(
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("Configuration incomplète ou invalide : ")
     assert variable in result.stderr
+
+
+# A key one character short, and a key that is not base64 at all: the values must
+# never be printed back.
+_SHORT_KEY = "tsEsMsQ8s-E6O27fcvEvT7PCpUB-LsMNrpjQiMRtCj="
+_BAD_KEYS = [
+    pytest.param(None, id="missing"),
+    pytest.param("", id="empty"),
+    pytest.param(" , ", id="only-commas"),
+    pytest.param(_SHORT_KEY, id="short"),
+    pytest.param("mot-de-passe-en-clair", id="not-base64"),
+]
+
+
+@pytest.mark.parametrize("value", _BAD_KEYS)
+def test_bad_field_encryption_keys_with_debug_off_stop_the_start(
+    tmp_path: Path, value: str | None
+) -> None:
+    # given: a production environment (DEBUG off) with no usable key
+    env = _production_env(tmp_path)
+    if value is None:
+        del env["FIELD_ENCRYPTION_KEYS"]
+    else:
+        env["FIELD_ENCRYPTION_KEYS"] = value
+
+    # when
+    result = _manage("check", env=env)
+
+    # then: one line naming the variable, never its value
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(
+        "Configuration incomplète ou invalide : FIELD_ENCRYPTION_KEYS is "
+    )
+    if value and value.strip(" ,"):
+        assert value not in result.stdout + result.stderr
+
+
+def test_a_malformed_second_key_is_refused_too_naming_its_position(
+    tmp_path: Path,
+) -> None:
+    # given: a good first key, a bad old key after it
+    env = _production_env(tmp_path)
+    env["FIELD_ENCRYPTION_KEYS"] += ",ancienne-cle"
+
+    # when
+    result = _manage("check", env=env)
+
+    # then
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS is malformed: key 2 of 2" in result.stderr
+    assert "ancienne-cle" not in result.stderr
+
+
+@pytest.mark.parametrize("deploy", [False, True], ids=["check", "check-deploy"])
+@pytest.mark.parametrize("value", [_BAD_KEYS[0], _BAD_KEYS[3]])
+def test_bad_field_encryption_keys_with_debug_on_fail_the_system_check(
+    tmp_path: Path, value: str | None, deploy: bool
+) -> None:
+    # given: a developer's environment (DEBUG on) with no usable key
+    env = {**_production_env(tmp_path), "DEBUG": "1"}
+    if value is None:
+        del env["FIELD_ENCRYPTION_KEYS"]
+    else:
+        env["FIELD_ENCRYPTION_KEYS"] = value
+
+    # when
+    result = _manage("check", *(["--deploy"] if deploy else []), env=env)
+
+    # then
+    assert result.returncode != 0
+    assert "(communications.E001) FIELD_ENCRYPTION_KEYS is " in result.stderr
+    if value and value.strip(" ,"):
+        assert value not in result.stdout + result.stderr
 
 
 def test_an_anymail_url_selects_the_esp_and_reads_its_settings(tmp_path: Path) -> None:

@@ -885,3 +885,340 @@ def test_a_communication_made_before_the_groups_shows_all_groups_and_asks_for_a_
         edit, _form(sphere, frequency="once", weekdays=[], groups=[group.pk])
     )
     assert response.status_code == 302
+
+
+# --- The shared password: never shown back, masked in previews -----------------------
+
+PASSWORD = "Voltaire-2026!"
+MASK = "\u2022" * 8
+
+
+def _announcement_form(sphere, **overrides):
+    data = _form(
+        sphere,
+        name="Lancement",
+        subject="Bienvenue {prenom}",
+        message="Identifiant : {identifiant}, mot de passe : {mot_de_passe}",
+        frequency="once",
+        weekdays=[],
+        password=PASSWORD,
+    )
+    for criterion in ("max_minutes", "minutes_days", "max_level"):
+        del data[criterion]
+    data.update(overrides)
+    return data
+
+
+def _create_url(sphere, kind="announcement"):
+    return reverse("communications:create", kwargs={"slug": sphere.slug, "kind": kind})
+
+
+def _announcement(sphere, password=PASSWORD):
+    from communications import crypto
+
+    return CommunicationFactory(
+        sphere=sphere,
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        subject="Bienvenue {prenom}",
+        message="Votre mot de passe : {mot_de_passe}",
+        password_token=crypto.encrypt(password),
+    )
+
+
+def _password_input(page: str) -> str:
+    import re
+
+    (tag,) = re.findall(r'<input[^>]*name="password"[^>]*>', page)
+    return tag
+
+
+def test_the_edit_form_never_shows_the_stored_password(admin_client, sphere):
+    # given
+    communication = _announcement(sphere)
+    url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+
+    # when
+    response = admin_client.get(url)
+
+    # then: a blank field that says blank keeps it; nothing of it in the page
+    page = response.content.decode()
+    assert PASSWORD not in page
+    assert communication.password_token not in page
+    assert "value=" not in _password_input(page)
+    assert "Laisser vide pour garder le mot de passe actuel" in page
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_a_blank_password_on_edit_keeps_the_stored_one(admin_client, sphere):
+    # given
+    from communications import crypto, selectors
+
+    communication = _announcement(sphere)
+    url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+    data = _announcement_form(sphere, name="Renommée", password="")
+
+    # when
+    response = admin_client.post(url, data)
+
+    # then
+    assert response.status_code == 302
+    communication.refresh_from_db()
+    assert communication.name == "Renommée"
+    assert crypto.decrypt(communication.password_token) == PASSWORD
+    assert "password" not in selectors.communication_initial(communication)
+
+
+def test_a_new_password_on_edit_replaces_the_stored_one(admin_client, sphere):
+    # given
+    from communications import crypto
+
+    communication = _announcement(sphere)
+    url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+
+    # when
+    admin_client.post(url, _announcement_form(sphere, password="Nouveau-2027"))
+
+    # then
+    communication.refresh_from_db()
+    assert crypto.decrypt(communication.password_token) == "Nouveau-2027"
+
+
+def test_after_a_form_error_on_create_the_password_is_blank_and_asked_again(
+    admin_client, sphere
+):
+    # given: a typed password and an unknown placeholder in the message
+    data = _announcement_form(
+        sphere, message="Bonjour {prenon}, votre mot de passe : {mot_de_passe}"
+    )
+
+    # when
+    response = admin_client.post(_create_url(sphere), data)
+
+    # then: everything else kept, the password blank with a message to type it again
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert not Communication.objects.exists()
+    assert PASSWORD not in page
+    assert "value=" not in _password_input(page)
+    assert "mot_de_passe_conserve" not in page
+    assert response.context["form"].errors["password"] == [
+        "Saisissez à nouveau le mot de passe\u00a0: pour votre sécurité, il n'est "
+        "jamais réaffiché."
+    ]
+    assert 'value="Lancement"' in page
+    assert "Bonjour {prenon}" in page
+
+
+def test_after_a_form_error_on_edit_a_typed_new_password_is_asked_again(
+    admin_client, sphere
+):
+    # given: a new password typed, and an error elsewhere
+    communication = _announcement(sphere)
+    url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+    data = _announcement_form(sphere, password="Nouveau-2027", subject="")
+
+    # when
+    response = admin_client.post(url, data)
+
+    # then: not silently dropped (blank would keep the old one)
+    page = response.content.decode()
+    assert "Nouveau-2027" not in page
+    assert "Saisissez à nouveau le mot de passe" in page
+
+
+def test_a_new_announcement_requires_its_password(admin_client, sphere):
+    # given: no password, a message that does not even use it
+    data = _announcement_form(sphere, password="", message="Bonjour {prenom}")
+
+    # when
+    response = admin_client.post(_create_url(sphere), data)
+
+    # then
+    assert response.context["form"].errors["password"]
+    assert not Communication.objects.exists()
+
+
+def test_the_confirmation_carries_the_password_encrypted_never_in_clear(
+    admin_client, sphere, morning
+):
+    # given: an announcement that would leave at once, to three learners
+    from communications import crypto
+
+    LearnerFactory.create_batch(3, sphere=sphere)
+    now = _now_in(sphere)
+    data = _announcement_form(
+        sphere,
+        start_date=now.date().isoformat(),
+        send_time=(now - dt.timedelta(minutes=1)).strftime("%H:%M"),
+    )
+
+    # when: saved, it asks for confirmation
+    response = admin_client.post(_create_url(sphere), data)
+
+    # then: the page holds the password neither in the field nor anywhere else
+    page = response.content.decode()
+    assert "Envoyer maintenant à 3 utilisateurs ?" in page
+    assert PASSWORD not in page
+    assert "value=" not in _password_input(page)
+    kept = response.context["password_kept"]
+    assert kept and f'name="mot_de_passe_conserve" value="{kept}"' in page
+    assert "no-store" in response["Cache-Control"]
+
+    # when: confirmed, as the browser posts the page (the password field blank)
+    response = admin_client.post(
+        _create_url(sphere),
+        {**data, "password": "", "mot_de_passe_conserve": kept, "confirmer": "1"},
+    )
+
+    # then: saved with the password typed at the first step
+    assert response.status_code == 302
+    communication = Communication.objects.get()
+    assert crypto.decrypt(communication.password_token) == PASSWORD
+
+
+def test_a_kept_password_made_for_another_form_or_altered_is_refused(
+    admin_client, sphere
+):
+    # given: a kept password from the preview of a new announcement
+    communication = _announcement(sphere, password="Autre-2020")
+    response = admin_client.post(
+        _create_url(sphere), {**_announcement_form(sphere), "action": "apercu"}
+    )
+    kept = response.context["password_kept"]
+    assert kept
+    edit_url = reverse(
+        "communications:edit", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+
+    # when: posted to the edit form of another communication, or altered
+    blank = _announcement_form(sphere, password="")
+    elsewhere = admin_client.post(edit_url, {**blank, "mot_de_passe_conserve": kept})
+    altered = admin_client.post(
+        _create_url(sphere), {**blank, "mot_de_passe_conserve": kept[:-2] + "xx"}
+    )
+
+    # then: the edit keeps its own password; the new one still asks for one
+    from communications import crypto
+
+    assert elsewhere.status_code == 302
+    communication.refresh_from_db()
+    assert crypto.decrypt(communication.password_token) == "Autre-2020"
+    assert altered.context["form"].errors["password"]
+    assert Communication.objects.count() == 1
+
+
+def test_the_preview_masks_the_password_until_revealed(admin_client, sphere):
+    # given
+    communication = _announcement(sphere)
+    LearnerFactory(sphere=sphere, first_name="Léa", identifiant="lea.martin")
+    url = reverse(
+        "communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+
+    # when
+    response = admin_client.get(url)
+
+    # then: masked, with a link that reveals it for the same learner
+    page = response.content.decode()
+    assert PASSWORD not in page
+    assert f"Votre mot de passe : {MASK}" in page
+    assert "Afficher le mot de passe" in page
+    assert 'href="?utilisateur=lea.martin&amp;reveal=1"' in page
+    assert "no-store" in response["Cache-Control"]
+
+    # when: revealed
+    response = admin_client.get(url, {"utilisateur": "lea.martin", "reveal": "1"})
+
+    # then
+    page = response.content.decode()
+    assert f"Votre mot de passe : {PASSWORD}" in page
+    assert "Masquer le mot de passe" in page
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_preview_offers_no_reveal_when_the_message_has_no_password(
+    admin_client, sphere
+):
+    communication = _announcement(sphere)
+    Communication.objects.filter(pk=communication.pk).update(message="Bonjour")
+    LearnerFactory(sphere=sphere)
+    url = reverse(
+        "communications:preview", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+    page = admin_client.get(url).content.decode()
+    assert "Afficher le mot de passe" not in page
+
+
+def test_the_test_email_from_the_preview_still_contains_the_password(
+    admin_client, sphere, mailoutbox
+):
+    # given
+    communication = _announcement(sphere)
+    learner = LearnerFactory(sphere=sphere)
+    url = reverse(
+        "communications:send_test", kwargs={"slug": sphere.slug, "pk": communication.pk}
+    )
+
+    # when
+    response = admin_client.post(url, {"learner": learner.pk})
+
+    # then
+    (test,) = mailoutbox
+    assert f"Votre mot de passe : {PASSWORD}" in test.body
+    assert PASSWORD in test.alternatives[0][0]
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_form_preview_masks_the_typed_password_until_revealed(
+    admin_client, sphere, mailoutbox
+):
+    # given
+    LearnerFactory(sphere=sphere, first_name="Léa")
+    data = _announcement_form(sphere)
+
+    # when: the preview of the values typed
+    response = admin_client.post(_create_url(sphere), {**data, "action": "apercu"})
+
+    # then: masked, with a button to reveal it; the password kept encrypted
+    page = response.content.decode()
+    assert PASSWORD not in page
+    assert MASK in response.context["preview_message"].text
+    assert 'name="action" value="reveler"' in page
+    kept = response.context["password_kept"]
+
+    # when: revealed, the page having posted the kept password (field blank)
+    revealed = admin_client.post(
+        _create_url(sphere),
+        {
+            **data,
+            "password": "",
+            "mot_de_passe_conserve": kept,
+            "action": "reveler",
+        },
+    )
+
+    # then
+    assert PASSWORD in revealed.context["preview_message"].text
+    assert "Masquer le mot de passe" in revealed.content.decode()
+
+    # when: a test is sent from the form
+    admin_client.post(
+        _create_url(sphere),
+        {**data, "password": "", "mot_de_passe_conserve": kept, "action": "test"},
+    )
+
+    # then: the e-mail has the password in clear
+    (test,) = mailoutbox
+    assert PASSWORD in test.body
+    assert not Communication.objects.exists()

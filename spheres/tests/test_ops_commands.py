@@ -214,7 +214,13 @@ def _counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in models}
 
 
-def test_seed_demo_builds_a_demo_sphere() -> None:
+@pytest.fixture
+def debug(settings) -> None:
+    """A developer's machine: DEBUG on, as `make run` sets it."""
+    settings.DEBUG = True
+
+
+def test_seed_demo_builds_a_demo_sphere(debug) -> None:
     # when
     out = _call("seed_demo")
 
@@ -248,11 +254,14 @@ def test_seed_demo_builds_a_demo_sphere() -> None:
     assert list(admin.administered_spheres.all()) == [sphere]
     support = User.objects.get(email=seed_demo.SUPPORT_EMAIL)
     assert support.is_staff
-    assert support.is_superuser
+    assert not support.is_superuser
+    assert list(support.groups.values_list("name", flat=True)) == ["Support"]
     assert seed_demo.DEMO_PASSWORD in out
 
 
-def test_seed_demo_twice_changes_nothing_and_the_admin_can_log_in(client) -> None:
+def test_seed_demo_twice_changes_nothing_and_the_admin_can_log_in(
+    client, debug
+) -> None:
     # given
     _call("seed_demo")
     counts = _counts()
@@ -272,7 +281,9 @@ def test_seed_demo_twice_changes_nothing_and_the_admin_can_log_in(client) -> Non
     )
 
 
-def test_seed_demo_restores_the_printed_password_of_the_demo_admin(client) -> None:
+def test_seed_demo_restores_the_printed_password_of_the_demo_admin(
+    client, debug
+) -> None:
     # given
     _call("seed_demo")
     admin = User.objects.get(email=seed_demo.ADMIN_EMAIL)
@@ -286,3 +297,57 @@ def test_seed_demo_restores_the_printed_password_of_the_demo_admin(client) -> No
     assert client.login(
         username=seed_demo.ADMIN_EMAIL, password=seed_demo.DEMO_PASSWORD
     )
+
+
+def test_seed_demo_refuses_to_run_with_debug_off(settings) -> None:
+    # given: a production-like environment
+    settings.DEBUG = False
+
+    # when
+    with pytest.raises(CommandError) as error:
+        _call("seed_demo")
+
+    # then: one line saying why and how to insist; nothing created
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert "DEBUG désactivé" in message
+    assert "--i-know-this-is-not-production" in message
+    assert error.value.returncode != 0
+    assert not Sphere.objects.exists()
+    assert not User.objects.exists()
+
+
+def test_seed_demo_runs_with_debug_off_when_told_it_is_not_production(
+    settings,
+) -> None:
+    # given
+    settings.DEBUG = False
+
+    # when
+    _call("seed_demo", "--i-know-this-is-not-production")
+
+    # then
+    assert Sphere.objects.filter(slug=seed_demo.DEMO_SLUG).exists()
+
+
+def test_seed_demo_never_makes_a_superuser_and_demotes_an_old_one(debug) -> None:
+    # given: the support account an earlier demo made a superuser, and the « Support »
+    # group that the migrations create
+    from django.contrib.auth.models import Group as AuthGroup
+
+    support_group, _ = AuthGroup.objects.get_or_create(name="Support")
+    User.objects.create_superuser(
+        email=seed_demo.SUPPORT_EMAIL, password=seed_demo.DEMO_PASSWORD
+    )
+
+    # when
+    _call("seed_demo")
+
+    # then: staff in the existing group, no superuser anywhere
+    support = User.objects.get(email=seed_demo.SUPPORT_EMAIL)
+    assert support.is_staff
+    assert not support.is_superuser
+    assert list(support.groups.all()) == [support_group]
+    assert AuthGroup.objects.filter(name="Support").count() == 1
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert support.check_password(seed_demo.DEMO_PASSWORD)

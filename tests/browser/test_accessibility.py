@@ -9,6 +9,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
 
+from communications import crypto
 from communications.models import Delivery
 from communications.sending.content import send_frozen_content
 from communications.tests.factories import CommunicationFactory
@@ -58,6 +59,17 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
         scheduled_for=timezone.now(), **send_frozen_content(reminder)
     )
     Delivery.objects.create(send=send, identifiant="x", status="sent")
+    announcement = CommunicationFactory(
+        sphere=sphere,
+        groups=[group],
+        name="Annonce",
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+        message="Mot de passe : {mot_de_passe}",
+        password_token=crypto.encrypt("Condorcet-1785"),
+    )
     log_in(page, _admin_of(sphere))
     base = f"/spheres/{sphere.slug}"
     pages = {
@@ -75,6 +87,9 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
         "Détail": f"{base}/communications/{reminder.pk}/",
         "Envoi": f"{base}/communications/{reminder.pk}/envois/{send.pk}/",
         "Aperçu": f"{base}/communications/{reminder.pk}/apercu/",
+        "Aperçu : mot de passe masqué": (
+            f"{base}/communications/{announcement.pk}/apercu/"
+        ),
         "Pourquoi ? (détail)": f"{base}/communications/{reminder.pk}/?pourquoi=Léa",
     }
     reports, blocking = [], {}

@@ -212,8 +212,14 @@ DEFAULT_FROM_EMAIL = _read(
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Field encryption (the shared first-login password) ------------------------------
-# Comma-separated Fernet keys: the first encrypts, all decrypt (key rotation).
-FIELD_ENCRYPTION_KEYS = _read("FIELD_ENCRYPTION_KEYS", env.list, default=[])
+# Comma-separated Fernet keys: the first encrypts, all decrypt (key rotation). Checked
+# at start (communications/apps.py and checks.py): with DEBUG off, a missing or
+# malformed key stops the process.
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in _read("FIELD_ENCRYPTION_KEYS", env.list, default=[])
+    if key.strip()
+]
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = _read("CELERY_BROKER_URL", env.str, default="filesystem://")

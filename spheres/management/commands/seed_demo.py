@@ -1,5 +1,9 @@
 """``manage.py seed_demo``: a demo sphere to click through, safe to run twice.
 
+The demo's accounts have a public password: with DEBUG off (a production-like
+environment) the command refuses to run unless told ``--i-know-this-is-not-production``.
+The support account is staff in the « Support » group, never a superuser.
+
 Everything is looked up before it is created (sphere by slug, groups and the evaluation
 by name, learners by identifiant, activity by learner and day), so a second run on the
 same day writes nothing. Values are deterministic: no randomness without a fixed seed.
@@ -10,7 +14,9 @@ import random
 import unicodedata
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.contrib.auth.models import Group as AuthGroup
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +36,9 @@ ADMIN_EMAIL = "admin@demo.voltaire.example"
 SUPPORT_EMAIL = "support@demo.voltaire.example"
 # A fixed, public password: the demo only ever runs on a developer's machine.
 DEMO_PASSWORD = "voltaire-demo-2026"  # noqa: S105
+# The Django admin group of the support staff; its permissions come from the
+# accounts' migrations, not from the demo.
+SUPPORT_GROUP = "Support"
 LEARNER_EMAIL_DOMAIN = "eleves.demo.voltaire.example"
 ACTIVITY_DAYS = 14
 EVALUATION_NAME = "Évaluation de fin de trimestre"
@@ -226,7 +235,24 @@ class Command(BaseCommand):
         "administrateur). Sans effet si elle existe déjà : peut être relancée."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--i-know-this-is-not-production",
+            action="store_true",
+            dest="not_production",
+            help=(
+                "Lancer la démonstration même avec DEBUG désactivé (une préproduction, "
+                "par exemple) : ses comptes ont un mot de passe public."
+            ),
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["not_production"]:
+            raise CommandError(
+                "seed_demo refuse de s'exécuter avec DEBUG désactivé : ses comptes ont "
+                "un mot de passe public ; si ce n'est pas la production, relancez avec "
+                "--i-know-this-is-not-production."
+            )
         with transaction.atomic():
             counts = self._seed()
         created = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
@@ -384,17 +410,24 @@ class Command(BaseCommand):
         return admin
 
     def _seed_support(self) -> None:
+        """A staff account in the « Support » group: what support staff can do in the
+        Django admin comes from that group's permissions, never from a superuser
+        flag (an earlier demo's superuser is demoted)."""
+        group, _created = AuthGroup.objects.get_or_create(name=SUPPORT_GROUP)
         user = User.objects.filter(email__iexact=SUPPORT_EMAIL).first()
         if user is None:
-            User.objects.create_superuser(
+            user = User.objects.create_user(
                 email=SUPPORT_EMAIL,
                 password=DEMO_PASSWORD,
                 full_name="Support Voltaire",
+                is_staff=True,
             )
-            return
-        if not (
-            user.is_staff and user.is_superuser and user.check_password(DEMO_PASSWORD)
+        elif not (
+            user.is_staff
+            and not user.is_superuser
+            and user.check_password(DEMO_PASSWORD)
         ):
-            user.is_staff = user.is_superuser = True
+            user.is_staff, user.is_superuser = True, False
             user.set_password(DEMO_PASSWORD)
             user.save(update_fields=["is_staff", "is_superuser", "password"])
+        user.groups.add(group)
