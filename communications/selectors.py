@@ -231,24 +231,27 @@ class AudienceSummary:
 def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSummary:
     """The live figures of the form: one aggregate query, plus one for a few names.
 
-    A learner with an address is counted once: deactivated, unsubscribed (reminders
-    only), address in permanent failure, or reached, as the dispatcher records them."""
+    Unsubscribed learners (reminders only) are counted as the dispatcher records them:
+    an active learner who unsubscribed, whatever their address."""
     condition = audience_condition(spec)
     has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
     no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
     dead = undeliverable_address(spec.sphere)
     active_with_email = Q(is_active=True) & ~Q(email="")
     left_out = unsubscribed(spec.kind)
-    subscribed = active_with_email
+    subscribed, no_email = active_with_email, Q(email="")
     extra = {}
     if left_out is not None:
+        # The dispatcher's order: an active unsubscribed learner is « unsubscribed »,
+        # with an address or without.
         subscribed = active_with_email & ~left_out
+        no_email &= ~(Q(is_active=True) & left_out)
         extra["unsubscribed"] = Count(
-            "pk", filter=condition & active_with_email & left_out
+            "pk", filter=condition & Q(is_active=True) & left_out
         )
     figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
         reach=Count("pk", filter=condition & subscribed & ~Q(dead)),
-        no_email=Count("pk", filter=condition & Q(email="")),
+        no_email=Count("pk", filter=condition & no_email),
         inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
         undeliverable=Count("pk", filter=condition & subscribed & Q(dead)),
         ungrouped=Count("pk", filter=Q(has_groups) & no_group),

@@ -331,7 +331,7 @@ if (
     or _site.query
     or _site.fragment
     or not SITE_URL.isascii()
-    or any(char.isspace() or char in "<>\"" for char in SITE_URL)
+    or any(char.isspace() or char in '<>"' for char in SITE_URL)
 ):
     raise ImproperlyConfigured(
         "SITE_URL is malformed: expected the site's public address, e.g. "
