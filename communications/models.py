@@ -374,6 +374,7 @@ class Delivery(models.Model):
         )
         UNDELIVERABLE = "undeliverable", _("Adresse en échec permanent")
         INACTIVE = "inactive", _("Utilisateur désactivé")
+        UNSUBSCRIBED = "unsubscribed", _("Désinscrit des relances")
         DEACTIVATED = "deactivated", _("Communication désactivée")
 
     # No index of their own: (send, learner) and (send, status) start with send, and

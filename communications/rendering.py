@@ -296,11 +296,12 @@ _HTML_TAIL = (
     '<div style="padding:16px 8px 0;font-size:13px;line-height:1.5;color:#57534e;'
     'word-wrap:break-word;">\n'
     "{footer}\n"
-    "</div>\n"
-    "</div>\n"
-    "</body>\n"
-    "</html>\n"
 )
+_HTML_END = "</div>\n</div>\n</body>\n</html>\n"
+_FOOTER_LINE = '<p style="margin:0 0 8px;">{line}</p>'
+# A reminder's footer ends with the learner's own unsubscribe link (RFC 8058 puts it in
+# the headers too): a value of each message, under this name (not a placeholder).
+UNSUBSCRIBE_LINE = "ligne_desinscription"
 # The text part's footer follows a signature separator (« -- »), which mail clients
 # leave out of a reply's quotation.
 _TEXT_FOOTER = "\n\n-- \n{footer}"
@@ -333,6 +334,7 @@ class PreparedMessage:
     timezone: ZoneInfo
     language: str  # of the dates and times, and of the texts the message adds
     evaluation_id: int | None = None
+    unsubscribe_label: str = ""  # reminders: « Ne plus recevoir ces relances : »
 
     def values(
         self,
@@ -341,13 +343,19 @@ class PreparedMessage:
         first_name: str,
         last_name: str,
         window: tuple[dt.datetime, dt.datetime] | None = None,
+        unsubscribe_url: str = "",
     ) -> dict[str, str]:
+        """A message's values; a reminder's ``unsubscribe_url`` is the learner's own
+        link (``unsubscribe.unsubscribe_url``), without which its footer has no
+        unsubscribe line."""
         values = {
             "identifiant": _one_line_break(identifiant),
             "prenom": _one_line_break(first_name),
             "nom": _one_line_break(last_name),
             **self.constants,
         }
+        if self.kind == Kind.REMINDER:
+            values[UNSUBSCRIBE_LINE] = unsubscribe_url
         if self.kind == Kind.EVALUATION:
             if window is None:
                 raise ValueError("an evaluation message needs the learner's window")
@@ -362,6 +370,20 @@ class PreparedMessage:
             k: html_escape(v) for k, v in values.items() if k not in self.html_constants
         }
         html_values.update(self.html_constants)
+        if self.kind == Kind.REMINDER:
+            # The link is ours (an ASCII URL), the label the site's: a line of the
+            # footer, or nothing when the message has no link.
+            url = values.get(UNSUBSCRIBE_LINE, "")
+            label = self.unsubscribe_label
+            values = {
+                **values,
+                UNSUBSCRIBE_LINE: f"\n{label} {url}" if url else "",
+            }
+            html_values[UNSUBSCRIBE_LINE] = (
+                _FOOTER_LINE.format(line=f"{escape(label)} {_link(url, url)}") + "\n"
+                if url
+                else ""
+            )
         return RenderedMessage(
             subject=subject,
             text=self.text.render(values),
@@ -373,13 +395,18 @@ class PreparedMessage:
     ) -> RenderedMessage:  # noqa: ANN001
         """Render for one learner (previews and tests; the engine uses
         ``render_values``). An evaluation message needs the learner's ``window``
-        (``selectors.learner_window``: the same rule as the send)."""
+        (``selectors.learner_window``: the same rule as the send). A reminder shows
+        the shape of the unsubscribe link, not the learner's own: an administrator
+        who clicks it in a preview or a test must not unsubscribe the learner."""
+        from .unsubscribe import example_url
+
         return self.render_values(
             self.values(
                 identifiant=learner.identifiant,
                 first_name=learner.first_name,
                 last_name=learner.last_name,
                 window=window,
+                unsubscribe_url=example_url(),
             )
         )
 
@@ -421,23 +448,34 @@ def prepare(
     with translation.override(language):
         link_label = _("Se connecter au Projet Voltaire")
         footer = _footer(sphere_name=display_name, reply_to=reply_to)
+        unsubscribe_label = (
+            _("Ne plus recevoir ces relances :") if kind == Kind.REMINDER else ""
+        )
     html_constants: dict[str, str] = {k: escape(v) for k, v in constants.items()}
     # A readable link, the address itself still shown for a reader who copies it.
     html_constants["lien_connexion"] = f"{_link(link, link_label)} ({escape(link)})"
-    html_footer = "\n".join(
-        f'<p style="margin:0 0 8px;">{escape(line)}</p>' for line in footer
-    )
+    html_footer = "\n".join(_FOOTER_LINE.format(line=escape(line)) for line in footer)
     html_body = _HTML_BODY.format(sphere=escape(display_name))
+    # A reminder's footer ends with its unsubscribe line, a value of each message.
+    unsubscribe = (Field(UNSUBSCRIBE_LINE),) if kind == Kind.REMINDER else ()
     return PreparedMessage(
         kind=kind,
         subject=parse(subject, kind=kind),
-        text=Template((*text.segments, _TEXT_FOOTER.format(footer="\n".join(footer)))),
+        text=Template(
+            (
+                *text.segments,
+                _TEXT_FOOTER.format(footer="\n".join(footer)),
+                *unsubscribe,
+            )
+        ),
         html_head=_HTML_HEAD.format(language=escape(language)),
         html=Template(
             (
                 html_body,
                 *text.as_html().segments,
                 _HTML_TAIL.format(footer=html_footer),
+                *unsubscribe,
+                _HTML_END,
             )
         ),
         constants=constants,
@@ -447,6 +485,7 @@ def prepare(
         timezone=sphere.tzinfo,
         language=language,
         evaluation_id=evaluation_id,
+        unsubscribe_label=unsubscribe_label,
     )
 
 

@@ -211,6 +211,14 @@ def undeliverable_address(sphere: Sphere) -> Exists:
     )
 
 
+def unsubscribed(kind: str) -> Q | None:
+    """The learners a send of ``kind`` leaves out for having unsubscribed: reminders
+    only (SPEC §6: announcements and evaluation notices are service messages)."""
+    if kind != Communication.Kind.REMINDER:
+        return None
+    return Q(unsubscribed_from_reminders_at__isnull=False)
+
+
 @dataclass(frozen=True)
 class AudienceSummary:
     reach: int  # active learners with a usable address: they would receive it
@@ -219,25 +227,41 @@ class AudienceSummary:
     undeliverable: int  # in the audience, but their address is in permanent failure
     ungrouped: int  # left out for having no group (only when the sphere has groups)
     sample: list[Learner]
+    unsubscribed: int = 0  # in the audience of a reminder, but unsubscribed from them
 
 
 def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSummary:
-    """The live figures of the form: one aggregate query, plus one for a few names."""
+    """The live figures of the form: one aggregate query, plus one for a few names.
+
+    Unsubscribed learners (reminders only) are counted as the dispatcher records them:
+    an active learner who unsubscribed, whatever their address."""
     condition = audience_condition(spec)
     has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
     no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
     dead = undeliverable_address(spec.sphere)
     active_with_email = Q(is_active=True) & ~Q(email="")
+    left_out = unsubscribed(spec.kind)
+    subscribed, no_email = active_with_email, Q(email="")
+    extra = {}
+    if left_out is not None:
+        # The dispatcher's order: an active unsubscribed learner is « unsubscribed »,
+        # with an address or without.
+        subscribed = active_with_email & ~left_out
+        no_email &= ~(Q(is_active=True) & left_out)
+        extra["unsubscribed"] = Count(
+            "pk", filter=condition & Q(is_active=True) & left_out
+        )
     figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
-        reach=Count("pk", filter=condition & active_with_email & ~Q(dead)),
-        no_email=Count("pk", filter=condition & Q(email="")),
+        reach=Count("pk", filter=condition & subscribed & ~Q(dead)),
+        no_email=Count("pk", filter=condition & no_email),
         inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
-        undeliverable=Count("pk", filter=condition & active_with_email & Q(dead)),
+        undeliverable=Count("pk", filter=condition & subscribed & Q(dead)),
         ungrouped=Count("pk", filter=Q(has_groups) & Q(no_group)),
+        **extra,
     )
     sample = list(
         audience(spec)
-        .filter(active_with_email & ~Q(dead))
+        .filter(subscribed & ~Q(dead))
         .order_by("last_name", "first_name")[:sample_size]
     )
     return AudienceSummary(sample=sample, **figures)
@@ -625,9 +649,13 @@ def audience_explain(
                 }
         verdicts.append(Verdict(ok, text))
 
-    reason = learner_skip_reason(learner, sphere=spec.sphere)
+    reason = learner_skip_reason(learner, sphere=spec.sphere, kind=spec.kind)
     address_texts: dict[str, str] = {
         Delivery.Reason.INACTIVE: _("Utilisateur désactivé : il ne reçoit rien."),
+        Delivery.Reason.UNSUBSCRIBED: _(
+            "Désinscrit des relances le %(date)s, à sa demande : il reçoit encore "
+            "les annonces et les avis d'évaluation."
+        ),
         Delivery.Reason.NO_EMAIL: _("Aucune adresse électronique."),
         Delivery.Reason.INVALID_EMAIL: _(
             "L'adresse %(email)s ne peut pas être utilisée par la plateforme."
@@ -642,7 +670,7 @@ def audience_explain(
         Verdict(
             not reason,
             (address_texts[reason] if reason else _("Adresse : %(email)s."))
-            % {"email": learner.email},
+            % {"email": learner.email, "date": _unsubscribed_on(learner, spec.sphere)},
         )
     )
     if (
@@ -679,13 +707,25 @@ def already_received(communication: Communication) -> QuerySet[Delivery]:
     )
 
 
-def learner_skip_reason(learner: Learner, *, sphere: Sphere) -> str:
-    """Why a send would leave this learner out whatever the audience ("" if it would
-    not): the same checks, in the same order, as the dispatcher's."""
+def _unsubscribed_on(learner: Learner, sphere: Sphere) -> str:
+    from spheres.dates import long_date
+
+    at = learner.unsubscribed_from_reminders_at
+    return long_date(at.astimezone(sphere.tzinfo).date()) if at else ""
+
+
+def learner_skip_reason(learner: Learner, *, sphere: Sphere, kind: str) -> str:
+    """Why a send of ``kind`` would leave this learner out whatever the audience (""
+    if it would not): the same checks, in the same order, as the dispatcher's."""
     from spheres.addresses import AddressRefused, address_normalize
 
     if not learner.is_active:
         return Delivery.Reason.INACTIVE
+    if (
+        kind == Communication.Kind.REMINDER
+        and learner.unsubscribed_from_reminders_at is not None
+    ):
+        return Delivery.Reason.UNSUBSCRIBED
     if not learner.email:
         return Delivery.Reason.NO_EMAIL
     try:

@@ -7,6 +7,8 @@ app_name = "communications"
 _base = "spheres/<slug:slug>/communications/"
 
 urlpatterns = [
+    # Public: the reminders' one-click unsubscribe link (no login, see the view).
+    path("desinscription/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path(_base, views.communication_list, name="list"),
     path(f"{_base}aide/", views.communication_help, name="help"),
     path(f"{_base}nouvelle/", views.communication_choose_kind, name="choose_kind"),

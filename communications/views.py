@@ -17,14 +17,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
     require_GET,
     require_http_methods,
     require_POST,
 )
 
-from spheres.models import Group, Sphere
+from spheres.models import Group, Learner, Sphere
 from spheres.selectors import learner_find, learner_get
+from spheres.services import learner_reminders_unsubscribe
 from spheres.views import render_tab, request_user, sphere_for
 
 from . import rendering, selectors, sending, services
@@ -34,6 +36,7 @@ from .forms import (
     placeholder_choices,
 )
 from .models import Communication, Delivery, field_label
+from .unsubscribe import unsubscribe_read
 
 
 def _kind_or_404(kind: str) -> str:
@@ -601,5 +604,50 @@ def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpRe
                 else selectors.ungrouped_count(sphere=sphere)
             ),
             "today": timezone.localdate(timezone=sphere.tzinfo),
+        },
+    )
+
+
+# --- Unsubscribe from reminders (public) ------------------------------------------------
+
+
+# The one view without a login: the link of a reminder, opened by the learner or by
+# their mail client. GET only shows the page: mail scanners and link previews fetch
+# links, and must never unsubscribe anyone. POST unsubscribes: the page's button, or
+# the one-click POST a mail client sends from the List-Unsubscribe-Post header (RFC
+# 8058), which carries « List-Unsubscribe=One-Click » and neither cookie nor CSRF
+# token. That is the only reason this view is exempt from CSRF: the signed token in
+# the address stands for the learner, and the action is unsubscribing, nothing else.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = unsubscribe_read(token)
+    learner = (
+        Learner.objects.select_related("sphere")
+        .filter(pk=subscriber.learner_id, sphere_id=subscriber.sphere_id)
+        .first()
+        if subscriber
+        else None
+    )
+    if learner is None:
+        return render(request, "communications/unsubscribe_invalid.html", status=404)
+    if request.method == "POST":
+        learner = learner_reminders_unsubscribe(
+            learner_id=learner.pk, sphere_id=learner.sphere_id
+        )
+        if learner is None:  # deleted in the meantime
+            return render(
+                request, "communications/unsubscribe_invalid.html", status=404
+            )
+        done = True
+    else:
+        done = False
+    return render(
+        request,
+        "communications/unsubscribe.html",
+        {
+            "sphere_name": learner.sphere.name,
+            "unsubscribed": learner.unsubscribed_from_reminders_at is not None,
+            "done": done,
         },
     )

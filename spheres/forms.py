@@ -19,6 +19,8 @@ from .models import Evaluation, Group, Learner, Sphere
 
 # The value of the group filter selecting learners without any group.
 WITHOUT_GROUP = "sans-groupe"
+# The value of the reminders filter selecting learners unsubscribed from them.
+UNSUBSCRIBED = "desinscrits"
 
 MAX_IMPORT_FILE_SIZE = 10 * 1024 * 1024
 
@@ -52,6 +54,14 @@ class LearnerFilterForm(forms.Form):
 
     q = forms.CharField(label=_("Rechercher"), required=False, max_length=200)
     groupe = forms.ChoiceField(label=_("Groupe"), required=False)
+    relances = forms.ChoiceField(
+        label=_("Relances"),
+        required=False,
+        choices=[
+            ("", _("Tous les utilisateurs")),
+            (UNSUBSCRIBED, _("Désinscrits des relances")),
+        ],
+    )
 
     def __init__(self, *args: Any, sphere: Sphere, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +86,7 @@ class LearnerFilterForm(forms.Form):
             "search": data.get("q", ""),
             "group": self.groups.get(choice),
             "without_group": choice == WITHOUT_GROUP,
+            "unsubscribed_only": data.get("relances") == UNSUBSCRIBED,
         }
 
 

@@ -98,6 +98,24 @@ class Learner(models.Model):
         _("niveau (%)"), default=0, validators=[MaxValueValidator(100)]
     )
     is_active = models.BooleanField(_("actif"), default=True)
+    # Reminders are optional messages (RFC 8058 one-click unsubscribe, SPEC §6): set
+    # when the learner unsubscribed from them; announcements and evaluation notices
+    # still reach them. Cleared only by an administrator, at the learner's request.
+    unsubscribed_from_reminders_at = models.DateTimeField(
+        _("désinscrit des relances le"), null=True, blank=True, editable=False
+    )
+    reminders_resubscribed_at = models.DateTimeField(
+        _("réinscrit aux relances le"), null=True, blank=True, editable=False
+    )
+    reminders_resubscribed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("réinscrit aux relances par"),
+    )
     groups = models.ManyToManyField(
         Group,
         through="Membership",

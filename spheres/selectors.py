@@ -126,6 +126,7 @@ def learners_list(
     search: str = "",
     group: Group | None = None,
     without_group: bool = False,
+    unsubscribed_only: bool = False,
     today: dt.date | None = None,
 ) -> "QuerySet[WithAnnotations[Learner, RecentMinutes]]":
     """The sphere's learners, filtered, each with ``recent_minutes`` and their groups.
@@ -157,6 +158,8 @@ def learners_list(
             | Q(last_name__icontains=word)
             | Q(email__icontains=word)
         )
+    if unsubscribed_only:
+        learners = learners.filter(unsubscribed_from_reminders_at__isnull=False)
     if without_group:
         learners = learners.filter(memberships__isnull=True)
     elif group is not None:

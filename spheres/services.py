@@ -5,6 +5,7 @@ from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -316,3 +317,37 @@ def learner_address_clear_mark(*, learner: Learner) -> bool:
         sphere_id=learner.sphere_id, email=learner.email.lower()
     ).delete()
     return bool(deleted)
+
+
+def learner_reminders_unsubscribe(
+    *, learner_id: int, sphere_id: int, now: dt.datetime | None = None
+) -> Learner | None:
+    """The learner asked, through the link of a reminder, to receive no more reminders
+    (announcements and evaluation notices still reach them). Safe to run twice: the
+    first date is kept. ``None`` if the learner no longer exists in that sphere."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        Learner.objects.filter(
+            pk=learner_id, sphere_id=sphere_id, unsubscribed_from_reminders_at=None
+        ).update(unsubscribed_from_reminders_at=now, updated_at=now)
+        return Learner.objects.filter(pk=learner_id, sphere_id=sphere_id).first()
+
+
+def learner_reminders_resubscribe(
+    *, learner: Learner, actor: User, now: dt.datetime | None = None
+) -> bool:
+    """An administrator records that the learner asked to receive reminders again:
+    who and when are kept. Returns whether the learner was unsubscribed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        changed = Learner.objects.filter(
+            pk=learner.pk, unsubscribed_from_reminders_at__isnull=False
+        ).update(
+            unsubscribed_from_reminders_at=None,
+            reminders_resubscribed_at=now,
+            reminders_resubscribed_by=actor,
+            updated_at=now,
+        )
+    if changed:
+        learner.refresh_from_db()
+    return bool(changed)

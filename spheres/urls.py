@@ -23,6 +23,11 @@ urlpatterns = [
         views.sphere_learner_clear_mark,
         name="learner_clear_mark",
     ),
+    path(
+        "spheres/<slug:slug>/utilisateurs/<int:learner_id>/relances/reinscrire/",
+        views.sphere_learner_resubscribe,
+        name="learner_resubscribe",
+    ),
     path("spheres/<slug:slug>/groupes/", views.sphere_groups, name="groups"),
     path(
         "spheres/<slug:slug>/groupes/nouveau/",

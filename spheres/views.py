@@ -113,7 +113,9 @@ def _render_learners(
         "spheres/learners.html",
         {
             "filter_form": filter_form,
-            "is_filtered": bool(query.get("q") or query.get("groupe")),
+            "is_filtered": bool(
+                query.get("q") or query.get("groupe") or query.get("relances")
+            ),
             "page": page,
             "filters_query": filters.urlencode(),
             "bulk_form": bulk_form,
@@ -194,6 +196,40 @@ def sphere_learner_clear_mark(
             % {"email": learner.email},
         )
     return redirect(_learners_url(sphere, query))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_learner_resubscribe(
+    request: HttpRequest, slug: str, learner_id: int
+) -> HttpResponse:
+    """Record that an unsubscribed learner asked to receive reminders again: GET asks
+    for confirmation, POST records it (who and when)."""
+    sphere = sphere_for(request, slug)
+    learner = selectors.learner_get(sphere=sphere, learner_id=learner_id)
+    query = QueryDict((request.POST or request.GET).get("retour", "")[:500])
+    if request.method == "POST":
+        if services.learner_reminders_resubscribe(
+            learner=learner, actor=request_user(request)
+        ):
+            messages.success(
+                request,
+                _("%(learner)s recevra de nouveau les relances, à sa demande.")
+                % {"learner": learner},
+            )
+        else:
+            messages.info(
+                request,
+                _("%(learner)s reçoit déjà les relances.") % {"learner": learner},
+            )
+        return redirect(_learners_url(sphere, query))
+    return render_tab(
+        request,
+        sphere,
+        "learners",
+        "spheres/learner_resubscribe.html",
+        {"learner": learner, "retour": query.urlencode()},
+    )
 
 
 def _import_error_text(error: Any) -> str:

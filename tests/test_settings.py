@@ -23,6 +23,7 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "comms.example.org",
+        "SITE_URL": "https://comms.example.org",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "EMAIL_URL": "smtp://smtp.example.org:25",
         "VAR_DIR": str(tmp_path / "var"),
@@ -63,6 +64,22 @@ def test_deploy_checks_pass_with_a_production_environment(tmp_path: Path) -> Non
     assert "no issues" in result.stdout
 
 
+def test_deploy_checks_warn_when_the_unsubscribe_links_would_not_be_https(
+    tmp_path: Path,
+) -> None:
+    # given: the development default
+    env = _production_env(tmp_path)
+    del env["SITE_URL"]
+
+    # when
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    # then
+    assert result.returncode != 0
+    assert "communications.W001" in result.stdout + result.stderr
+    assert "SITE_URL" in result.stdout + result.stderr
+
+
 def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> None:
     # given
     env = _production_env(tmp_path)
@@ -86,6 +103,7 @@ def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> N
         ("DATABASE_URL", "nonsense"),
         ("EMAIL_URL", "anymail://post-mark"),
         ("SEND_TIME_LIMIT", "100"),  # not above the soft limit (240)
+        ("SITE_URL", "comms.example.org"),  # no scheme
     ],
 )
 def test_a_malformed_variable_fails_at_start_naming_it(

@@ -15,6 +15,8 @@ from django.utils import timezone
 from communications.models import Communication, Delivery
 from communications.sending.content import send_frozen_content
 from communications.tests.factories import CommunicationFactory
+from communications.unsubscribe import unsubscribe_token
+from spheres.models import Learner
 from spheres.tests.factories import (
     EvaluationFactory,
     EvaluationWindowFactory,
@@ -54,6 +56,12 @@ def pages(admin_client, sphere, admin_user):
     group = GroupFactory(sphere=sphere, name="3e A")
     LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
     LearnerFactory(sphere=sphere, email="")
+    unsubscribed = LearnerFactory(
+        sphere=sphere,
+        groups=[group],
+        level=10,
+        unsubscribed_from_reminders_at=timezone.now(),
+    )
     evaluation = EvaluationFactory(sphere=sphere, name="Brevet blanc")
     EvaluationWindowFactory(evaluation=evaluation, group=group)
     reminder = CommunicationFactory(
@@ -85,6 +93,11 @@ def pages(admin_client, sphere, admin_user):
             "communications:send_detail",
             kwargs={"slug": slug, "pk": reminder.pk, "send_id": send.pk},
         ),
+        reverse(
+            "spheres:learner_resubscribe",
+            kwargs={"slug": slug, "learner_id": unsubscribed.pk},
+        ),
+        reverse("communications:unsubscribe", kwargs={"token": "non-valide"}),
     ]
     urls += [
         reverse("communications:create", kwargs={"slug": slug, "kind": kind})
@@ -113,6 +126,15 @@ def pages(admin_client, sphere, admin_user):
         reverse("communications:audience", kwargs={"slug": slug, "kind": "reminder"}),
         {"groups": [group.pk], "max_minutes": "15", "minutes_days": "7"},
     )
+    # the public unsubscribe page, before and after the button
+    token = unsubscribe_token(learner_id=unsubscribed.pk, sphere_id=sphere.pk)
+    Learner.objects.filter(pk=unsubscribed.pk).update(
+        unsubscribed_from_reminders_at=None
+    )
+    unsubscribe = reverse("communications:unsubscribe", kwargs={"token": token})
+    responses["unsubscribe"] = admin_client.get(unsubscribe)
+    responses["unsubscribed"] = admin_client.post(unsubscribe)
+    responses["already unsubscribed"] = admin_client.get(unsubscribe)
     return responses
 
 

@@ -52,9 +52,10 @@ from django.utils import timezone
 
 from spheres.models import UndeliverableAddress
 
+from .. import unsubscribe
 from ..models import Communication, Delivery, Send
 from . import content, queue
-from .message import MessageBuilder
+from .message import MessageBuilder, unsubscribe_headers
 from .transport import (
     DjangoTransport,
     PermanentError,
@@ -98,11 +99,13 @@ class ChunkOutcome:
     retry: int = 0
     cancelled: int = 0
     given_back: int = 0  # not tried: soft time limit reached, enqueued again
+    skipped: int = 0  # reminders: the learner unsubscribed since the dispatch
     stopped: str = ""  # why the chunk stopped before its end, if it did
 
 
 class _Row(NamedTuple):
     pk: int
+    learner_id: int | None
     email: str
     identifiant: str
     first_name: str
@@ -165,7 +168,19 @@ def chunk_deliver(
         next_attempt_at=None,
         attempts=F("attempts") + 1,
     )
-    if outcome.claimed:
+    if outcome.claimed and communication.kind == Communication.Kind.REMINDER:
+        # Unsubscribed since the dispatch (a retry can come half an hour later): an
+        # unsubscribe takes effect at once, not at the next send.
+        outcome.skipped = in_range.filter(
+            status=Delivery.Status.SENDING,
+            claim=claim_id,
+            learner__unsubscribed_from_reminders_at__isnull=False,
+        ).update(
+            status=Delivery.Status.SKIPPED,
+            reason=Delivery.Reason.UNSUBSCRIBED,
+            claim=None,
+        )
+    if outcome.claimed > outcome.skipped:
         rows = [
             _Row(*values)
             for values in in_range.filter(
@@ -192,6 +207,8 @@ def _send_rows(
 ) -> None:
     prepared = content.send_prepare(send)
     builder = MessageBuilder(prepared)
+    sphere_id = send.communication.sphere_id
+    links = send.communication.kind == Communication.Kind.REMINDER
     transport = transport_open(builder.envelope_from)
     recorder = _Recorder(send=send, claim=claim)
     with _stop_on_soft_limit() as stop, recorder, contextlib.closing(transport):
@@ -201,7 +218,14 @@ def _send_rows(
                 outcome.given_back = _give_back(send.pk, rows[index:], claim)
                 return
             try:
-                result = _deliver_one(row, prepared, builder, transport)
+                url = (
+                    unsubscribe.unsubscribe_url(
+                        learner_id=row.learner_id, sphere_id=sphere_id
+                    )
+                    if links and row.learner_id is not None
+                    else ""
+                )
+                result = _deliver_one(row, prepared, builder, transport, url)
             except SoftTimeLimitExceeded:
                 # Only when the limit could not be taken as a request (not the main
                 # thread): this message may or may not have been accepted.
@@ -271,8 +295,11 @@ def _deliver_one(
     prepared: Any,
     builder: MessageBuilder,
     transport: SmtpTransport | DjangoTransport,
+    unsubscribe_url: str = "",
 ) -> _Result:
-    """Build and send one message; every failure is this message's outcome."""
+    """Build and send one message; every failure is this message's outcome. A
+    reminder carries the learner's ``unsubscribe_url`` in its footer and its
+    headers."""
     message_id = builder.message_id(row.pk)
     try:
         window = (
@@ -286,10 +313,16 @@ def _deliver_one(
                 first_name=row.first_name,
                 last_name=row.last_name,
                 window=window,
+                unsubscribe_url=unsubscribe_url,
             )
         )
         if transport.raw:
-            raw = builder.build(to=row.email, message=message, message_id=message_id)
+            raw = builder.build(
+                to=row.email,
+                message=message,
+                message_id=message_id,
+                unsubscribe_url=unsubscribe_url,
+            )
             email = None
         else:
             raw = None
@@ -301,6 +334,9 @@ def _deliver_one(
                 to=row.email,
                 reply_to=prepared.reply_to,
                 message_id=message_id,
+                headers=unsubscribe_headers(unsubscribe_url)
+                if unsubscribe_url
+                else None,
             )
     except SoftTimeLimitExceeded:
         raise

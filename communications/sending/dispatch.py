@@ -8,8 +8,8 @@ SELECT`` from the audience query, advance the schedule; after commit, enqueue on
 per chunk of ``SEND_CHUNK_SIZE`` pending rows.
 
 Learners left out are written as SKIPPED rows with their reason, worked out in the same
-statement: deactivated learner, no address, an address the platform cannot use, an
-address in permanent failure. The rows written come back from the same statement
+statement: deactivated learner, unsubscribed from reminders (reminders only), no
+address, an address the platform cannot use, an address in permanent failure. The rows written come back from the same statement
 (``RETURNING``, streamed; read once more on other databases) and are sorted out in one
 pass: the counts, the chunk ranges, and the addresses. An address ``FAST_PATH_REGEX``
 clears is taken as it is (checked in Python, a microsecond each: PostgreSQL's regular
@@ -213,14 +213,29 @@ def _write_deliveries(
         result.already_received = learners.filter(received).count()
         learners = learners.filter(~received)
 
-    dead = selectors.undeliverable_address(communication.sphere)
+    # Each left-out learner's reason, the first that applies, in the order of
+    # selectors.learner_skip_reason (« Pourquoi ? »).
+    skips: list[tuple[Q | Exists, Delivery.Reason]] = [
+        (Q(is_active=False), Delivery.Reason.INACTIVE)
+    ]
+    unsubscribed = selectors.unsubscribed(communication.kind)
+    if unsubscribed is not None:
+        skips.append((unsubscribed, Delivery.Reason.UNSUBSCRIBED))
+    skips += [
+        (Q(email=""), Delivery.Reason.NO_EMAIL),
+        (
+            selectors.undeliverable_address(communication.sphere),
+            Delivery.Reason.UNDELIVERABLE,
+        ),
+    ]
     reason = Case(
-        When(is_active=False, then=Value(Delivery.Reason.INACTIVE.value)),
-        When(email="", then=Value(Delivery.Reason.NO_EMAIL.value)),
-        When(dead, then=Value(Delivery.Reason.UNDELIVERABLE.value)),
+        *(When(condition, then=Value(why.value)) for condition, why in skips),
         default=Value(""),
         output_field=CharField(),
     )
+    skipped = Q()
+    for condition, _why in skips:
+        skipped |= Q(condition)
     window_starts: object = Value(None, output_field=DateTimeField())
     window_ends: object = Value(None, output_field=DateTimeField())
     if communication.kind == Communication.Kind.EVALUATION:
@@ -237,7 +252,7 @@ def _write_deliveries(
         "d_window_starts_at": window_starts,
         "d_window_ends_at": window_ends,
         "d_status": Case(
-            When(Q(is_active=False) | Q(email="") | dead, then=Value("skipped")),
+            When(skipped, then=Value(Delivery.Status.SKIPPED.value)),
             default=Value(Delivery.Status.PENDING.value),
             output_field=CharField(),
         ),

@@ -74,6 +74,17 @@ def _b64_body(text: str) -> bytes:
     )
 
 
+def unsubscribe_headers(url: str) -> dict[str, str]:
+    """The one-click unsubscribe headers of RFC 8058 for ``url`` (ours: an ASCII
+    address without space or angle bracket, checked all the same)."""
+    if not (url.isascii() and url.isprintable()) or any(c in url for c in " <>"):
+        raise ValueError("unsubscribe address with forbidden characters")
+    return {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
 def format_from(display_name: str, address: str) -> str:
     """``From``: a plain display name as it is (quoted if need be), any other encoded.
 
@@ -141,7 +152,16 @@ class MessageBuilder:
             self._date_second, self._date = second, formatdate(second, usegmt=True)
         return self._date
 
-    def build(self, *, to: str, message: RenderedMessage, message_id: str) -> bytes:
+    def build(
+        self,
+        *,
+        to: str,
+        message: RenderedMessage,
+        message_id: str,
+        unsubscribe_url: str = "",
+    ) -> bytes:
+        """One message; with ``unsubscribe_url`` (reminders), the RFC 8058 one-click
+        unsubscribe headers."""
         if "\r" in to or "\n" in to or "<" in to or ">" in to:
             raise ValueError("recipient address with forbidden characters")
         head = (
@@ -149,6 +169,14 @@ class MessageBuilder:
             f"Subject: {encode_header(message.subject)}\r\n"
             f"Date: {self._now()}\r\n"
             f"Message-ID: {message_id}\r\n"
+            + (
+                "".join(
+                    f"{name}: {value}\r\n"
+                    for name, value in unsubscribe_headers(unsubscribe_url).items()
+                )
+                if unsubscribe_url
+                else ""
+            )
         ).encode()
         return b"".join(
             (

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from communications.models import Communication, Delivery, Send
-from communications.selectors import AudienceSpec, audience_explain
+from communications.selectors import AudienceSpec, audience_explain, audience_summary
 from communications.tests.factories import CommunicationFactory
 from spheres.models import DailyActivity, Learner, Membership, UndeliverableAddress
 from spheres.tests.factories import (
@@ -35,6 +35,9 @@ def _generated_sphere(rng: random.Random, count: int = 300):
             ),
             level=rng.randint(0, 100),
             is_active=rng.random() > 0.05,
+            unsubscribed_from_reminders_at=(
+                timezone.now() - dt.timedelta(days=3) if rng.random() < 0.1 else None
+            ),
         )
         for n in range(count)
     )
@@ -73,6 +76,7 @@ def _check(engine, communication: Communication, learners: list) -> int:
         learner.pk: audience_explain(spec, learner, communication=communication)
         for learner in learners
     }
+    summary = audience_summary(spec)
     engine.dispatch()
     send = Send.objects.filter(communication=communication).latest("pk")
     picked = set(
@@ -83,6 +87,11 @@ def _check(engine, communication: Communication, learners: list) -> int:
     receives = {pk for pk, explanation in explained.items() if explanation.receives}
     wrong = {pk: [v.text for v in explained[pk].verdicts] for pk in receives ^ picked}
     assert wrong == {}
+    # the live summary counts the unsubscribed the dispatcher leaves out
+    assert (
+        summary.unsubscribed
+        == send.deliveries.filter(reason=Delivery.Reason.UNSUBSCRIBED).count()
+    )
     return len(picked)
 
 
@@ -178,3 +187,34 @@ def test_pourquoi_speaks_of_the_learner_own_figures(sphere):
     assert "18 min sur les 7 derniers jours\u00a0: pas moins de 15." in texts
     assert "Niveau 80 %\u00a0: pas inférieur à 75 %." in texts
     assert f"Adresse\u00a0: {learner.email}." in texts
+
+
+def test_pourquoi_says_a_learner_unsubscribed_from_reminders_still_gets_the_rest(
+    sphere,
+):
+    # given: a learner in the audience of a reminder, unsubscribed on 3 December
+    from spheres.tests.factories import LearnerFactory
+
+    learner = LearnerFactory(
+        sphere=sphere,
+        level=10,
+        unsubscribed_from_reminders_at=dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC),
+    )
+    reminder = CommunicationFactory(sphere=sphere)
+    announcement = CommunicationFactory(
+        sphere=sphere,
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+    )
+    # when
+    about_reminder = audience_explain(AudienceSpec.of(reminder), learner)
+    about_announcement = audience_explain(AudienceSpec.of(announcement), learner)
+    # then
+    assert not about_reminder.receives
+    assert about_reminder.verdicts[-1].text == (
+        "Désinscrit des relances le jeudi 3\u00a0décembre 2026, à sa demande\u00a0: il "
+        "reçoit encore les annonces et les avis d'évaluation."
+    )
+    assert about_announcement.receives

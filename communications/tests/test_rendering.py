@@ -7,7 +7,7 @@ from django.utils import translation
 
 from communications import rendering
 from communications.rendering import Kind, PlaceholderError, parse
-from spheres.models import Sphere
+from spheres.models import Learner, Sphere
 
 
 def test_known_placeholders_are_substituted():
@@ -248,11 +248,58 @@ def test_everything_constant_is_built_once_per_send(settings):
     prepared = _prepared(
         settings, "Bonjour {prenom}, https://example.org/ {nom_sphere}"
     )
-    # the layout, the footer and the links are literal text of the prepared templates
-    assert prepared.html.fields == {"prenom", "nom_sphere"}
-    assert prepared.text.fields == {"prenom", "nom_sphere"}
+    # the layout, the footer and the links are literal text of the prepared templates;
+    # a reminder's footer ends with the learner's own unsubscribe line
+    unsubscribe = rendering.UNSUBSCRIBE_LINE
+    assert prepared.html.fields == {"prenom", "nom_sphere", unsubscribe}
+    assert prepared.text.fields == {"prenom", "nom_sphere", unsubscribe}
     assert "Collège Voltaire</h1>" in prepared.html.segments[0]
-    assert "parviendra" in prepared.text.segments[-1]
+    assert "parviendra" in prepared.text.segments[-2]
+    assert prepared.text.segments[-1] == rendering.Field(unsubscribe)
+
+
+def test_a_reminder_ends_with_the_learner_own_unsubscribe_link(settings):
+    # given
+    prepared = _prepared(settings, "Bonjour {prenom}.")
+    url = "https://comms.example.org/desinscription/abc:def/"
+
+    # when
+    message = prepared.render_values(
+        prepared.values(
+            identifiant="lmartin",
+            first_name="Léa",
+            last_name="Martin",
+            unsubscribe_url=url,
+        )
+    )
+
+    # then: the last line of the text part, a link in the HTML footer
+    assert message.text.endswith(f"\nNe plus recevoir ces relances{NBSP}: {url}")
+    footer = message.html.rpartition("</p>\n<p")[2]
+    assert f'relances{NBSP}: <a href="{url}"' in footer
+    assert f">{url}</a></p>" in footer
+
+
+@pytest.mark.parametrize("kind", [Kind.ANNOUNCEMENT, Kind.EVALUATION])
+def test_service_messages_have_no_unsubscribe_line(settings, kind):
+    # given: an announcement or an evaluation notice (SPEC §6: service messages)
+    prepared = rendering.prepare(
+        kind=kind,
+        subject="Bonjour",
+        message="Bonjour {prenom}.",
+        reply_to="prof@ecole.example",
+        sphere=Sphere(name="Collège", timezone="Europe/Paris"),
+        evaluation_id=None,
+    )
+    learner = Learner(identifiant="lm", first_name="Léa", last_name="M")
+    window = (dt.datetime(2030, 1, 7, 8, tzinfo=dt.UTC),) * 2
+
+    # when
+    message = prepared.render(learner, window if kind == Kind.EVALUATION else None)
+
+    # then
+    assert "relances" not in message.text
+    assert "desinscription" not in message.html
 
 
 # --- French typography ------------------------------------------------------------------

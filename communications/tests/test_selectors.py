@@ -88,6 +88,23 @@ def test_learners_whose_address_failed_for_good_are_counted_apart():
     assert dead not in summary.sample
 
 
+def test_learners_unsubscribed_from_reminders_are_counted_apart_for_reminders_only():
+    # given: one learner unsubscribed from reminders, one not
+    sphere = SphereFactory()
+    subscribed = LearnerFactory(sphere=sphere, level=10)
+    unsubscribed = LearnerFactory(
+        sphere=sphere, level=10, unsubscribed_from_reminders_at=timezone.now()
+    )
+    # when
+    reminder = audience_summary(_spec(sphere, kind=REMINDER, max_level=50))
+    announcement = audience_summary(_spec(sphere))
+    # then: left out of the reminder, counted as such; the announcement reaches both
+    assert (reminder.reach, reminder.unsubscribed) == (1, 1)
+    assert reminder.sample == [subscribed]
+    assert (announcement.reach, announcement.unsubscribed) == (2, 0)
+    assert unsubscribed in announcement.sample
+
+
 def test_another_sphere_group_id_reaches_nobody():
     sphere = SphereFactory()
     GroupFactory(sphere=sphere)

@@ -1,4 +1,5 @@
 import datetime as dt
+import html
 
 import pytest
 import time_machine
@@ -283,6 +284,33 @@ def test_live_audience_counts_the_current_choice(admin_client, sphere):
     ).content.decode()
     assert "3 utilisateurs recevraient cette communication aujourd" in body
     assert "1 utilisateur sans groupe" in body
+
+
+def test_live_audience_counts_learners_unsubscribed_from_reminders(
+    admin_client, sphere
+):
+    # given: two learners, one unsubscribed from reminders
+    LearnerFactory(sphere=sphere, level=10)
+    LearnerFactory(
+        sphere=sphere, level=10, unsubscribed_from_reminders_at=timezone.now()
+    )
+
+    def summary(kind: str) -> str:
+        url = reverse(
+            "communications:audience", kwargs={"slug": sphere.slug, "kind": kind}
+        )
+        return admin_client.post(url, {"max_level": "75"}).content.decode()
+
+    # when / then: left out of a reminder and said so; an announcement reaches both
+    reminder = summary("reminder")
+    assert "1 utilisateur recevrait cette communication aujourd" in reminder
+    assert (
+        "1 utilisateur du public s'est désinscrit des relances\u00a0: il ne recevra "
+        "pas celle-ci." in html.unescape(reminder)
+    )
+    announcement = summary("announcement")
+    assert "2 utilisateurs recevraient cette communication aujourd" in announcement
+    assert "désinscrit" not in announcement
 
 
 def test_start_date_in_the_past_is_refused(admin_client, sphere):

@@ -102,6 +102,8 @@ SPHERE_URLS = [
         302,
     ),
     Case("post", "spheres:learner_clear_mark", _learner, _nothing, 302),
+    Case("get", "spheres:learner_resubscribe", _learner, _nothing, 200),
+    Case("post", "spheres:learner_resubscribe", _learner, _nothing, 302),
     Case("get", "spheres:groups", _slug, _nothing, 200),
     Case("post", "spheres:group_create", _slug, lambda o: {"name": "Classe 5e B"}, 302),
     Case("get", "spheres:group_rename", _group, _nothing, 200),
@@ -1440,3 +1442,107 @@ def test_a_learner_whose_address_failed_for_good_shows_it_and_the_mark_can_be_li
     assert "n'est plus marquée en échec permanent" in _content(response)
     assert response.redirect_chain[-1][0].endswith("?q=martin")
     assert "adresse en échec permanent" not in _content(admin_client.get(url))
+
+
+# --- Unsubscribed from reminders --------------------------------------------------------
+
+
+def test_users_list_marks_learners_unsubscribed_from_reminders_and_filters_them(
+    admin_client, sphere
+):
+    # given: Léa unsubscribed on 3 December, Hugo did not
+    lea = LearnerFactory(
+        sphere=sphere,
+        first_name="Léa",
+        unsubscribed_from_reminders_at=dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC),
+    )
+    LearnerFactory(sphere=sphere, first_name="Hugo")
+    # when
+    everyone = _content(admin_client.get(_learners_url(sphere)))
+    only = _content(
+        admin_client.get(_learners_url(sphere), {"relances": "desinscrits"})
+    )
+    # then: a mark in words with its date, and a filter
+    assert everyone.count("désinscrit des relances le") == 1
+    assert "désinscrit des relances le jeudi 3\u00a0décembre 2026" in everyone
+    assert "Hugo" in everyone
+    assert f'Réinscrire<span class="visually-hidden"> {lea}</span>' in everyone
+    assert '<label for="id_relances">Relances</label>' in everyone
+    assert "Léa" in only
+    assert "Hugo" not in only
+    assert "1 utilisateur" in only
+
+
+def test_resubscribe_asks_for_confirmation_then_records_who_and_when(
+    admin_client, admin_user, sphere
+):
+    # given
+    learner = LearnerFactory(
+        sphere=sphere,
+        unsubscribed_from_reminders_at=dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC),
+    )
+    url = reverse(
+        "spheres:learner_resubscribe",
+        kwargs={"slug": sphere.slug, "learner_id": learner.pk},
+    )
+    # when: the confirmation page
+    page = _content(admin_client.get(url))
+    learner.refresh_from_db()
+    # then: it says it is for the learner's request, and changes nothing yet
+    assert "Réinscrire aux relances, à la demande de l'utilisateur</button>" in page
+    assert learner.unsubscribed_from_reminders_at is not None
+    # when: confirmed
+    when = dt.datetime(2026, 12, 9, 14, tzinfo=dt.UTC)
+    with time_machine.travel(when, tick=False):
+        response = admin_client.post(url, follow=True)
+    # then
+    learner.refresh_from_db()
+    assert learner.unsubscribed_from_reminders_at is None
+    assert learner.reminders_resubscribed_at == when
+    assert learner.reminders_resubscribed_by == admin_user
+    assert f"{learner} recevra de nouveau les relances, à sa demande." in _content(
+        response
+    )
+    assert "désinscrit des relances le" not in _content(response)
+
+
+def test_resubscribe_by_another_sphere_administrator_is_not_found(
+    outsider_client, sphere
+):
+    # given
+    learner = LearnerFactory(
+        sphere=sphere, unsubscribed_from_reminders_at=timezone.now()
+    )
+    url = reverse(
+        "spheres:learner_resubscribe",
+        kwargs={"slug": sphere.slug, "learner_id": learner.pk},
+    )
+    # when
+    response = outsider_client.post(url)
+    # then
+    assert response.status_code == 404
+    learner.refresh_from_db()
+    assert learner.unsubscribed_from_reminders_at is not None
+    assert learner.reminders_resubscribed_by is None
+
+
+def test_resubscribe_requires_the_csrf_token(admin_user, sphere):
+    # given: a client enforcing CSRF like a browser
+    from django.test import Client
+
+    learner = LearnerFactory(
+        sphere=sphere, unsubscribed_from_reminders_at=timezone.now()
+    )
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    # when
+    response = client.post(
+        reverse(
+            "spheres:learner_resubscribe",
+            kwargs={"slug": sphere.slug, "learner_id": learner.pk},
+        )
+    )
+    # then
+    assert response.status_code == 403
+    learner.refresh_from_db()
+    assert learner.unsubscribed_from_reminders_at is not None

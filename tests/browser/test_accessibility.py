@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.urls import reverse
 from django.utils import timezone
 
 from communications import crypto
 from communications.models import Delivery
 from communications.sending.content import send_frozen_content
 from communications.tests.factories import CommunicationFactory
+from communications.unsubscribe import unsubscribe_token
 from spheres.tests.factories import (
     EvaluationFactory,
     EvaluationWindowFactory,
@@ -52,6 +54,10 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
     sphere = SphereFactory(name="Lycée Condorcet")
     group = GroupFactory(sphere=sphere, name="Seconde 2")
     LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
+    unsubscribed = LearnerFactory(
+        sphere=sphere, groups=[group], unsubscribed_from_reminders_at=timezone.now()
+    )
+    other = LearnerFactory(sphere=sphere)
     evaluation = EvaluationFactory(sphere=sphere, name="Brevet blanc")
     EvaluationWindowFactory(evaluation=evaluation, group=group)
     reminder = CommunicationFactory(sphere=sphere, groups=[group], name="Relance")
@@ -91,6 +97,16 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
             f"{base}/communications/{announcement.pk}/apercu/"
         ),
         "Pourquoi ? (détail)": f"{base}/communications/{reminder.pk}/?pourquoi=Léa",
+        "Réinscription aux relances": (
+            f"{base}/utilisateurs/{unsubscribed.pk}/relances/reinscrire/"
+        ),
+        "Désinscription (page publique)": reverse(
+            "communications:unsubscribe",
+            kwargs={
+                "token": unsubscribe_token(learner_id=other.pk, sphere_id=sphere.pk)
+            },
+        ),
+        "Désinscription (lien non valide)": "/desinscription/non-valide/",
     }
     reports, blocking = [], {}
     for name, url in pages.items():

@@ -330,6 +330,24 @@ LEARNER_LOGIN_URL = _read(
     "LEARNER_LOGIN_URL", env.str, default="https://www.projet-voltaire.fr/"
 )
 
+# The public address of this site, with scheme and without a trailing slash: the
+# unsubscribe links of the reminders (List-Unsubscribe, RFC 8058) are built on it, in
+# a worker where there is no request to take it from.
+SITE_URL = _read("SITE_URL", env.str, default="http://127.0.0.1:8000").rstrip("/")
+_site = urlsplit(SITE_URL)
+if (
+    _site.scheme not in ("http", "https")
+    or not _site.hostname
+    or _site.query
+    or _site.fragment
+    or not SITE_URL.isascii()
+    or any(char.isspace() or char in '<>"' for char in SITE_URL)
+):
+    raise ImproperlyConfigured(
+        "SITE_URL is malformed: expected the site's public address, e.g. "
+        "https://comms.example.org"
+    )
+
 # --- Security -------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
