@@ -85,6 +85,12 @@ def _kind(w: World) -> dict[str, Any]:
     return {"slug": w.sphere.slug, "kind": "reminder"}
 
 
+def _unsubscribe_token(w: World) -> dict[str, Any]:
+    from communications.unsubscribe import unsubscribe_token
+
+    return {"token": unsubscribe_token(learner_id=w.learner.pk, sphere_id=w.sphere.pk)}
+
+
 @dataclass
 class Route:
     """One URL pattern and what the sphere's administrator gets from it.
@@ -105,6 +111,7 @@ class Route:
     public: bool = False
     sphereless: bool = False
     anonymous: tuple[int, int] | None = None
+    csrf_exempt: bool = False
 
     def __str__(self) -> str:
         return self.name
@@ -139,6 +146,7 @@ ROUTES = [
     # No file: « 400 » with the form's error
     Route("spheres:learners_import", _slug, get=405, post=400),
     Route("spheres:learner_clear_mark", _learner, get=405, post=302),
+    Route("spheres:learner_resubscribe", _learner, get=200, post=302),
     Route("spheres:groups", _slug, get=200, post=405),
     Route(
         "spheres:group_create",
@@ -161,6 +169,16 @@ ROUTES = [
     Route("spheres:evaluation_create", _slug, get=200, post=400),
     Route("spheres:evaluation_edit", _evaluation, get=200, post=400),
     Route("spheres:evaluation_delete", _evaluation, get=200, post=302),
+    # The learner's link in a reminder: a page with a button (GET), the unsubscription
+    # (POST, also RFC 8058's one-click POST from a mail client: no cookie, no token).
+    Route(
+        "communications:unsubscribe",
+        _unsubscribe_token,
+        get=200,
+        post=200,
+        public=True,
+        csrf_exempt=True,
+    ),
     Route("communications:list", _slug, get=200, post=405),
     Route("communications:help", _slug, get=200, post=405),
     Route("communications:choose_kind", _slug, get=200, post=405),
@@ -177,16 +195,20 @@ ROUTES = [
 ]
 
 
-def _pattern_names(
+def _patterns_with_names(
     patterns: list[URLPattern | URLResolver], namespace: str = ""
-) -> Iterator[str]:
+) -> Iterator[tuple[URLPattern, str]]:
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
             ns = pattern.namespace
             prefix = f"{namespace}{ns}:" if ns else namespace
-            yield from _pattern_names(pattern.url_patterns, prefix)
+            yield from _patterns_with_names(pattern.url_patterns, prefix)
         else:
-            yield f"{namespace}{pattern.name or repr(pattern)}"
+            yield pattern, f"{namespace}{pattern.name or repr(pattern)}"
+
+
+def _pattern_names(patterns: list[URLPattern | URLResolver]) -> Iterator[str]:
+    return (name for _, name in _patterns_with_names(patterns))
 
 
 def _app_pattern_names() -> list[str]:
@@ -318,7 +340,26 @@ def test_url_answers_each_role(world, route, role, method):
         assert _fingerprint() == before
 
 
-POST_ROUTES = [route for route in ROUTES if route.post != 405]
+POST_ROUTES = [route for route in ROUTES if route.post != 405 and not route.csrf_exempt]
+
+
+def test_csrf_exemptions_are_the_declared_ones():
+    # given: the views Django will not check, found on the resolver's callbacks
+    exempt = {
+        name
+        for name in _app_pattern_names()
+        if getattr(_callback(name), "csrf_exempt", False)
+    }
+    # then: only the one-click unsubscribe, declared in its row
+    assert exempt == {route.name for route in ROUTES if route.csrf_exempt}
+    assert exempt == {"communications:unsubscribe"}
+
+
+def _callback(name: str) -> Any:
+    for pattern, full_name in _patterns_with_names(get_resolver().url_patterns):
+        if full_name == name:
+            return pattern.callback
+    raise LookupError(name)
 
 
 @pytest.mark.parametrize("route", POST_ROUTES, ids=str)
