@@ -1,10 +1,12 @@
 """Writes on the domain: every change to spheres, groups, learners and evaluations."""
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -13,6 +15,7 @@ from accounts.models import User
 
 from . import selectors
 from .models import (
+    DailyActivity,
     Evaluation,
     EvaluationWindow,
     Group,
@@ -21,6 +24,11 @@ from .models import (
     Sphere,
     UndeliverableAddress,
 )
+
+logger = logging.getLogger(__name__)
+
+# Rows deleted per transaction by the retention purges.
+PURGE_BATCH_SIZE = 5000
 
 
 class ServiceError(Exception):
@@ -316,3 +324,32 @@ def learner_address_clear_mark(*, learner: Learner) -> bool:
         sphere_id=learner.sphere_id, email=learner.email.lower()
     ).delete()
     return bool(deleted)
+
+
+def activity_purge(
+    *,
+    older_than_days: int,
+    batch_size: int = PURGE_BATCH_SIZE,
+    today: dt.date | None = None,
+) -> int:
+    """Delete the daily activity dated more than ``older_than_days`` days ago, in
+    batches of ``batch_size`` rows, one transaction each (beat runs it every night with
+    ``ACTIVITY_RETENTION_DAYS``). Returns the rows deleted. Safe to run twice."""
+    today = today or timezone.now().date()
+    old = DailyActivity.objects.filter(
+        date__lt=today - dt.timedelta(days=older_than_days)
+    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted, _ = DailyActivity.objects.filter(pk__in=ids).delete()
+        total += deleted
+        logger.info(
+            "purge of activity older than %d days: %d rows deleted so far",
+            older_than_days,
+            total,
+        )
+    return total
