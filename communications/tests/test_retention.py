@@ -115,9 +115,7 @@ def test_active_announcement_is_not_sent_again_to_a_learner_whose_row_was_purged
     # then: her row is gone, only the fact that she received it stays; the newcomer
     # alone gets the announcement, and « Pourquoi ? » still says she received it
     assert result.receipts_kept == 1
-    assert not Delivery.objects.filter(learner=lea).exclude(
-        send_id=dispatched.send_id
-    )
+    assert not Delivery.objects.filter(learner=lea).exclude(send_id=dispatched.send_id)
     assert AnnouncementReceipt.objects.filter(
         communication=announcement, learner=lea
     ).exists()
@@ -126,7 +124,7 @@ def test_active_announcement_is_not_sent_again_to_a_learner_whose_row_was_purged
         Delivery.objects.filter(send_id=dispatched.send_id).values_list(
             "identifiant", flat=True
         )
-    ) == ["newcomer"]
+    ) == [newcomer.identifiant]
     explanation = audience_explain(
         AudienceSpec.of(announcement), lea, communication=announcement
     )
