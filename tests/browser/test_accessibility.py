@@ -50,18 +50,20 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
     # given: a sphere with some of everything
     sphere = SphereFactory(name="Lycée Condorcet")
     group = GroupFactory(sphere=sphere, name="Seconde 2")
-    LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
+    lea = LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
     evaluation = EvaluationFactory(sphere=sphere, name="Brevet blanc")
     EvaluationWindowFactory(evaluation=evaluation, group=group)
     reminder = CommunicationFactory(sphere=sphere, groups=[group], name="Relance")
     send = reminder.sends.create(
         scheduled_for=timezone.now(), **send_frozen_content(reminder)
     )
-    Delivery.objects.create(send=send, identifiant="x", status="sent")
+    Delivery.objects.create(send=send, learner=lea, identifiant="x", status="sent")
     log_in(page, _admin_of(sphere))
     base = f"/spheres/{sphere.slug}"
     pages = {
         "Utilisateurs": f"{base}/utilisateurs/",
+        "Fiche d'un utilisateur": f"{base}/utilisateurs/{lea.pk}/",
+        "Suppression d'un utilisateur": f"{base}/utilisateurs/{lea.pk}/supprimer/",
         "Groupes": f"{base}/groupes/",
         "Suppression d'un groupe": f"{base}/groupes/{group.pk}/supprimer/",
         "Évaluations": f"{base}/evaluations/",
