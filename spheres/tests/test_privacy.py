@@ -10,7 +10,8 @@ from django.apps import apps
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models
+from django.db import models
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import User
@@ -216,19 +217,15 @@ def _text_columns() -> list[tuple[type[models.Model], models.Field]]:
 
 
 def _models_containing(value: str) -> set[str]:
-    """The models with a row whose text column (JSON included) contains ``value``,
-    searched in the database whatever the case."""
+    """The models with a row whose text column (JSON included, as its text) contains
+    ``value``, searched in the database whatever the case."""
     found = set()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for model, field in _text_columns():
-            cursor.execute(
-                f"SELECT 1 FROM {quote(model._meta.db_table)} "  # noqa: S608 - our own names
-                f"WHERE {quote(field.column)}::text ILIKE %s LIMIT 1",
-                [f"%{value}%"],
-            )
-            if cursor.fetchone():
-                found.add(model._meta.label)
+    for model, field in _text_columns():
+        rows = model._default_manager.annotate(
+            _as_text=Cast(field.name, output_field=models.TextField())
+        )
+        if rows.filter(_as_text__icontains=value).exists():
+            found.add(model._meta.label)
     return found
 
 
