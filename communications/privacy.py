@@ -53,8 +53,10 @@ def deliveries_erase(learner: Learner) -> int:
     was the last one; status, reason and times stay for the send's counts."""
     rows = Delivery.objects.filter(learner=learner)
     # Locked first: a send task claims PENDING rows in one UPDATE, which now waits.
-    send_ids = set(rows.select_for_update().values_list("send_id", flat=True))
-    rows.filter(status=Delivery.Status.PENDING).update(status=Delivery.Status.CANCELLED)
+    list(rows.select_for_update().values_list("pk", flat=True))
+    waiting = rows.filter(status=Delivery.Status.PENDING)
+    send_ids = set(waiting.values_list("send_id", flat=True))
+    waiting.update(status=Delivery.Status.CANCELLED)
     count = rows.update(
         learner=None,
         email="",
