@@ -457,6 +457,42 @@ class Delivery(models.Model):
         return f"{self.identifiant} — {self.get_status_display()}"
 
 
+class AnnouncementReceipt(models.Model):
+    """That a learner received an active announcement, once its delivery row is gone.
+
+    An announcement reaches each learner once ever; the nightly purge deletes delivery
+    rows older than ``DELIVERY_RETENTION_DAYS`` and keeps only this fact (no address,
+    no name) for the announcements still active, so that they are not sent again.
+    """
+
+    communication = models.ForeignKey(
+        Communication,
+        on_delete=models.CASCADE,
+        related_name="receipts",
+        verbose_name=_("communication"),
+        db_index=False,  # the unique constraint starts with communication
+    )
+    learner = models.ForeignKey(
+        "spheres.Learner",
+        on_delete=models.CASCADE,
+        related_name="announcement_receipts",
+        verbose_name=_("utilisateur"),
+    )
+
+    class Meta:
+        verbose_name = _("annonce reçue")
+        verbose_name_plural = _("annonces reçues")
+        ordering = ["communication", "learner"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["communication", "learner"], name="receipt_once_per_learner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.communication_id} → {self.learner_id}"
+
+
 def field_label(name: str) -> str:
     """The French name of a communication's field, as the audit trail shows it."""
     extra = {"groups": _("groupes"), "password": _("mot de passe")}

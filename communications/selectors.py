@@ -35,7 +35,14 @@ from spheres.models import (
 )
 from spheres.selectors import sphere_today
 
-from .models import EDITABLE_FIELDS, REMINDER_CRITERIA, Communication, Delivery, Send
+from .models import (
+    EDITABLE_FIELDS,
+    REMINDER_CRITERIA,
+    AnnouncementReceipt,
+    Communication,
+    Delivery,
+    Send,
+)
 
 
 @dataclass(frozen=True)
@@ -678,7 +685,15 @@ def audience_explain(
         and communication.pk is not None
         and spec.kind == Communication.Kind.ANNOUNCEMENT
     ):
-        received = already_received(communication).filter(learner=learner).exists()
+        received = (
+            Learner.objects.filter(pk=learner.pk)
+            .filter(
+                announcement_received(
+                    communication_id=communication.pk, learner=OuterRef("pk")
+                )
+            )
+            .exists()
+        )
         verdicts.append(
             Verdict(
                 not received,
@@ -694,17 +709,36 @@ def audience_explain(
     )
 
 
-def already_received(communication: Communication) -> QuerySet[Delivery]:
-    """The deliveries that count as « already received » for an announcement: sent,
-    or on their way, in any send of it."""
-    return Delivery.objects.filter(
-        send__communication_id=communication.pk,
-        status__in=(
-            Delivery.Status.PENDING,
-            Delivery.Status.SENDING,
-            Delivery.Status.SENT,
-        ),
+# The statuses of a delivery that count as « already received » for an announcement:
+# sent, or on its way.
+RECEIVED_STATUSES = (
+    Delivery.Status.PENDING,
+    Delivery.Status.SENDING,
+    Delivery.Status.SENT,
+)
+
+
+def announcement_received(
+    *, communication_id: int, learner: Any, excluding_send_id: int | None = None
+) -> Q:
+    """The condition « this learner already received this announcement », on a learner
+    row (``learner`` is a learner, an id or ``OuterRef("pk")``): a delivery of any
+    send of it that was sent or is on its way, or, once the nightly purge took the old
+    delivery rows, the receipt kept in their place (``AnnouncementReceipt``).
+
+    The dispatcher, « Pourquoi ? » and the purge read this one rule.
+    """
+    deliveries = Delivery.objects.filter(
+        learner=learner,
+        send__communication_id=communication_id,
+        status__in=RECEIVED_STATUSES,
     )
+    if excluding_send_id is not None:
+        deliveries = deliveries.exclude(send_id=excluding_send_id)
+    receipts = AnnouncementReceipt.objects.filter(
+        learner=learner, communication_id=communication_id
+    )
+    return Q(Exists(deliveries)) | Q(Exists(receipts))
 
 
 def _unsubscribed_on(learner: Learner, sphere: Sphere) -> str:

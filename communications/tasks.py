@@ -7,6 +7,7 @@ broker's business: a message put off by the mail server waits on its row
 """
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from . import sending
@@ -49,3 +50,17 @@ def deliver_chunk(self, send_id: int, first_id: int, last_id: int) -> dict[str, 
 )
 def resume_deliveries() -> int:
     return sending.deliveries_resume().enqueued
+
+
+@shared_task(
+    name="communications.purge_deliveries",
+    ignore_result=True,
+    soft_time_limit=3300,
+    time_limit=3600,
+)
+def purge_deliveries() -> int:
+    """Nightly: the send history past ``DELIVERY_RETENTION_DAYS``. Interrupted, the
+    batches already committed stay done and the next night goes on."""
+    return sending.deliveries_purge(
+        older_than_days=settings.DELIVERY_RETENTION_DAYS
+    ).deliveries

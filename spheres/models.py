@@ -312,3 +312,39 @@ class UndeliverableAddress(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+
+class LearnerErasure(models.Model):
+    """The audit of one erasure (RGPD): who erased a learner of which sphere, when, and
+    how many rows went. Nothing about the learner: that is what was erased."""
+
+    class Via(models.TextChoices):
+        PAGE = "page", _("page de l'utilisateur")
+        COMMAND = "command", _("commande d'exploitation")
+
+    sphere = models.ForeignKey(
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="erasures",
+        verbose_name=_("sphère"),
+    )
+    erased_at = models.DateTimeField(_("effacé le"), auto_now_add=True)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("par"),
+    )
+    via = models.CharField(_("depuis"), max_length=10, choices=Via.choices)
+    # Rows deleted or anonymised, by model label (« communications.Delivery »: 12).
+    counts = models.JSONField(_("lignes traitées"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("effacement d'un utilisateur")
+        verbose_name_plural = _("effacements d'utilisateurs")
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.sphere} — {self.erased_at:%Y-%m-%d %H:%M}"

@@ -35,7 +35,7 @@ from .models import (
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-    from communications.models import Communication
+    from communications.models import Communication, Delivery
 
 
 class OtherGroups(TypedDict):
@@ -57,6 +57,9 @@ class RecentMinutes(TypedDict):
 
 # The learners list shows the minutes spent over this many days, today included.
 RECENT_ACTIVITY_DAYS = 7
+# A learner's page shows their activity over this many days, and their latest messages.
+LEARNER_PAGE_ACTIVITY_DAYS = 30
+LEARNER_PAGE_MESSAGES = 50
 
 
 def spheres_for_user(*, user: User) -> QuerySet[Sphere]:
@@ -284,3 +287,50 @@ def learner_find(*, sphere: Sphere, text: str) -> Learner | None:
             | Q(email__icontains=word)
         )
     return learners.order_by("last_name", "first_name", "identifiant").first()
+
+
+def learner_get_with_groups(*, sphere: Sphere, learner_id: int) -> Learner:
+    """A learner of this sphere with their groups (by name), or ``Http404``."""
+    try:
+        return (
+            Learner.objects.filter(sphere=sphere, pk=learner_id)
+            .prefetch_related(
+                Prefetch("groups", queryset=Group.objects.order_by("name"))
+            )
+            .get()
+        )
+    except Learner.DoesNotExist:
+        raise Http404 from None
+
+
+def learner_undeliverable_mark(*, learner: Learner) -> UndeliverableAddress | None:
+    """The « adresse en échec permanent » mark on the learner's address, if any."""
+    if not learner.email:
+        return None
+    return UndeliverableAddress.objects.filter(
+        sphere_id=learner.sphere_id, email=learner.email.lower()
+    ).first()
+
+
+def learner_recent_activity(
+    *, learner: Learner, today: dt.date | None = None
+) -> QuerySet[DailyActivity]:
+    """The learner's days of activity over the last ``LEARNER_PAGE_ACTIVITY_DAYS``
+    days (today included, on the sphere's wall clock), latest first."""
+    today = today or sphere_today(sphere=learner.sphere)
+    since = today - dt.timedelta(days=LEARNER_PAGE_ACTIVITY_DAYS - 1)
+    return DailyActivity.objects.filter(
+        learner=learner, date__gte=since, date__lte=today
+    ).order_by("-date")
+
+
+def learner_messages(*, learner: Learner) -> QuerySet["Delivery"]:
+    """Every message of every send to the learner, latest send first, each with its
+    send and communication."""
+    from communications.models import Delivery
+
+    return (
+        Delivery.objects.filter(learner=learner)
+        .select_related("send__communication")
+        .order_by("-send__scheduled_for", "-pk")
+    )

@@ -1,6 +1,7 @@
 """Writes on the domain: every change to spheres, groups, learners and evaluations."""
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from accounts.models import User
 
 from . import selectors
 from .models import (
+    DailyActivity,
     Evaluation,
     EvaluationWindow,
     Group,
@@ -22,6 +24,11 @@ from .models import (
     Sphere,
     UndeliverableAddress,
 )
+
+logger = logging.getLogger(__name__)
+
+# Rows deleted per transaction by the retention purges.
+PURGE_BATCH_SIZE = 5000
 
 
 class ServiceError(Exception):
@@ -351,3 +358,32 @@ def learner_reminders_resubscribe(
     if changed:
         learner.refresh_from_db()
     return bool(changed)
+
+
+def activity_purge(
+    *,
+    older_than_days: int,
+    batch_size: int = PURGE_BATCH_SIZE,
+    today: dt.date | None = None,
+) -> int:
+    """Delete the daily activity dated more than ``older_than_days`` days ago, in
+    batches of ``batch_size`` rows, one transaction each (beat runs it every night with
+    ``ACTIVITY_RETENTION_DAYS``). Returns the rows deleted. Safe to run twice."""
+    today = today or timezone.now().date()
+    old = DailyActivity.objects.filter(
+        date__lt=today - dt.timedelta(days=older_than_days)
+    )
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not ids:
+                break
+            deleted, _ = DailyActivity.objects.filter(pk__in=ids).delete()
+        total += deleted
+        logger.info(
+            "purge of activity older than %d days: %d rows deleted so far",
+            older_than_days,
+            total,
+        )
+    return total

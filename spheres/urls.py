@@ -19,6 +19,21 @@ urlpatterns = [
         name="learners_import",
     ),
     path(
+        "spheres/<slug:slug>/utilisateurs/<int:learner_id>/",
+        views.sphere_learner_detail,
+        name="learner_detail",
+    ),
+    path(
+        "spheres/<slug:slug>/utilisateurs/<int:learner_id>/exporter/",
+        views.sphere_learner_export,
+        name="learner_export",
+    ),
+    path(
+        "spheres/<slug:slug>/utilisateurs/<int:learner_id>/supprimer/",
+        views.sphere_learner_erase,
+        name="learner_erase",
+    ),
+    path(
         "spheres/<slug:slug>/utilisateurs/<int:learner_id>/adresse-en-echec/lever/",
         views.sphere_learner_clear_mark,
         name="learner_clear_mark",

@@ -4,11 +4,13 @@ Every sphere view starts with ``selectors.sphere_get_for_user``: another sphere'
 administrator gets a 404, as if the sphere did not exist.
 """
 
+import json
 from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 
-from . import selectors, services
+from . import privacy, selectors, services
 from .forms import (
     EvaluationForm,
     GroupForm,
@@ -229,6 +231,85 @@ def sphere_learner_resubscribe(
         "learners",
         "spheres/learner_resubscribe.html",
         {"learner": learner, "retour": query.urlencode()},
+    )
+
+
+@login_required
+@require_GET
+def sphere_learner_detail(
+    request: HttpRequest, slug: str, learner_id: int
+) -> HttpResponse:
+    sphere = sphere_for(request, slug)
+    learner = selectors.learner_get_with_groups(sphere=sphere, learner_id=learner_id)
+    messages_sent = selectors.learner_messages(learner=learner)
+    return render_tab(
+        request,
+        sphere,
+        "learners",
+        "spheres/learner_detail.html",
+        {
+            "learner": learner,
+            "mark": selectors.learner_undeliverable_mark(learner=learner),
+            "activity": selectors.learner_recent_activity(learner=learner),
+            "activity_days": selectors.LEARNER_PAGE_ACTIVITY_DAYS,
+            "deliveries": messages_sent[: selectors.LEARNER_PAGE_MESSAGES],
+            "delivery_count": messages_sent.count(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def sphere_learner_export(
+    request: HttpRequest, slug: str, learner_id: int
+) -> HttpResponse:
+    sphere = sphere_for(request, slug)
+    learner = selectors.learner_get(sphere=sphere, learner_id=learner_id)
+    body = json.dumps(
+        privacy.export_learner(learner),
+        cls=DjangoJSONEncoder,
+        ensure_ascii=False,
+        indent=2,
+    )
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    # The file is named by the learner's number, not their name: a download folder
+    # or a proxy's log then holds no personal data.
+    response["Content-Disposition"] = (
+        f'attachment; filename="utilisateur-{learner.pk}-{sphere.slug}.json"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_learner_erase(
+    request: HttpRequest, slug: str, learner_id: int
+) -> HttpResponse:
+    sphere = sphere_for(request, slug)
+    learner = selectors.learner_get(sphere=sphere, learner_id=learner_id)
+    if request.method == "POST":
+        privacy.erase_learner(learner=learner, actor=request_user(request))
+        messages.success(
+            request,
+            _(
+                "Utilisateur supprimé. Ses messages restent comptés dans les envois, "
+                "sans son nom, son identifiant ni son adresse."
+            ),
+        )
+        return redirect("spheres:learners", slug=sphere.slug)
+    return render_tab(
+        request,
+        sphere,
+        "learners",
+        "spheres/learner_erase.html",
+        {
+            "learner": learner,
+            "group_count": learner.memberships.count(),
+            "activity_count": learner.activity.count(),
+            "delivery_count": selectors.learner_messages(learner=learner).count(),
+            "mark": selectors.learner_undeliverable_mark(learner=learner),
+        },
     )
 
 

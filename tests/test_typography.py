@@ -16,8 +16,9 @@ from communications.models import Communication, Delivery
 from communications.sending.content import send_frozen_content
 from communications.tests.factories import CommunicationFactory
 from communications.unsubscribe import unsubscribe_token
-from spheres.models import Learner
+from spheres.models import Learner, UndeliverableAddress
 from spheres.tests.factories import (
+    DailyActivityFactory,
     EvaluationFactory,
     EvaluationWindowFactory,
     GroupFactory,
@@ -54,7 +55,11 @@ def visible_text(response) -> str:
 def pages(admin_client, sphere, admin_user):
     """Every kind of page of a sphere with some of everything in it."""
     group = GroupFactory(sphere=sphere, name="3e A")
-    LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
+    lea = LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
+    DailyActivityFactory(learner=lea)
+    UndeliverableAddress.objects.create(
+        sphere=sphere, email=lea.email, source="smtp", reason="550"
+    )
     LearnerFactory(sphere=sphere, email="")
     unsubscribed = LearnerFactory(
         sphere=sphere,
@@ -70,7 +75,9 @@ def pages(admin_client, sphere, admin_user):
     send = reminder.sends.create(
         scheduled_for=timezone.now(), **send_frozen_content(reminder)
     )
-    Delivery.objects.create(send=send, identifiant="x", status="failed", error="550")
+    Delivery.objects.create(
+        send=send, learner=lea, identifiant="x", status="failed", error="550"
+    )
     deactivated = CommunicationFactory(
         sphere=sphere, state="deactivated", deactivated_at=timezone.now()
     )
@@ -78,6 +85,8 @@ def pages(admin_client, sphere, admin_user):
     urls = [
         reverse("spheres:list"),
         reverse("spheres:learners", kwargs={"slug": slug}),
+        reverse("spheres:learner_detail", kwargs={"slug": slug, "learner_id": lea.pk}),
+        reverse("spheres:learner_erase", kwargs={"slug": slug, "learner_id": lea.pk}),
         reverse("spheres:groups", kwargs={"slug": slug}),
         reverse("spheres:group_delete", kwargs={"slug": slug, "group_id": group.pk}),
         reverse("spheres:evaluations", kwargs={"slug": slug}),

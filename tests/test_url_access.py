@@ -147,6 +147,9 @@ ROUTES = [
     Route("spheres:learners_import", _slug, get=405, post=400),
     Route("spheres:learner_clear_mark", _learner, get=405, post=302),
     Route("spheres:learner_resubscribe", _learner, get=200, post=302),
+    Route("spheres:learner_detail", _learner, get=200, post=405),
+    Route("spheres:learner_export", _learner, get=200, post=405),
+    Route("spheres:learner_erase", _learner, get=200, post=302),
     Route("spheres:groups", _slug, get=200, post=405),
     Route(
         "spheres:group_create",

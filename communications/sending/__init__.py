@@ -8,7 +8,9 @@ statement; after commit one task per chunk of ``SEND_CHUNK_SIZE`` rows is enqueu
 stamped with the task id, one attempt counted), builds each message (``message``),
 hands it to the mail server (``transport``) and writes its outcome at once, before the
 next message. Beat also runs the recovery pass (``recovery``): stale claims taken back,
-lost tasks replaced, retries enqueued when their time has come.
+lost tasks replaced, retries enqueued when their time has come. Every night it purges
+the history past its retention (``retention``), an active announcement keeping who
+already received it.
 
 Exactly once:
 - two dispatchers, or beat running twice: the communication row is locked (skip
@@ -33,16 +35,13 @@ the last fraction of a second of outcomes, and those messages would go out again
 from .content import send_prepare
 from .delivery import ChunkOutcome, address_mark_undeliverable, chunk_deliver
 from .dispatch import DispatchResult, communication_dispatch, sends_dispatch_due
-from .recovery import (
-    ResumeResult,
-    deliveries_purge,
-    deliveries_resume,
-    deliveries_retry_failed,
-)
+from .recovery import ResumeResult, deliveries_resume, deliveries_retry_failed
+from .retention import PurgeResult, deliveries_purge
 
 __all__ = [
     "ChunkOutcome",
     "DispatchResult",
+    "PurgeResult",
     "ResumeResult",
     "address_mark_undeliverable",
     "chunk_deliver",

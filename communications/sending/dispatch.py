@@ -199,16 +199,10 @@ def _write_deliveries(
     learners = selectors.audience(spec).order_by()
     if communication.kind == Communication.Kind.ANNOUNCEMENT:
         # An announcement reaches each learner once ever: counted, not written again.
-        received = Exists(
-            Delivery.objects.filter(
-                learner=OuterRef("pk"),
-                send__communication_id=communication.pk,
-                status__in=(
-                    Delivery.Status.PENDING,
-                    Delivery.Status.SENDING,
-                    Delivery.Status.SENT,
-                ),
-            ).exclude(send_id=send.pk)
+        received = selectors.announcement_received(
+            communication_id=communication.pk,
+            learner=OuterRef("pk"),
+            excluding_send_id=send.pk,
         )
         result.already_received = learners.filter(received).count()
         learners = learners.filter(~received)

@@ -190,20 +190,3 @@ def deliveries_retry_failed(
             )
         total += len(ids)
     return total
-
-
-def deliveries_purge(*, older_than_days: int) -> int:
-    """Delete the sends (and their deliveries) scheduled more than N days ago."""
-    limit = timezone.now() - dt.timedelta(days=older_than_days)
-    old = (
-        Send.objects.filter(scheduled_for__lt=limit)
-        .exclude(status=Send.Status.SENDING)
-        # An active announcement remembers who received it: its history is kept.
-        .exclude(
-            communication__kind=Communication.Kind.ANNOUNCEMENT,
-            communication__state=Communication.State.ACTIVE,
-        )
-    )
-    count = Delivery.objects.filter(send__in=old).count()
-    old.delete()
-    return count

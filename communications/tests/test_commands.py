@@ -71,9 +71,9 @@ def test_retry_and_purge_commands(capsys, django_capture_on_commit_callbacks):
         call_command("purge_deliveries", "--older-than", "0")
 
 
-def test_purge_without_days_exits_non_zero_with_a_reason():
+def test_purge_with_a_non_positive_age_exits_non_zero_with_a_reason():
     result = subprocess.run(
-        [sys.executable, "manage.py", "purge_deliveries"],
+        [sys.executable, "manage.py", "purge_deliveries", "--older-than", "0"],
         capture_output=True,
         text=True,
         env={

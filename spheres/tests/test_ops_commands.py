@@ -1,6 +1,10 @@
-"""The ops commands: create_sphere, create_sphere_admin and seed_demo."""
+"""The ops commands: create_sphere, create_sphere_admin, seed_demo, and a learner's
+export, erasure and the activity purge."""
 
+import datetime as dt
+import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -15,6 +19,7 @@ from spheres.models import (
     EvaluationWindow,
     Group,
     Learner,
+    LearnerErasure,
     Membership,
     Sphere,
 )
@@ -351,3 +356,101 @@ def test_seed_demo_never_makes_a_superuser_and_demotes_an_old_one(debug) -> None
     assert AuthGroup.objects.filter(name="Support").count() == 1
     assert not User.objects.filter(is_superuser=True).exists()
     assert support.check_password(seed_demo.DEMO_PASSWORD)
+
+
+# --- export_learner, erase_learner, purge_activity ------------------------------------
+
+
+@pytest.fixture
+def lea(sphere: Sphere) -> Learner:
+    from spheres.tests.factories import DailyActivityFactory, LearnerFactory
+
+    learner = LearnerFactory(
+        sphere=sphere, identifiant="lmartin", email="lea.martin@eleves.example"
+    )
+    DailyActivityFactory(learner=learner)
+    return learner
+
+
+def test_export_learner_writes_the_json_export_on_stdout(lea: Learner) -> None:
+    # when
+    out = _call("export_learner", lea.sphere.slug, "lmartin")
+    # then
+    data = json.loads(out)
+    assert data["profile"]["email"] == "lea.martin@eleves.example"
+    assert len(data["activity"]) == 1
+
+
+def test_export_learner_writes_a_file_with_output(lea: Learner, tmp_path: Path) -> None:
+    # given
+    target = tmp_path / "lea.json"
+    # when
+    out = _call("export_learner", lea.sphere.slug, "lmartin", "--output", str(target))
+    # then
+    assert out == ""
+    assert json.loads(target.read_text(encoding="utf-8"))["profile"]["identifiant"] == (
+        "lmartin"
+    )
+
+
+@pytest.mark.parametrize("command", ["export_learner", "erase_learner"])
+def test_learner_commands_refuse_an_unknown_sphere_or_learner(
+    lea: Learner, command: str
+) -> None:
+    extra = ["--yes"] if command == "erase_learner" else []
+    # when / then: one line in French, nothing erased
+    with pytest.raises(CommandError, match="^Aucune sphère avec l'identifiant"):
+        call_command(command, "inconnue", "lmartin", *extra)
+    with pytest.raises(CommandError, match="^Aucun utilisateur « personne » dans"):
+        call_command(command, lea.sphere.slug, "personne", *extra)
+    assert Learner.objects.filter(pk=lea.pk).exists()
+
+
+def test_erase_learner_with_yes_erases_and_records_the_command(lea: Learner) -> None:
+    # when
+    out = _call("erase_learner", lea.sphere.slug, "lmartin", "--yes")
+    # then
+    assert not Learner.objects.filter(pk=lea.pk).exists()
+    assert not DailyActivity.objects.exists()
+    erasure = LearnerErasure.objects.get()
+    assert (erasure.via, erasure.erased_by) == (LearnerErasure.Via.COMMAND, None)
+    assert "Utilisateur « lmartin » supprimé" in out
+
+
+def test_erase_learner_asks_for_confirmation_and_keeps_everything_unless_oui(
+    lea: Learner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: the operator answers « non »
+    questions: list[str] = []
+
+    def answer(question: str) -> str:
+        questions.append(question)
+        return "non"
+
+    monkeypatch.setattr("builtins.input", answer)
+    # when
+    with pytest.raises(CommandError, match="Suppression abandonnée"):
+        call_command("erase_learner", lea.sphere.slug, "lmartin")
+    # then
+    assert "Supprimer définitivement l'utilisateur « lmartin »" in questions[0]
+    assert Learner.objects.filter(pk=lea.pk).exists()
+    # when: « oui »
+    monkeypatch.setattr("builtins.input", lambda question: "oui")
+    call_command("erase_learner", lea.sphere.slug, "lmartin", stdout=StringIO())
+    # then
+    assert not Learner.objects.filter(pk=lea.pk).exists()
+
+
+def test_purge_activity_deletes_days_older_than_asked(lea: Learner) -> None:
+    # given: today's row and one 40 days old
+    from spheres.tests.factories import DailyActivityFactory
+
+    old = DailyActivityFactory(
+        learner=lea, date=DailyActivity.objects.get().date - dt.timedelta(days=40)
+    )
+    # when
+    out = _call("purge_activity", "--older-than", "30")
+    # then
+    assert not DailyActivity.objects.filter(pk=old.pk).exists()
+    assert DailyActivity.objects.count() == 1
+    assert "1 jour(s) d'activité de plus de 30 jours supprimé(s)." in out

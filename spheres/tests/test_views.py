@@ -1,5 +1,6 @@
 import datetime as dt
 import html
+import json
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ from spheres.models import (
     EvaluationWindow,
     Group,
     Learner,
+    LearnerErasure,
     Membership,
     Sphere,
+    UndeliverableAddress,
 )
 from spheres.selectors import sphere_today
 from spheres.tests.factories import (
@@ -104,6 +107,10 @@ SPHERE_URLS = [
     Case("post", "spheres:learner_clear_mark", _learner, _nothing, 302),
     Case("get", "spheres:learner_resubscribe", _learner, _nothing, 200),
     Case("post", "spheres:learner_resubscribe", _learner, _nothing, 302),
+    Case("get", "spheres:learner_detail", _learner, _nothing, 200),
+    Case("get", "spheres:learner_export", _learner, _nothing, 200),
+    Case("get", "spheres:learner_erase", _learner, _nothing, 200),
+    Case("post", "spheres:learner_erase", _learner, _nothing, 302),
     Case("get", "spheres:groups", _slug, _nothing, 200),
     Case("post", "spheres:group_create", _slug, lambda o: {"name": "Classe 5e B"}, 302),
     Case("get", "spheres:group_rename", _group, _nothing, 200),
@@ -197,6 +204,7 @@ def test_sphere_url_is_not_found_for_another_spheres_administrator(
     )
     assert Evaluation.objects.count() == 1
     assert not Membership.objects.exists()
+    assert Learner.objects.filter(pk=objects.learner.pk).exists()
 
 
 @pytest.mark.parametrize("case", SPHERE_URLS, ids=str)
@@ -350,8 +358,8 @@ def test_users_search_matches_identifiant_names_and_email(admin_client, sphere):
         ("paul@ecole", "p1", "jdoe"),
     ]:
         content = _content(admin_client.get(_learners_url(sphere), {"q": search}))
-        assert f"<td>{expected}</td>" in content, search
-        assert f"<td>{absent}</td>" not in content, search
+        assert f">{expected}</a></td>" in content, search
+        assert f">{absent}</a></td>" not in content, search
         assert f'value="{search}"' in content  # the search stays in the box
 
 
@@ -366,13 +374,13 @@ def test_users_group_filter_and_without_group(admin_client, sphere):
     in_a = _content(admin_client.get(_learners_url(sphere), {"groupe": group_a.pk}))
     alone = _content(admin_client.get(_learners_url(sphere), {"groupe": "sans-groupe"}))
     # then
-    assert "<td>in-a</td>" in in_a
-    assert "<td>in-both</td>" in in_a
-    assert "<td>in-b</td>" not in in_a
-    assert "<td>alone</td>" not in in_a
+    assert ">in-a</a></td>" in in_a
+    assert ">in-both</a></td>" in in_a
+    assert ">in-b</a></td>" not in in_a
+    assert ">alone</a></td>" not in in_a
     assert "2 utilisateurs" in in_a
-    assert "<td>alone</td>" in alone
-    assert "<td>in-a</td>" not in alone
+    assert ">alone</a></td>" in alone
+    assert ">in-a</a></td>" not in alone
     assert "Sans groupe" in alone
 
 
@@ -385,7 +393,7 @@ def test_users_filter_ignores_a_group_of_another_sphere(admin_client, sphere):
     response = admin_client.get(_learners_url(sphere), {"groupe": foreign.pk})
     # then: the unknown choice is dropped, never another sphere's learners
     assert response.status_code == 200
-    assert "<td>mine</td>" in _content(response)
+    assert ">mine</a></td>" in _content(response)
     assert "theirs" not in _content(response)
 
 
@@ -416,12 +424,12 @@ def test_users_list_is_paginated_by_fifty(admin_client, sphere):
     first = _content(admin_client.get(_learners_url(sphere), {"q": "u"}))
     second = _content(admin_client.get(_learners_url(sphere), {"q": "u", "page": 2}))
     # then
-    assert "<td>u49</td>" in first
-    assert "<td>u50</td>" not in first
+    assert ">u49</a></td>" in first
+    assert ">u50</a></td>" not in first
     assert "Page 1 sur 2" in first
     assert 'href="?q=u&page=2"' in first
-    assert "<td>u50</td>" in second
-    assert "<td>u54</td>" in second
+    assert ">u50</a></td>" in second
+    assert ">u54</a></td>" in second
 
 
 def test_users_list_runs_a_bounded_number_of_queries(
@@ -617,7 +625,7 @@ def test_import_creates_learners_and_reports(admin_client, sphere):
         "Import terminé : 2 lignes lues, 2 utilisateurs créés, 0 mis à jour, "
         "2 groupes créés." in page
     )
-    assert "<td>jdupont</td>" in page
+    assert ">jdupont</a></td>" in page
 
 
 def test_import_with_errors_lists_them_and_imports_nothing(admin_client, sphere):
@@ -1546,3 +1554,139 @@ def test_resubscribe_requires_the_csrf_token(admin_user, sphere):
     assert response.status_code == 403
     learner.refresh_from_db()
     assert learner.unsubscribed_from_reminders_at is not None
+
+
+# --- A learner's page: export and erasure ----------------------------------------------
+
+
+def _learner_url(name: str, learner: Learner) -> str:
+    return reverse(name, kwargs={"slug": learner.sphere.slug, "learner_id": learner.pk})
+
+
+@pytest.fixture
+def lea(sphere) -> Learner:
+    from communications.models import Delivery, Send
+
+    group = GroupFactory(sphere=sphere, name="3e A")
+    learner = LearnerFactory(
+        sphere=sphere,
+        identifiant="lmartin",
+        first_name="Léa",
+        last_name="Martin",
+        email="lea.martin@eleves.example",
+        groups=[group],
+    )
+    DailyActivityFactory(learner=learner, date=sphere_today(sphere=sphere), minutes=25)
+    communication = CommunicationFactory(sphere=sphere, name="Relance de novembre")
+    send = Send.objects.create(
+        communication=communication,
+        scheduled_for=timezone.now() - dt.timedelta(days=3),
+        status=Send.Status.DONE,
+    )
+    Delivery.objects.create(
+        send=send,
+        learner=learner,
+        email=learner.email,
+        identifiant=learner.identifiant,
+        status=Delivery.Status.SKIPPED,
+        reason=Delivery.Reason.UNDELIVERABLE,
+    )
+    UndeliverableAddress.objects.create(
+        sphere=sphere, email=learner.email, source="smtp", reason="550 user unknown"
+    )
+    return learner
+
+
+def test_each_learner_of_the_list_links_to_their_page(admin_client, lea):
+    # when
+    page = _raw(
+        admin_client.get(reverse("spheres:learners", kwargs={"slug": lea.sphere.slug}))
+    )
+    # then
+    assert (
+        f'<a href="{_learner_url("spheres:learner_detail", lea)}">lmartin</a>' in page
+    )
+
+
+def test_learner_page_shows_profile_groups_activity_messages_and_mark(
+    admin_client, lea
+):
+    # when
+    page = _content(admin_client.get(_learner_url("spheres:learner_detail", lea)))
+    # then
+    assert "<h2>Léa Martin (lmartin)</h2>" in page
+    assert "lea.martin@eleves.example" in page
+    assert "adresse en échec permanent" in page
+    assert '<span class="tag">3e A</span>' in page
+    assert '<td class="num">25</td>' in page
+    assert "Relance de novembre" in page
+    assert "Non envoyé" in page
+    assert "Adresse en échec permanent" in page  # the message's reason
+    assert "1 message en tout." in page
+    assert "Exporter ses données" in page
+    assert "Supprimer cet utilisateur" in page
+
+
+def test_export_downloads_the_learner_data_as_json_never_cached(admin_client, lea):
+    # when
+    response = admin_client.get(_learner_url("spheres:learner_export", lea))
+    # then
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="utilisateur-{lea.pk}-{lea.sphere.slug}.json"'
+    )
+    assert response["Cache-Control"] == "no-store"
+    data = json.loads(response.content)
+    assert data["profile"]["identifiant"] == "lmartin"
+    assert data["groups"] == ["3e A"]
+    assert [m["reason"] for m in data["messages"]] == ["undeliverable"]
+    assert [m["email"] for m in data["undeliverable_marks"]] == [
+        "lea.martin@eleves.example"
+    ]
+
+
+def test_erase_states_what_goes_then_deletes_the_learner(admin_client, admin_user, lea):
+    from communications.models import Delivery
+
+    url = _learner_url("spheres:learner_erase", lea)
+    # when: the confirmation step
+    confirmation = _content(admin_client.get(url))
+    # then: what will go, and nothing gone yet
+    assert "Supprimer l'utilisateur « Léa Martin (lmartin) » ?" in confirmation
+    assert "son appartenance à 1 groupe" in confirmation
+    assert "1 jour d'activité enregistré" in confirmation
+    assert "le marquage de son adresse en échec permanent" in confirmation
+    assert "Son message reste compté dans l'historique des envois" in confirmation
+    assert Learner.objects.filter(pk=lea.pk).exists()
+
+    # when: confirmed
+    response = admin_client.post(url)
+
+    # then
+    assert response["Location"] == reverse(
+        "spheres:learners", kwargs={"slug": lea.sphere.slug}
+    )
+    assert not Learner.objects.filter(pk=lea.pk).exists()
+    assert list(Delivery.objects.values_list("identifiant", "email")) == [
+        ("utilisateur supprimé", "")
+    ]
+    assert LearnerErasure.objects.get().erased_by == admin_user
+    page = _content(admin_client.get(response["Location"]))
+    assert "Utilisateur supprimé. Ses messages restent comptés" in page
+    assert "lmartin" not in page
+
+
+def test_erase_refuses_a_learner_of_another_sphere(admin_client, sphere):
+    # given
+    foreign = LearnerFactory(identifiant="leur-eleve")
+    # when
+    for name in ("spheres:learner_detail", "spheres:learner_export"):
+        url = reverse(name, kwargs={"slug": sphere.slug, "learner_id": foreign.pk})
+        assert admin_client.get(url).status_code == 404
+    url = reverse(
+        "spheres:learner_erase", kwargs={"slug": sphere.slug, "learner_id": foreign.pk}
+    )
+    response = admin_client.post(url)
+    # then
+    assert response.status_code == 404
+    assert Learner.objects.filter(pk=foreign.pk).exists()

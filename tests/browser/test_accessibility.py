@@ -53,7 +53,7 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
     # given: a sphere with some of everything
     sphere = SphereFactory(name="Lycée Condorcet")
     group = GroupFactory(sphere=sphere, name="Seconde 2")
-    LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
+    lea = LearnerFactory(sphere=sphere, groups=[group], level=10, first_name="Léa")
     unsubscribed = LearnerFactory(
         sphere=sphere, groups=[group], unsubscribed_from_reminders_at=timezone.now()
     )
@@ -64,7 +64,7 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
     send = reminder.sends.create(
         scheduled_for=timezone.now(), **send_frozen_content(reminder)
     )
-    Delivery.objects.create(send=send, identifiant="x", status="sent")
+    Delivery.objects.create(send=send, learner=lea, identifiant="x", status="sent")
     announcement = CommunicationFactory(
         sphere=sphere,
         groups=[group],
@@ -80,6 +80,8 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
     base = f"/spheres/{sphere.slug}"
     pages = {
         "Utilisateurs": f"{base}/utilisateurs/",
+        "Fiche d'un utilisateur": f"{base}/utilisateurs/{lea.pk}/",
+        "Suppression d'un utilisateur": f"{base}/utilisateurs/{lea.pk}/supprimer/",
         "Groupes": f"{base}/groupes/",
         "Suppression d'un groupe": f"{base}/groupes/{group.pk}/supprimer/",
         "Évaluations": f"{base}/evaluations/",

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -309,6 +310,16 @@ CELERY_TASK_ANNOTATIONS = {
         "time_limit": SEND_TIME_LIMIT,
     }
 }
+# --- Retention (RGPD) ------------------------------------------------------------------
+# Sends and their delivery rows are deleted this many days after their scheduled time,
+# daily activity this many days after its date, every night by beat (an active
+# announcement keeps only who already received it).
+DELIVERY_RETENTION_DAYS = _read("DELIVERY_RETENTION_DAYS", env.int, default=365)
+ACTIVITY_RETENTION_DAYS = _read("ACTIVITY_RETENTION_DAYS", env.int, default=730)
+for _name in ("DELIVERY_RETENTION_DAYS", "ACTIVITY_RETENTION_DAYS"):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} is malformed: expected at least 1 (days)")
+
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-communications": {
         "task": "communications.dispatch_due",
@@ -319,6 +330,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "communications.resume_deliveries",
         "schedule": float(SEND_RESUME_INTERVAL),
         "options": {"expires": max(1, SEND_RESUME_INTERVAL - 1)},
+    },
+    # Every night (UTC), in batches: old send history, then old activity.
+    "purge-old-deliveries": {
+        "task": "communications.purge_deliveries",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 3600},
+    },
+    "purge-old-activity": {
+        "task": "spheres.purge_activity",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 3600},
     },
 }
 

@@ -1,4 +1,7 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -7,28 +10,30 @@ from communications.sending import deliveries_purge
 
 class Command(BaseCommand):
     help = (
-        "Supprime l'historique (envois et messages) de plus de JOURS jours ; une annonce "
-        "active garde le sien (il dit qui l'a déjà reçue)."
+        "Supprime l'historique (envois et messages) de plus de JOURS jours, par lots ; "
+        "une annonce active garde seulement qui l'a déjà reçue. Sans --older-than : "
+        "DELIVERY_RETENTION_DAYS (ce que beat fait chaque nuit)."
     )
 
-    def add_arguments(self, parser):  # noqa: ANN001
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--older-than",
             type=int,
-            required=True,
+            default=None,
             metavar="JOURS",
-            help=("Âge en jours."),
+            help="Âge en jours (par défaut : DELIVERY_RETENTION_DAYS).",
         )
 
-    def handle(self, *args, older_than: int, **options) -> None:  # noqa: ANN002, ANN003
-        if older_than < 1:
+    def handle(self, *args: Any, older_than: int | None, **options: Any) -> None:
+        days = settings.DELIVERY_RETENTION_DAYS if older_than is None else older_than
+        if days < 1:
             raise CommandError(_("--older-than attend un nombre de jours positif."))
-        count = deliveries_purge(older_than_days=older_than)
+        result = deliveries_purge(older_than_days=days)
         self.stdout.write(
             ngettext(
                 "%(count)d message de plus de %(days)d jours supprimé.",
                 "%(count)d messages de plus de %(days)d jours supprimés.",
-                count,
+                result.deliveries,
             )
-            % {"count": count, "days": older_than}
+            % {"count": result.deliveries, "days": days}
         )
