@@ -402,7 +402,7 @@ def communication_send_retry(
             request, _("Cette communication est désactivée : rien n'est renvoyé.")
         )
     else:
-        count = sending.deliveries_retry_failed(send=send)
+        count = sending.deliveries_retry_failed(send=send, actor=request.user)
         messages.success(
             request,
             _("%(count)d message(s) en échec remis en file d'envoi.")
