@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from spheres.admin import ReadOnlyInline, SupportAdmin
+from spheres.models import Sphere
 
 from .models import Communication, CommunicationEvent, Delivery, Send
 from .sending import deliveries_retry_failed
@@ -95,7 +96,7 @@ class CommunicationEventAdmin(SupportAdmin):
         "at",
         "action",
         "communication",
-        "communication__sphere",
+        "sphere",
         "actor",
         "details",
     )
@@ -103,6 +104,10 @@ class CommunicationEventAdmin(SupportAdmin):
     search_fields = ("communication__name", "=actor__email")
     search_help_text = _("Nom de la communication, ou adresse complète de l'auteur.")
     list_select_related = ("communication__sphere", "actor")
+
+    @admin.display(description=_("sphère"))
+    def sphere(self, obj: CommunicationEvent) -> Sphere:
+        return obj.communication.sphere
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: object = None
@@ -114,7 +119,7 @@ class CommunicationEventAdmin(SupportAdmin):
 class SendAdmin(SupportAdmin):
     list_display = (
         "communication",
-        "communication__sphere",
+        "sphere",
         "scheduled_for",
         "status",
         "already_received",
@@ -124,11 +129,16 @@ class SendAdmin(SupportAdmin):
     search_fields = ("communication__name",)
     list_select_related = ("communication__sphere",)
     # Newest first by the primary key: a send a day for every reminder makes a big
-    # table, and sorting by the scheduled time would sort all of it.
+    # table, and sorting by the scheduled time (or a column) would sort all of it.
     ordering = ("-pk",)
+    sortable_by = ()
     # What the send sent (its own copy of the texts); never the password.
     exclude = ("password_token",)
     readonly_fields = ("created_at", "deliveries_link")
+
+    @admin.display(description=_("sphère"))
+    def sphere(self, obj: Send) -> Sphere:
+        return obj.communication.sphere
 
     @admin.display(description=_("messages"))
     def deliveries_link(self, obj: Send) -> str:
@@ -151,7 +161,7 @@ class DeliveryAdmin(SupportAdmin):
         "attempts",
         "sent_at",
         "send",
-        "send__communication__sphere",
+        "sphere",
     )
     list_filter = ("status", "reason", "send__communication__sphere")
     # Through the learner (its indexes): the message rows have none for this, and
@@ -161,9 +171,15 @@ class DeliveryAdmin(SupportAdmin):
         "Début de l'identifiant, de l'adresse ou du nom de l'apprenant destinataire."
     )
     list_select_related = ("send__communication__sphere",)
-    # Newest first by the primary key (« Échec »: a partial index of failed rows).
+    # Newest first by the primary key (« Échec »: a partial index of failed rows), and
+    # no sorting by a column: a click would sort millions of rows.
     ordering = ("-pk",)
+    sortable_by = ()
     actions = ("retry",)
+
+    @admin.display(description=_("sphère"))
+    def sphere(self, obj: Delivery) -> Sphere:
+        return obj.send.communication.sphere
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: object = None

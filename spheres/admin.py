@@ -72,6 +72,8 @@ class SupportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     paginator = CappedCountPaginator
     show_full_result_count = False
+    # Facets count the rows behind every filter choice: as costly as a full count.
+    show_facets = admin.ShowFacets.NEVER
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: object = None
@@ -165,13 +167,22 @@ class LearnerAdmin(SupportAdmin):
 
 @admin.register(DailyActivity)
 class DailyActivityAdmin(SupportAdmin):
-    list_display = ("learner", "learner__sphere", "date", "minutes")
-    list_filter = ("date", "learner__sphere")
+    list_display = ("learner", "sphere", "date", "minutes")
+    # No sphere filter: a small sphere's rows would be looked for through the whole
+    # table; its learners are found by search (indexed), and the date filter reads the
+    # newest rows first.
+    list_filter = ("date",)
     search_fields = ("^learner__identifiant", "^learner__email")
     search_help_text = _("Début de l'identifiant ou de l'adresse de l'apprenant.")
     list_select_related = ("learner__sphere",)
-    # Newest rows first by the primary key: sorting by date would sort the whole table.
+    # Newest rows first by the primary key: sorting by date (or by a column, hence
+    # none sortable) would sort the whole table.
     ordering = ("-pk",)
+    sortable_by = ()
+
+    @admin.display(description=_("sphère"))
+    def sphere(self, obj: DailyActivity) -> Sphere:
+        return obj.learner.sphere
 
 
 class EvaluationWindowInline(ReadOnlyInline):

@@ -225,9 +225,14 @@ def test_the_learner_search_finds_the_start_of_a_word_in_any_case_in_every_spher
     support_client,
 ):
     # given
-    martin = LearnerFactory(last_name="Martin", identifiant="l1")
-    by_mail = LearnerFactory(email="Lea.Dupont@eleves.example", identifiant="l2")
-    LearnerFactory(last_name="Dumartin", identifiant="l3")
+    martin = LearnerFactory(first_name="Léa", last_name="Martin", identifiant="l1")
+    by_mail = LearnerFactory(
+        first_name="Léa",
+        last_name="Dupont",
+        email="Lea.Dupont@eleves.example",
+        identifiant="l2",
+    )
+    LearnerFactory(first_name="Hugo", last_name="Dumartin", identifiant="l3")
     url = _url("spheres", "learner", "changelist")
     # when
     by_name = support_client.get(url, {"q": "mar"})
