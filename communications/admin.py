@@ -8,6 +8,8 @@ reactivate) and « Renvoyer les messages en échec » (the selected rows only). 
 trail itself can be neither changed nor deleted, by anyone (and the database refuses it
 too). The encrypted password is never shown, not even encrypted."""
 
+from typing import cast
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -16,12 +18,18 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from accounts.models import User
 from spheres.admin import ReadOnlyInline, SupportAdmin
 from spheres.models import Sphere
 
 from .models import Communication, CommunicationEvent, Delivery, Send
 from .sending import deliveries_retry_failed
 from .services import communication_deactivate
+
+
+def _staff(request: HttpRequest) -> User:
+    # The admin site lets in active staff accounts only, never an anonymous visitor.
+    return cast(User, request.user)
 
 
 class CommunicationEventInline(ReadOnlyInline):
@@ -76,7 +84,7 @@ class CommunicationAdmin(SupportAdmin):
         for communication in queryset.exclude(state=Communication.State.DEACTIVATED):
             communication_deactivate(
                 communication=communication,
-                actor=request.user,
+                actor=_staff(request),
                 origin=CommunicationEvent.Origin.ADMIN,
             )
             count += 1
@@ -198,7 +206,7 @@ class DeliveryAdmin(SupportAdmin):
         selected = list(queryset.values_list("pk", flat=True))
         count = deliveries_retry_failed(
             delivery_ids=selected,
-            actor=request.user,
+            actor=_staff(request),
             origin=CommunicationEvent.Origin.ADMIN,
         )
         self.message_user(

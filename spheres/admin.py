@@ -13,6 +13,8 @@ searches by the start of a word that indexes serve, and no select of every row o
 large table (the forms are read-only; the group filter lists one sphere's groups).
 """
 
+from typing import Any, cast
+
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -42,7 +44,8 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         # Without the ordering: the database stops after CAP + 1 rows of any index.
-        return self.object_list.order_by()[: self.CAP + 1].count()
+        rows = cast(QuerySet[Any], self.object_list)
+        return rows.order_by()[: self.CAP + 1].count()
 
     @property
     def capped(self) -> bool:
@@ -115,12 +118,12 @@ class GroupOfSphereFilter(admin.SimpleListFilter):
 
     def lookups(
         self, request: HttpRequest, model_admin: admin.ModelAdmin
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[str, str]]:
         sphere = request.GET.get(self.sphere_parameter, "")
         if not sphere.isdigit():
             return []
         return [
-            (group.pk, group.name)
+            (str(group.pk), group.name)
             for group in Group.objects.filter(sphere_id=int(sphere)).only("name")
         ]
 
