@@ -58,3 +58,57 @@ def _default_language():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+def _support_group():
+    """The « Support » group as its migration made it.
+
+    A transactional test empties every table when it ends (the test database is
+    reused from run to run): then the group is made again by the migration's own
+    function, on the models as they were at that migration."""
+    import sys
+
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    group = Group.objects.filter(name="Support").first()
+    if group is not None:
+        return group
+    loader = MigrationLoader(connection)
+    key = next(
+        key
+        for key in loader.disk_migrations
+        if key[0] == "communications" and key[1].endswith("_support_group")
+    )
+    module = sys.modules[type(loader.disk_migrations[key]).__module__]
+    module.create_group(loader.project_state(key).apps, None)
+    return Group.objects.get(name="Support")
+
+
+@pytest.fixture(scope="session")
+def _support_group_in_database(django_db_setup, django_db_blocker):
+    # Once per run, committed (transactional tests run last: they cannot empty it
+    # before the tests that use it).
+    with django_db_blocker.unblock():
+        _support_group()
+
+
+@pytest.fixture
+def support_client(client, db, _support_group_in_database):
+    """A test client logged in as a staff member of the « Support » group (created by a
+    migration), with no other right."""
+    from accounts.tests.factories import UserFactory
+
+    user = UserFactory(is_staff=True)
+    user.groups.add(_support_group())
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def superuser_client(client, db):
+    from accounts.tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client

@@ -193,6 +193,9 @@ class Communication(models.Model):
         verbose_name_plural = _("communications")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "next_send_at"])]
+        # Support's action in the Django admin (« Désactiver »), without the change
+        # permission: the admin never edits a communication.
+        permissions = [("deactivate_communication", "Can deactivate a communication")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind="evaluation", evaluation__isnull=False)
@@ -273,7 +276,19 @@ SHORT_KIND_LABELS: dict[str, Any] = {
 
 
 class CommunicationEvent(models.Model):
-    """The audit trail: creation, modification (which fields), duplication, deactivation."""
+    """The audit trail: who did what to a communication, and when. Append-only.
+
+    Recorded by the services: creation, modification (which fields), duplication,
+    deactivation, a test sent, failed messages sent again (which rows, by whom: an
+    administrator, support in the Django admin, or ops).
+
+    Database triggers (migration ``audit_trail_append_only``) refuse any UPDATE or DELETE of a row, on every
+    path (ORM, admin, raw SQL), with two exceptions that follow a parent's deletion
+    and that the trigger checks: the communication is gone (its events go with it),
+    or the actor's account is gone (the event stays, without its actor). Hence
+    ``DO_NOTHING`` here: the database does the cascade, not Django's collector, so that
+    the trigger sees the parent already deleted.
+    """
 
     class Action(models.TextChoices):
         CREATED = "created", _("Création")
@@ -281,14 +296,24 @@ class CommunicationEvent(models.Model):
         DUPLICATED = "duplicated", _("Duplication")
         DEACTIVATED = "deactivated", _("Désactivation")
         TEST_SENT = "test_sent", _("Envoi d'un test")
+        RETRIED = "retried", _("Renvoi des messages en échec")
+
+    class Origin(models.TextChoices):
+        """Where an action came from (``details["origin"]``), when not the pages."""
+
+        ADMIN = "admin", _("administration Django (support)")
+        COMMAND = "command", _("commande d'exploitation")
 
     communication = models.ForeignKey(
-        Communication, on_delete=models.CASCADE, related_name="events"
+        Communication,
+        on_delete=models.DO_NOTHING,
+        related_name="events",
+        verbose_name=_("communication"),
     )
     action = models.CharField(_("action"), max_length=12, choices=Action.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
+        on_delete=models.DO_NOTHING,
         null=True,
         related_name="+",
         verbose_name=_("par"),
@@ -451,7 +476,16 @@ class Delivery(models.Model):
                 condition=Q(status="pending", next_attempt_at__isnull=True),
                 name="delivery_pending_queued_at",
             ),
+            # Support's « Échec » filter in the Django admin, newest first: only failed
+            # rows, so an outcome that is not a failure writes nothing here.
+            models.Index(
+                fields=["-id"],
+                condition=Q(status="failed"),
+                name="delivery_failed",
+            ),
         ]
+        # Support's action in the Django admin, without the change permission.
+        permissions = [("retry_delivery", "Can send failed messages again")]
 
     def __str__(self) -> str:
         return f"{self.identifiant} — {self.get_status_display()}"

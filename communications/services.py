@@ -344,10 +344,14 @@ def communication_update(
 
 
 def communication_deactivate(
-    *, communication: Communication, actor: User
+    *,
+    communication: Communication,
+    actor: User,
+    origin: CommunicationEvent.Origin | None = None,
 ) -> Communication:
     """Deactivate for good, at once: nothing more is sent for it (sends under way stop
-    before their next message). Safe to call twice."""
+    before their next message). Safe to call twice: a second call records nothing.
+    ``origin``: where it was done, when not on the sphere's pages (the audit trail)."""
     with transaction.atomic():
         current = Communication.objects.select_for_update().get(pk=communication.pk)
         if current.state == Communication.State.DEACTIVATED:
@@ -363,6 +367,7 @@ def communication_deactivate(
             communication=current,
             actor=actor,
             action=CommunicationEvent.Action.DEACTIVATED,
+            details={"origin": origin.value} if origin else {},
         )
     return current
 
@@ -472,7 +477,9 @@ def communication_send_test(
             communication_id=communication.pk,
             actor=actor,
             action=CommunicationEvent.Action.TEST_SENT,
-            details={"learner": learner.identifiant, "to": actor.email},
+            # The learner by id only: the audit trail is append-only, and an erased
+            # learner's id names nobody (RGPD).
+            details={"learner_id": learner.pk, "to": actor.email},
         )
     return True
 

@@ -384,13 +384,33 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "communication": communication,
             "row": selectors.communication_rows([communication])[0],
             "upcoming": selectors.communication_upcoming(communication),
-            "events": [
-                (event, [field_label(f) for f in event.details.get("fields", [])])
-                for event in communication.events.select_related("actor")[:50]
-            ],
+            "events": _events(communication),
             "sends": _sends_with_counts(communication),
         },
     )
+
+
+def _events(communication: Communication) -> list[tuple[Any, list[str], str]]:
+    """The last 50 events of the history, each with the labels of the fields it
+    changed and, for a test, the learner it was rendered for (« utilisateur
+    supprimé » once that learner is erased)."""
+    events = list(communication.events.select_related("actor")[:50])
+    ids = {e.details["learner_id"] for e in events if "learner_id" in e.details}
+    names = dict(
+        Learner.objects.filter(pk__in=ids).values_list("pk", "identifiant")
+        if ids
+        else ()
+    )
+    return [
+        (
+            event,
+            [field_label(f) for f in event.details.get("fields", [])],
+            names.get(event.details["learner_id"], _("utilisateur supprimé"))
+            if "learner_id" in event.details
+            else "",
+        )
+        for event in events
+    ]
 
 
 def _sends_with_counts(communication: Communication) -> list[tuple]:
@@ -442,7 +462,7 @@ def communication_send_retry(
             request, _("Cette communication est désactivée : rien n'est renvoyé.")
         )
     else:
-        count = sending.deliveries_retry_failed(send=send)
+        count = sending.deliveries_retry_failed(send=send, actor=request_user(request))
         messages.success(
             request,
             _("%(count)d message(s) en échec remis en file d'envoi.")

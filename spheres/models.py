@@ -143,6 +143,9 @@ class Learner(models.Model):
         indexes = [
             models.Index(fields=["sphere", "last_name", "first_name"]),
             models.Index(fields=["sphere", "email"]),
+            # Support searches every sphere at once in the Django admin by the start of
+            # an identifiant, a name or an address, in any case: four more indexes,
+            # PostgreSQL only, installed by migration ``learner_support_search``.
         ]
 
     def __str__(self) -> str:

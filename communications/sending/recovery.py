@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,9 +29,12 @@ from django.db.models import CharField, F, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from ..models import Communication, Delivery, Send
+from ..models import Communication, CommunicationEvent, Delivery, Send
 from . import queue
 from .delivery import finish_if_done, max_attempts
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -148,10 +152,18 @@ def deliveries_retry_failed(
     send: Send | None = None,
     older_than: dt.timedelta | None = None,
     delivery_ids: list[int] | None = None,
+    actor: User | None = None,
+    origin: CommunicationEvent.Origin | None = None,
 ) -> int:
-    """Give failed deliveries another go (« Renvoyer les messages en échec », the ops
+    """Give failed deliveries another go (« Renvoyer les messages en échec », the ops
     command, the admin action on selected rows). They are sent from the send's own copy
-    of the content; never for a deactivated communication."""
+    of the content; never for a deactivated communication.
+
+    Only failed rows among those asked for are retried (``delivery_ids`` are the rows
+    selected in the admin: never more). Each send retried is recorded in its
+    communication's audit trail, in the same transaction: who (``actor``, None for ops),
+    from where (``origin``; none for the send's page), which rows (runs of ids) and how
+    many."""
     now = timezone.now()
     failed = Delivery.objects.filter(status=Delivery.Status.FAILED).filter(
         send__communication__state__in=[
@@ -166,7 +178,8 @@ def deliveries_retry_failed(
     if delivery_ids is not None:
         failed = failed.filter(pk__in=delivery_ids)
     total = 0
-    for send_id in failed.order_by().values_list("send_id", flat=True).distinct():
+    sends = failed.order_by().values_list("send_id", "send__communication_id")
+    for send_id, communication_id in sends.distinct():
         with transaction.atomic():
             ids = list(
                 failed.filter(send_id=send_id)
@@ -174,6 +187,8 @@ def deliveries_retry_failed(
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
+            if not ids:  # retried meanwhile by someone else
+                continue
             Delivery.objects.filter(pk__in=ids).update(
                 status=Delivery.Status.PENDING,
                 attempts=0,
@@ -185,8 +200,31 @@ def deliveries_retry_failed(
             Send.objects.filter(pk=send_id).update(
                 status=Send.Status.SENDING, finished_at=None
             )
+            CommunicationEvent.objects.create(
+                communication_id=communication_id,
+                actor=actor,
+                action=CommunicationEvent.Action.RETRIED,
+                details={
+                    **({"origin": origin.value} if origin else {}),
+                    "send": send_id,
+                    "count": len(ids),
+                    "deliveries": id_runs(ids),
+                },
+            )
             transaction.on_commit(
                 partial(queue.enqueue_chunks, send_id, queue.ranges(ids))
             )
         total += len(ids)
     return total
+
+
+def id_runs(ids: list[int]) -> list[list[int]]:
+    """Sorted ids as runs of consecutive ids, ``[[first, last], …]``: what an audit
+    event keeps of thousands of rows (the failures of a send are mostly contiguous)."""
+    runs: list[list[int]] = []
+    for pk in sorted(ids):
+        if runs and pk == runs[-1][1] + 1:
+            runs[-1][1] = pk
+        else:
+            runs.append([pk, pk])
+    return runs

@@ -4,8 +4,8 @@ import factory
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from communications.models import Communication
-from spheres.tests.factories import SphereFactory
+from communications.models import Communication, Delivery, Send
+from spheres.tests.factories import LearnerFactory, SphereFactory
 
 
 class CommunicationFactory(factory.django.DjangoModelFactory):
@@ -36,3 +36,37 @@ class CommunicationFactory(factory.django.DjangoModelFactory):
     def groups(obj, create, extracted, **kwargs):  # noqa: N805
         if create and extracted:
             obj.groups.set(extracted)
+
+
+class SendFactory(factory.django.DjangoModelFactory):
+    """A send of a communication, with the copy of its texts made at dispatch."""
+
+    class Meta:
+        model = Send
+
+    communication = factory.SubFactory(CommunicationFactory)
+    scheduled_for = factory.Sequence(
+        lambda n: timezone.now() - dt.timedelta(days=1, minutes=n)
+    )
+    subject = factory.SelfAttribute("communication.subject")
+    message = factory.SelfAttribute("communication.message")
+    reply_to = factory.SelfAttribute("communication.reply_to")
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    """A failed message to a learner of the send's sphere."""
+
+    class Meta:
+        model = Delivery
+
+    send = factory.SubFactory(SendFactory)
+    learner = factory.SubFactory(
+        LearnerFactory, sphere=factory.SelfAttribute("..send.communication.sphere")
+    )
+    identifiant = factory.SelfAttribute("learner.identifiant")
+    email = factory.SelfAttribute("learner.email")
+    first_name = factory.SelfAttribute("learner.first_name")
+    last_name = factory.SelfAttribute("learner.last_name")
+    status = Delivery.Status.FAILED
+    error = "550 5.1.1 User unknown"
+    attempts = 1

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from communications.models import Communication, Delivery, Send
+from communications.models import Communication, CommunicationEvent, Delivery, Send
 from communications.tests.factories import CommunicationFactory
 from spheres.tests.factories import LearnerFactory, SphereFactory
 
@@ -61,6 +61,8 @@ def test_retry_and_purge_commands(capsys, django_capture_on_commit_callbacks):
     assert "1 message en échec remis en file." in capsys.readouterr().out
     assert len(callbacks) == 1
     assert Delivery.objects.get().status == Delivery.Status.PENDING
+    retried = CommunicationEvent.objects.get(action=CommunicationEvent.Action.RETRIED)
+    assert (retried.actor, retried.details["origin"]) == (None, "command")
     Delivery.objects.update(status=Delivery.Status.SENT)
     Send.objects.update(
         status=Send.Status.DONE, scheduled_for=timezone.now() - dt.timedelta(days=40)

@@ -1250,3 +1250,26 @@ def test_the_form_preview_masks_the_typed_password_until_revealed(
     (test,) = mailoutbox
     assert PASSWORD in test.body
     assert not Communication.objects.exists()
+
+
+def test_resending_failed_messages_is_shown_in_the_communication_history(
+    admin_client, admin_user, sphere, django_capture_on_commit_callbacks
+):
+    # given: a send with two failed messages
+    from communications.tests.factories import DeliveryFactory, SendFactory
+
+    communication = CommunicationFactory(sphere=sphere)
+    send = SendFactory(communication=communication)
+    DeliveryFactory.create_batch(2, send=send)
+    kwargs = {"slug": sphere.slug, "pk": communication.pk}
+    # when: the administrator sends them again
+    with django_capture_on_commit_callbacks(execute=False):
+        admin_client.post(
+            reverse("communications:send_retry", kwargs={**kwargs, "send_id": send.pk})
+        )
+    page = admin_client.get(reverse("communications:detail", kwargs=kwargs))
+    # then: the history says who did it and for how many messages
+    assert (
+        f"Renvoi des messages en échec par {admin_user.email} (2 messages)"
+        in page.content.decode()
+    )

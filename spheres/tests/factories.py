@@ -11,6 +11,7 @@ from spheres.models import (
     Learner,
     Membership,
     Sphere,
+    UndeliverableAddress,
 )
 
 
@@ -88,3 +89,13 @@ class EvaluationWindowFactory(factory.django.DjangoModelFactory):
     )
     starts_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
     ends_at = factory.LazyAttribute(lambda o: o.starts_at + dt.timedelta(hours=2))
+
+
+class UndeliverableAddressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UndeliverableAddress
+
+    sphere = factory.SubFactory(SphereFactory)
+    email = factory.Sequence(lambda n: f"parti{n}@eleves.example")
+    source = UndeliverableAddress.Source.SMTP
+    reason = "550 5.1.1 User unknown"

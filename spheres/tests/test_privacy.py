@@ -184,7 +184,7 @@ def story(sphere, admin_user) -> Story:
         communication=reminder,
         actor=admin_user,
         action=CommunicationEvent.Action.TEST_SENT,
-        details={"learner": lea.identifiant, "to": admin_user.email},
+        details={"learner_id": lea.pk, "to": admin_user.email},
     )
     LogEntry.objects.create(
         user=UserFactory(is_staff=True),
@@ -230,11 +230,11 @@ def _models_containing(value: str) -> set[str]:
 
 
 def test_erasure_leaves_no_trace_of_the_learner_in_any_table(story):
-    # given: the search finds Léa in every kind of place she is stored
+    # given: the search finds Léa in every kind of place she is stored (the history of
+    # a test sent as her holds her id only: it is append-only)
     assert _models_containing(LEA["identifiant"]) == {
         "spheres.Learner",
         "communications.Delivery",
-        "communications.CommunicationEvent",
         "admin.LogEntry",
     }
     assert _models_containing(LEA["email"]) == {
@@ -398,3 +398,22 @@ def test_the_export_profile_holds_every_field_of_the_learner(sphere):
     profile = export_learner(learner)["profile"]
     # then: a field added to Learner without its place in the export fails here
     assert own <= set(profile)
+
+
+def test_the_history_names_a_tested_learner_until_erased(story, client):
+    # given: a test sent as Léa, in the reminder's history
+    from django.urls import reverse
+
+    client.force_login(story.admin)
+    url = reverse(
+        "communications:detail",
+        kwargs={"slug": story.sphere.slug, "pk": story.reminder.pk},
+    )
+    before = client.get(url).content.decode()
+    # when
+    erase_learner(learner=story.lea, actor=story.admin)
+    after = client.get(url).content.decode()
+    # then: her identifiant while she exists, then nobody's, the event itself unchanged
+    assert f"comme {LEA['identifiant']}, à {story.admin.email}" in before
+    assert f"comme utilisateur supprimé, à {story.admin.email}" in after
+    assert LEA["identifiant"] not in after

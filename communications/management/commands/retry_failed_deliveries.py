@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from communications.models import CommunicationEvent
 from communications.sending import deliveries_retry_failed
 
 
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         if days is not None and days < 1:
             raise CommandError(_("--days attend un nombre de jours positif."))
         count = deliveries_retry_failed(
-            older_than=dt.timedelta(days=days) if days is not None else None
+            older_than=dt.timedelta(days=days) if days is not None else None,
+            origin=CommunicationEvent.Origin.COMMAND,
         )
         self.stdout.write(
             ngettext(
