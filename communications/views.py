@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -33,6 +34,7 @@ from .forms import (
     placeholder_choices,
 )
 from .models import Communication, Delivery, field_label
+from .rendering import PREVIEW_CSP
 
 
 def _kind_or_404(kind: str) -> str:
@@ -97,6 +99,7 @@ def _audience_context(form: CommunicationForm) -> dict:
     return {"sphere_has_groups": bool(sphere_groups)}
 
 
+@csp_update(PREVIEW_CSP)
 @login_required
 @require_http_methods(["GET", "POST"])
 def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
@@ -119,6 +122,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
     return _communication_form(request, sphere, form, source=source)
 
 
+@csp_update(PREVIEW_CSP)
 @login_required
 @require_http_methods(["GET", "POST"])
 def communication_edit(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
@@ -453,6 +457,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
     )
 
 
+@csp_update(PREVIEW_CSP)
 @login_required
 def communication_preview(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     """The message as one learner receives it: by default the first who will receive
