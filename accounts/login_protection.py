@@ -77,11 +77,11 @@ def lockout_ends_at(
     since = request.axes_attempt_time - cool_off  # type: ignore[attr-defined]
     ends: list[datetime] = []
     for filters in get_client_parameters(
-        get_client_username(request, credentials),  # type: ignore[arg-type]
+        get_client_username(request, credentials),
         request.axes_ip_address,  # type: ignore[attr-defined]
         request.axes_user_agent,  # type: ignore[attr-defined]
         request,
-        credentials,  # type: ignore[arg-type]
+        credentials,
     ):
         counted = AccessAttempt.objects.filter(
             attempt_time__gte=since, **filters

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import html
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +28,7 @@ def _content(response) -> str:
     return html.unescape(response.content.decode())
 
 
-def _post(client: Client, url: str, email: str, password: str, **meta: str):
+def _post(client: Client, url: str, email: str, password: str, **meta: Any):
     """Post the log-in form; ``meta`` sets the request's REMOTE_ADDR or headers."""
     return client.post(url, {"username": email, "password": password}, **meta)
 
@@ -36,7 +37,7 @@ def _logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
 
 
-def _fail(client: Client, url: str, email: str, times: int, **meta: str) -> None:
+def _fail(client: Client, url: str, email: str, times: int, **meta: Any) -> None:
     for _ in range(times):
         response = _post(client, url, email, "mauvais-mot-de-passe", **meta)
         assert not _logged_in(client)

@@ -394,6 +394,7 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_USERNAME_CALLABLE = "accounts.login_protection.username"
 AXES_CLIENT_IP_CALLABLE = "accounts.login_protection.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests
 # How many reverse proxies in front of the application append to X-Forwarded-For.
 # 0: the client is REMOTE_ADDR and X-Forwarded-For, which anyone can send, is ignored.
 # N > 0: the client is the N-th address from the right of X-Forwarded-For (the one the
