@@ -16,7 +16,9 @@ built once per send in ``prepare``; a message is substitution and escaping only.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from csp.constants import UNSAFE_HASHES
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -302,6 +305,24 @@ _FOOTER_LINE = '<p style="margin:0 0 8px;">{line}</p>'
 # A reminder's footer ends with the learner's own unsubscribe link (RFC 8058 puts it in
 # the headers too): a value of each message, under this name (not a placeholder).
 UNSUBSCRIBE_LINE = "ligne_desinscription"
+
+
+def _style_hashes() -> list[str]:
+    """The CSP hashes of every style attribute the HTML part can hold: the layout's
+    and the links', all fixed here (no text of a message ever reaches a style)."""
+    markup = _HTML_BODY + _HTML_TAIL + _HTML_END + _FOOTER_LINE + _link("", "")
+    digests = {
+        base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        for style in re.findall(r'style="([^"]*)"', markup)
+    }
+    return [f"'sha256-{digest}'" for digest in sorted(digests)]
+
+
+# What a page showing the HTML part adds to the site's Content-Security-Policy: the
+# preview's frame (srcdoc) inherits the page's policy, which refuses inline styles; it
+# allows these exact style attributes and no other (csp.decorators.csp_update).
+PREVIEW_CSP = {"style-src-attr": [UNSAFE_HASHES, *_style_hashes()]}
+
 # The text part's footer follows a signature separator (« -- »), which mail clients
 # leave out of a reply's quotation.
 _TEXT_FOOTER = "\n\n-- \n{footer}"

@@ -4,9 +4,11 @@ anyone else) and the communication inside that sphere."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
+from csp.decorators import csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -36,7 +38,15 @@ from .forms import (
     placeholder_choices,
 )
 from .models import Communication, Delivery, field_label
+from .rendering import PREVIEW_CSP
 from .unsubscribe import unsubscribe_read
+
+_View = TypeVar("_View", bound=Callable[..., HttpResponse])
+
+
+def _shows_an_email(view: _View) -> _View:
+    """The page shows an e-mail: its policy allows the e-mail's fixed inline styles."""
+    return cast(_View, csp_update(PREVIEW_CSP)(cast(Any, view)))
 
 
 def _kind_or_404(kind: str) -> str:
@@ -103,6 +113,7 @@ def _audience_context(form: CommunicationForm) -> dict:
     return {"sphere_has_groups": bool(sphere_groups)}
 
 
+@_shows_an_email
 @login_required
 @never_cache  # its preview can show the password
 @require_http_methods(["GET", "POST"])
@@ -126,6 +137,7 @@ def communication_create(request: HttpRequest, slug: str, kind: str) -> HttpResp
     return _communication_form(request, sphere, form, source=source)
 
 
+@_shows_an_email
 @login_required
 @never_cache  # its preview can show the password
 @require_http_methods(["GET", "POST"])
@@ -514,6 +526,7 @@ def communication_deactivate(request: HttpRequest, slug: str, pk: int) -> HttpRe
     )
 
 
+@_shows_an_email
 @login_required
 @require_GET
 @never_cache  # the password, once revealed, must not stay in a cache

@@ -104,6 +104,9 @@ def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> N
         ("EMAIL_URL", "anymail://post-mark"),
         ("SEND_TIME_LIMIT", "100"),  # not above the soft limit (240)
         ("SITE_URL", "comms.example.org"),  # no scheme
+        ("SESSION_IDLE_TIMEOUT", "86400"),  # above the absolute lifetime (12 h)
+        ("AXES_IPWARE_PROXY_COUNT", "-1"),
+        ("AXES_IPWARE_PROXY_COUNT", "one"),
     ],
 )
 def test_a_malformed_variable_fails_at_start_naming_it(

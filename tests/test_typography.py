@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
+from django.views.defaults import server_error
 
 from communications.models import Communication, Delivery
 from communications.sending.content import send_frozen_content
@@ -161,6 +163,25 @@ def test_every_page_type_keeps_french_punctuation_with_its_no_break_space(pages)
 
 def test_the_login_page_too(client, db):
     assert faults(visible_text(client.get(reverse("login")))) == []
+
+
+def test_the_lockout_and_error_pages_too(client, db):
+    # given: a locked-out log-in, an unknown page, a form without its CSRF token
+    for _ in range(5):
+        locked = client.post(
+            reverse("login"), {"username": "x@ecole.example", "password": "faux"}
+        )
+    missing = client.get("/nulle-part/")
+    expired = Client(enforce_csrf_checks=True).post(reverse("login"))
+
+    # then
+    assert [locked.status_code, missing.status_code, expired.status_code] == [
+        429,
+        404,
+        403,
+    ]
+    for response in (locked, missing, expired, server_error(RequestFactory().get("/"))):
+        assert faults(visible_text(response)) == []
 
 
 def test_the_french_texts_of_the_catalogue_have_their_no_break_spaces():

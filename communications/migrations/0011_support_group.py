@@ -1,7 +1,7 @@
 """The « Support » group: what support staff get in the Django admin, through Django's
 model permissions only (``is_staff`` alone grants nothing).
 
-Viewing every sphere's data, and the two actions of the admin: « Désactiver » a
+Viewing every sphere's data and the log-in lock-outs, and the two actions of the admin: « Désactiver » a
 communication and « Renvoyer les messages en échec ». No add, change or delete
 permission. A model registered later needs its view permission added here by a new
 migration.
@@ -30,6 +30,8 @@ PERMISSIONS = {
         "deactivate_communication",
         "retry_delivery",
     ],
+    # The log-in lock-outs (django-axes): support answers « I am locked out ».
+    "axes": ["view_accessattempt", "view_accessfailurelog", "view_accesslog"],
 }
 
 
@@ -70,6 +72,7 @@ class Migration(migrations.Migration):
         ("communications", "0010_audit_trail_append_only"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        ("axes", "0010_accessattemptexpiration"),
     ]
 
     operations = [migrations.RunPython(create_group, remove_group)]

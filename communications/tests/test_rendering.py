@@ -1,4 +1,6 @@
+import base64
 import datetime as dt
+import hashlib
 import re
 from zoneinfo import ZoneInfo
 
@@ -347,3 +349,23 @@ def test_the_message_added_texts_are_in_the_site_language_whatever_the_page(sett
     # then: what is sent, in the site's language
     assert "Se connecter au Projet Voltaire" in message.html
     assert "Ce message vous est envoyé" in message.text
+
+
+def test_every_style_of_the_html_part_is_allowed_by_the_preview_policy(settings):
+    # given: a message with the login link, a typed address and the footer
+    html = _render(
+        _prepared(settings, "Bonjour {prenom}\n{lien_connexion} https://example.org/")
+    ).html
+    styles = re.findall(r'style="([^"]*)"', html)
+    allowed = rendering.PREVIEW_CSP["style-src-attr"]
+
+    # when
+    hashes = {
+        f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'"
+        for s in styles
+    }
+
+    # then: a page showing it (its frame inherits the page's policy) applies them all
+    assert len(styles) >= 7
+    assert allowed[0] == "'unsafe-hashes'"
+    assert hashes == set(allowed[1:])

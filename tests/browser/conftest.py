@@ -55,9 +55,21 @@ def page(browser, live_server) -> Iterator:
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # What the Content-Security-Policy refused (a script, a style, in the page or in
+    # the e-mail preview's frame) is reported on the console.
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+    assert not refused, f"Refused by the Content-Security-Policy: {refused}"
 
 
 @pytest.fixture

@@ -329,6 +329,9 @@ def test_options_deactivate_read_only_and_duplicate(
     expect(options.get_by_role("link")).to_have_text(
         ["Modifier", "Dupliquer", "Désactiver"]
     )
+    # The link opens the dialog once dialog.js (deferred) has run, at the latest by the
+    # load event: a click before that follows the link to the fallback page.
+    page.wait_for_load_state("load")
     options.get_by_role("link", name="Désactiver").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()

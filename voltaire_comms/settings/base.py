@@ -7,12 +7,14 @@ A malformed value raises ``ImproperlyConfigured`` at start, naming the variable.
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "anymail",
+    "axes",
     "accounts",
     "spheres",
     "communications",
@@ -67,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -74,7 +78,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "accounts.middleware.session_lifetime",
+    "accounts.middleware.security_headers",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out log-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "voltaire_comms.urls"
@@ -128,6 +136,12 @@ AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "spheres:list"
 LOGOUT_REDIRECT_URL = "login"
+# django-axes first: it refuses a locked-out account or address before any password is
+# checked; it authenticates no one itself.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -383,6 +397,65 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+# A page of the application or of the admin never runs a script or applies a style it
+# does not load from its own origin. Views showing an e-mail add the hashes of its fixed
+# inline styles (communications.rendering.PREVIEW_CSP).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [NONE],
+        "object-src": [NONE],
+    }
+}
+
+# --- Sessions -------------------------------------------------------------------------
+# Seconds without a request after which a session ends (each request renews it), and
+# seconds after the log-in after which it ends whatever the activity.
+SESSION_IDLE_TIMEOUT = _read("SESSION_IDLE_TIMEOUT", env.int, default=2 * 3600)
+SESSION_ABSOLUTE_LIFETIME = _read(
+    "SESSION_ABSOLUTE_LIFETIME", env.int, default=12 * 3600
+)
+if not 0 < SESSION_IDLE_TIMEOUT <= SESSION_ABSOLUTE_LIFETIME:
+    raise ImproperlyConfigured(
+        "SESSION_IDLE_TIMEOUT and SESSION_ABSOLUTE_LIFETIME are malformed: expected "
+        "0 < SESSION_IDLE_TIMEOUT <= SESSION_ABSOLUTE_LIFETIME (seconds)"
+    )
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+SESSION_SAVE_EVERY_REQUEST = True
+
+# --- Log-in protection (django-axes) --------------------------------------------------
+# Five failed log-ins for one account, or from one address, lock it out for fifteen
+# minutes, on the application's log-in page as on the admin's. Each entry of
+# AXES_LOCKOUT_PARAMETERS is counted on its own: either reaching the limit locks.
+AXES_FAILURE_LIMIT = 5
+# No banner at start: every manage.py command would print it.
+AXES_VERBOSE = False
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A try during the lock-out does not push its end back: the time the page gives holds.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_USERNAME_FORM_FIELD = "username"
+# The address in lower case, as the log-in compares it: « Marie@X.fr » is « marie@x.fr ».
+AXES_USERNAME_CALLABLE = "accounts.login_protection.username"
+AXES_CLIENT_IP_CALLABLE = "accounts.login_protection.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout"
+AXES_HTTP_RESPONSE_CODE = 429  # Too Many Requests
+# How many reverse proxies in front of the application append to X-Forwarded-For.
+# 0: the client is REMOTE_ADDR and X-Forwarded-For, which anyone can send, is ignored.
+# N > 0: the client is the N-th address from the right of X-Forwarded-For (the one the
+# outermost trusted proxy saw); what a client writes on its left is ignored.
+AXES_IPWARE_PROXY_COUNT = _read("AXES_IPWARE_PROXY_COUNT", env.int, default=0)
+if AXES_IPWARE_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        "AXES_IPWARE_PROXY_COUNT is malformed: expected 0 or more proxies"
+    )
 
 LOGGING = {
     "version": 1,
