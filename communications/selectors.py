@@ -220,25 +220,38 @@ class AudienceSummary:
 
 
 def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSummary:
-    """The live figures of the form: one aggregate query, plus one for a few names."""
-    condition = audience_condition(spec)
-    has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
-    no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    """The live figures of the form: one aggregate query over the audience, one count
+    of the learners without a group, one query for a few names.
+
+    The figures are counted over ``audience(spec)``, where the rules are a WHERE
+    clause that PostgreSQL runs as joins, once. As FILTER clauses of an aggregate over
+    every learner of the sphere they would run as one subquery per learner and per
+    figure: over a second for a sphere of 100,000 learners.
+    """
     dead = undeliverable_address(spec.sphere)
     active_with_email = Q(is_active=True) & ~Q(email="")
-    figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
-        reach=Count("pk", filter=condition & active_with_email & ~Q(dead)),
-        no_email=Count("pk", filter=condition & Q(email="")),
-        inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
-        undeliverable=Count("pk", filter=condition & active_with_email & Q(dead)),
-        ungrouped=Count("pk", filter=Q(has_groups) & no_group),
+    figures = audience(spec).aggregate(
+        reach=Count("pk", filter=active_with_email & ~Q(dead)),
+        no_email=Count("pk", filter=Q(email="")),
+        inactive=Count("pk", filter=Q(is_active=False) & ~Q(email="")),
+        undeliverable=Count("pk", filter=active_with_email & Q(dead)),
     )
     sample = list(
         audience(spec)
         .filter(active_with_email & ~Q(dead))
         .order_by("last_name", "first_name")[:sample_size]
     )
-    return AudienceSummary(sample=sample, **figures)
+    return AudienceSummary(
+        sample=sample, ungrouped=_ungrouped(spec.sphere).count(), **figures
+    )
+
+
+def _ungrouped(sphere: Sphere) -> QuerySet[Learner]:
+    """The learners of ``sphere`` that no send includes for having no group: none when
+    the sphere has no group (then every learner is in). One query when counted."""
+    has_groups = Exists(Group.objects.filter(sphere_id=sphere.pk))
+    no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    return Learner.objects.filter(has_groups, no_group, sphere=sphere)
 
 
 def evaluation_windows_of_learner(
@@ -359,9 +372,7 @@ def communication_initial(communication: Communication, *, copy: bool = False) -
 
 def ungrouped_count(*, sphere: Sphere) -> int:
     """Learners left out of every send for having no group (0 when the sphere has none)."""
-    if not Group.objects.filter(sphere=sphere).exists():
-        return 0
-    return Learner.objects.filter(sphere=sphere, memberships__isnull=True).count()
+    return _ungrouped(sphere).count()
 
 
 @dataclass(frozen=True)
