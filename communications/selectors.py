@@ -334,7 +334,6 @@ def communications_for_sphere(
     return (
         communications.annotate(last_send_id=Subquery(last_send.values("pk")[:1]))
         .select_related("sphere", "evaluation")
-        .prefetch_related("groups")
         .order_by("state", "-created_at")
     )
 
@@ -388,13 +387,25 @@ class CommunicationRow:
 def communication_rows(
     communications: Iterable[Communication],
 ) -> list[CommunicationRow]:
-    """What the list shows of each communication (groups must be prefetched)."""
+    """What the list shows of each communication, with the names of their groups read
+    in one query: names only, as a list of 500 communications can target thousands of
+    groups in all, too many to load as model instances."""
     from django.utils import timezone
     from django.utils.translation import gettext as _
 
     from .schedule import Recurrence, describe_moment
 
     communications = list(communications)
+    group_names: dict[int, list[str]] = {}
+    chosen = (
+        Communication.groups.through.objects.filter(
+            communication_id__in=[c.pk for c in communications]
+        )
+        .order_by("group__name")
+        .values_list("communication_id", "group__name")
+    )
+    for communication_id, name in chosen:
+        group_names.setdefault(communication_id, []).append(name)
     last_ids = [
         c.last_send_id for c in communications if getattr(c, "last_send_id", None)
     ]
@@ -408,7 +419,7 @@ def communication_rows(
     rows = []
     for c in communications:
         tz = c.sphere.timezone
-        names = [g.name for g in c.groups.all()]
+        names = group_names.get(c.pk, [])
         if c.kind == Communication.Kind.EVALUATION and c.evaluation:
             prefix = f"{c.evaluation.name} — "
         else:
