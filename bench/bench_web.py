@@ -336,10 +336,10 @@ def _create_communications(
     Kind, Frequency = Communication.Kind, Communication.Frequency
     groups = {g.pk: g for g in Group.objects.filter(pk__in=group_ids)}
     today = timezone.localdate()
+    kinds = [Kind.ANNOUNCEMENT] * 4 + [Kind.REMINDER] * 4 + [Kind.EVALUATION] * 2
     communications = []
     for n in range(count):
-        kind = [Kind.ANNOUNCEMENT] * 4 + [Kind.REMINDER] * 4 + [Kind.EVALUATION] * 2
-        kind = kind[n % 10]
+        kind = kinds[n % 10]
         subject, message = (str(text) for text in DEFAULT_TEXTS[kind])
         data: dict[str, Any] = {
             "reply_to": "professeur@bench.example",
@@ -428,22 +428,24 @@ def _create_sends(
             reply_to=communication.reply_to,
             password_token=communication.password_token,
         )
-        learners = Learner.objects.filter(
-            memberships__group__in=communication.groups.all()
-        ).values_list("pk", "email", "identifiant", "first_name", "last_name")
-        learners = list(learners.distinct().order_by("pk")[:per_send])
-
+        learners = list(
+            Learner.objects.filter(memberships__group__in=communication.groups.all())
+            .values_list("pk", "email", "identifiant", "first_name", "last_name")
+            .distinct()
+            .order_by("pk")[:per_send]
+        )
         rows = []
         for m, (pk, email, identifiant, first, last) in enumerate(learners):
             draw = rng.random()
+            outcome: tuple[str, str, str, int, dt.datetime | None]
             if draw < 0.9:
                 outcome = (Delivery.Status.SENT, "", "", 1, scheduled)
             elif draw < 0.95:
                 error = f"550 5.1.1 <{email}>: user unknown"
                 outcome = (Delivery.Status.FAILED, "", error, 1, None)
             else:
-                reason = Delivery.Reason.UNDELIVERABLE
-                outcome = (Delivery.Status.SKIPPED, reason, "", 0, None)
+                skipped = Delivery.Reason.UNDELIVERABLE
+                outcome = (Delivery.Status.SKIPPED, skipped, "", 0, None)
             status, reason, error, attempts, sent_at = outcome
             message_id = f"<bench-{send.pk}-{m}@bench.example>" if sent_at else ""
             rows.append(
