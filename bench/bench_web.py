@@ -11,9 +11,9 @@ of them deactivated), 20 sends with 5,000 messages between them, and 20 administ
 of the sphere who share a bench-only password. Then starts gunicorn on 127.0.0.1 with
 production settings (DEBUG off, static files collected; cookies without the Secure
 flag, the one concession to plain http), opens each page type a few times per worker
-(a server in service is warm), and runs locust headless on it: ``bench/locustfile.py``,
-20 administrators logged in each as their own account, browsing for 60 s with a pause
-of 1 to 3 s between pages.
+(a server in service is warm), and runs locust headless on it for 60 s:
+``bench/locustfile.py``, 20 administrators who log in each as their own account, then,
+once all are in, browse with a pause of 1 to 3 s between pages.
 
 It prints one table, per page type: requests, requests per second, p50/p95/p99 and
 errors, with the targets (p95 under 150 ms for list and detail pages, under 300 ms for
@@ -175,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         _warm_up(server, plan, rounds=2 * args.workers)
+        load = os.getloadavg()[0]  # what else the machine does shows in the times
         stats = _run_locust(args, server.url, plan_path)
     finally:
         if server is not None:
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Data kept: rerun with --reuse (plan {OUT / 'plan.json'}).")
 
     rows = _rows(stats)
-    _print_table(rows, args)
+    _print_table(rows, args, load)
     login = next((r for r in rows if r.name == "login"), None)
     if login is None or login.requests < args.users or login.errors:
         # The accounts are ours: a refused log-in is a broken setup, not a measure.
@@ -712,7 +713,7 @@ def _rows(stats: list[dict]) -> list[Row]:
     return rows
 
 
-def _print_table(rows: list[Row], args: argparse.Namespace) -> None:
+def _print_table(rows: list[Row], args: argparse.Namespace, load: float) -> None:
     def ms(value: int | None) -> str:
         return "-" if value is None else str(value)
 
@@ -721,7 +722,8 @@ def _print_table(rows: list[Row], args: argparse.Namespace) -> None:
     print(
         f"{args.users} administrators, {args.run_time} s, "
         f"{args.think_min:g}-{args.think_max:g} s between pages, "
-        f"gunicorn {args.workers} workers; times in ms"
+        f"gunicorn {args.workers} workers; load average before the run {load:.1f} "
+        f"on {os.cpu_count()} CPUs; times in ms"
     )
     header = (
         f"{'page type':<{width}}  {'requests':>8}  {'req/s':>6}  {'p50':>5}  "

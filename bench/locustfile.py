@@ -5,10 +5,11 @@
 
 Each simulated administrator logs in through « /connexion/ » as an account of its own
 (one per user: the login lockout counts failures per account and address, and every
-login here succeeds), then browses with a pause between pages: the communications
-list, a communication's page, a send's page, the live recipients count of the form
-(posted as the form's script posts it) and « Utilisateurs » (pages, search, group
-filter). Requests are named by page type; a page answers 200 or counts as an error.
+login here succeeds); once all have logged in, each browses with a pause between
+pages: the communications list, a communication's page, a send's page, the live
+recipients count of the form (posted as the form's script posts it) and
+« Utilisateurs » (first pages, search, group filter). Requests are named by page type;
+a page answers 200 or counts as an error. The run time includes the log-ins.
 
 The plan (the sphere, its administrators and what to open) is the JSON file that
 ``bench_web.py`` writes; ``--keep`` leaves it with the data for reruns.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from gevent.event import Event
 from locust import between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.exception import StopUser
@@ -79,6 +81,12 @@ def _plan(path: str) -> dict[str, Any]:
 # as greenlets of one process: no lock needed).
 _accounts: dict[str, Any] = {}
 _pages = itertools.count(1)
+# Browsing starts once every administrator has logged in: a log-in hashes a password
+# on purpose slowly, and twenty of them within seconds would weigh on the pages of the
+# first administrators in, which is not what a sphere's day looks like.
+_logged_in = itertools.count(1)
+_all_logged_in = Event()
+LOGIN_WAIT = 120  # seconds, at most
 
 
 def _next_account(plan: dict[str, Any]) -> str | None:
@@ -101,6 +109,9 @@ class Administrator(FastHttpUser):
             # measures.
             raise StopUser
         self._login(email)
+        if next(_logged_in) >= self.environment.parsed_options.num_users:
+            _all_logged_in.set()
+        _all_logged_in.wait(LOGIN_WAIT)
 
     def _login(self, email: str) -> None:
         with self.client.get(
