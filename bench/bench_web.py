@@ -493,13 +493,13 @@ def _plan(sphere: Any) -> dict[str, Any]:
 
 
 def _delete_leftovers() -> None:
+    """The sphere and administrators of an earlier run, if any (interrupted, or kept)."""
     from accounts.models import User
     from spheres.models import Sphere
 
-    leftovers = list(Sphere.objects.filter(slug=SLUG))
-    if leftovers:
-        print("Deleting the data of an earlier run…", flush=True)
-        _data.delete_spheres(leftovers)
+    spheres = list(Sphere.objects.filter(slug=SLUG))
+    if spheres:
+        _data.delete_spheres(spheres)
     User.objects.filter(email__endswith=f"@{ADMIN_DOMAIN}").delete()
 
 
