@@ -18,7 +18,7 @@ DEV_ENV = export DEBUG="$${DEBUG:-1}" \
 	SECRET_KEY="$${SECRET_KEY:-$$(cat $(VAR_DIR)/secret_key)}" \
 	FIELD_ENCRYPTION_KEYS="$${FIELD_ENCRYPTION_KEYS:-$$(cat $(VAR_DIR)/field_encryption_key)}";
 
-.PHONY: help run test bench-import bench-send lint format translations
+.PHONY: help run test bench-import bench-send bench-web lint format translations
 
 help:  ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ bench-import: $(VENV)/.installed-run  ## Time the CSV import on a large generate
 
 bench-send: $(VENV)/.installed-dev  ## Measure dispatch and end-to-end sending of 100,000 messages (needs PostgreSQL and Redis)
 	$(PY) bench/bench_send.py
+
+bench-web: $(VENV)/.installed-dev  ## Measure the administrators' pages under load: locust, gunicorn, 100,000 learners (needs PostgreSQL; ARGS=--keep/--reuse)
+	$(PY) bench/bench_web.py $(ARGS)
 
 lint: $(VENV)/.installed-dev  ## ruff check, ruff format --check, mypy, and no missing migration
 	$(VENV)/bin/ruff check .

@@ -34,7 +34,6 @@ import os
 import random
 import signal
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,20 +43,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import _data
+
+if TYPE_CHECKING:
+    from communications.models import Communication
+    from spheres.models import Sphere
 
 ROOT = Path(__file__).resolve().parent.parent
-FIRST_NAMES = [
-    "Jean",
-    "Marie",
-    "Léa",
-    "Hugo",
-    "Chloé",
-    "Lucas",
-    "Inès",
-    "Nathan",
-    "Zoé",
-]
-LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit", "Durand"]
 SLUG_PREFIX = "bench-send-"
 WORKER_READY_TIMEOUT = 60
 SEND_TIMEOUT = 1800
@@ -145,12 +139,13 @@ def main() -> int:
         rows += _measure_audience(big, args.audience_groups)
         dispatch_row, send_id, chunks, recipients = _measure_dispatch(big)
         rows.append(dispatch_row)
-        _analyze()  # as autovacuum soon would after so many new rows
+        _data.analyze()  # as autovacuum soon would after so many new rows
         small_send_id, small_chunks, small_recipients = _dispatch_captured(
             _reminder_for_all(small)
         )
 
         worker = Worker(sink.port).start()
+        assert worker.process is not None  # noqa: S101 - start() started it
         print(f"Worker started (pid {worker.process.pid}, 2 pool processes)")
 
         print(f"Sending {small_recipients:,} messages (memory at 1,000)…", flush=True)
@@ -203,7 +198,7 @@ def main() -> int:
             worker.stop()
         sink.stop()
         if spheres:
-            _cleanup(spheres)
+            _data.delete_spheres(spheres)
 
     _print_table(rows)
     # A benchmark reports; it does not fail. Missed targets are marked in the table.
@@ -213,7 +208,7 @@ def main() -> int:
 # --- Generation -----------------------------------------------------------------------
 
 
-def _generate(args: argparse.Namespace) -> tuple[object, object, object]:
+def _generate(args: argparse.Namespace) -> tuple[Sphere, Sphere, Sphere]:
     """The big sphere (learners in 1–2 groups, activity per day), a small one, and one
     for the kill measure."""
     from spheres.services import sphere_create
@@ -228,137 +223,16 @@ def _generate(args: argparse.Namespace) -> tuple[object, object, object]:
         name=f"Benchmark kill {stamp}", slug=f"{SLUG_PREFIX}{stamp}-k"
     )
     started = time.perf_counter()
-    print(
-        f"Generating {args.learners:,} learners in {args.groups} groups with "
-        f"{args.days} days of activity…",
-        flush=True,
+    _data.generate_sphere(
+        big, learners=args.learners, groups=args.groups, days=args.days, rng=rng
     )
-    group_ids = _copy_groups(big, args.groups)
-    learner_ids = _copy_learners(big, args.learners, rng, prefix="b")
-    print(f"  {len(learner_ids):,} learners", flush=True)
-    memberships = _copy_memberships(learner_ids, group_ids, rng)
-    print(f"  {memberships:,} memberships", flush=True)
-    activity = _copy_activity(learner_ids, args.days, rng)
-    print(f"  {activity:,} activity rows", flush=True)
-    _copy_learners(small, args.small, rng, prefix="s")
+    _data.copy_learners(small, args.small, rng, prefix="s")
     print(f"  and a sphere of {args.small:,} learners without groups", flush=True)
-    _copy_learners(killed, args.kill, rng, prefix="k")
+    _data.copy_learners(killed, args.kill, rng, prefix="k")
     print(f"  and a sphere of {args.kill:,} learners without groups", flush=True)
-    _vacuum()
+    _data.vacuum()
     print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
     return big, small, killed
-
-
-def _copy(table: str, columns: list[str], rows: Iterator[tuple]) -> None:
-    from django.db import connection
-
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
-def _copy_groups(sphere: object, count: int) -> list[int]:
-    from spheres.models import Group
-
-    Group.objects.bulk_create(
-        Group(sphere=sphere, name=f"Groupe {n:03d}") for n in range(1, count + 1)
-    )
-    return list(
-        Group.objects.filter(sphere=sphere).order_by("pk").values_list("pk", flat=True)
-    )
-
-
-def _copy_learners(
-    sphere: object, count: int, rng: random.Random, *, prefix: str
-) -> list[int]:
-    from django.utils import timezone
-
-    from spheres.models import Learner
-
-    now = timezone.now()
-    columns = [
-        "sphere_id", "identifiant", "first_name", "last_name", "email", "level",
-        "is_active", "created_at", "updated_at",
-    ]  # fmt: skip
-
-    def rows() -> Iterator[tuple]:
-        for n in range(count):
-            identifiant = f"bench{prefix}{n:06d}"
-            yield (
-                sphere.pk,  # type: ignore[attr-defined]
-                identifiant,
-                rng.choice(FIRST_NAMES),
-                rng.choice(LAST_NAMES),
-                f"{identifiant}@bench.example",
-                rng.randint(0, 100),
-                True,
-                now,
-                now,
-            )
-
-    _copy(Learner._meta.db_table, columns, rows())
-    return list(
-        Learner.objects.filter(sphere=sphere)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-
-
-def _copy_memberships(
-    learner_ids: list[int], group_ids: list[int], rng: random.Random
-) -> int:
-    from spheres.models import Membership
-
-    count = 0
-
-    def rows() -> Iterator[tuple]:
-        nonlocal count
-        for learner_id in learner_ids:
-            for group_id in rng.sample(group_ids, rng.randint(1, 2)):
-                count += 1
-                yield (learner_id, group_id)
-
-    _copy(Membership._meta.db_table, ["learner_id", "group_id"], rows())
-    return count
-
-
-def _copy_activity(learner_ids: list[int], days: int, rng: random.Random) -> int:
-    from django.utils import timezone
-
-    from spheres.models import DailyActivity
-
-    today = timezone.localdate()
-    dates = [today - dt.timedelta(days=d) for d in range(days)]
-    minutes = [0, 0, 0, 1, 2, 5, 10, 20, 30, 60]
-
-    def rows() -> Iterator[tuple]:
-        for learner_id in learner_ids:
-            for date in dates:
-                yield (learner_id, date, rng.choice(minutes))
-
-    _copy(DailyActivity._meta.db_table, ["learner_id", "date", "minutes"], rows())
-    return len(learner_ids) * days
-
-
-def _analyze() -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-
-
-def _vacuum() -> None:
-    """``VACUUM ANALYZE``. After the generation: the generated rows as a sphere's
-    long-standing data is in production (hint bits set, pages all-visible for
-    index-only scans, statistics). Autovacuum would get there, but not within a run,
-    and it may be off on a benchmark server."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
 
 
 # --- Measures -------------------------------------------------------------------------
@@ -379,7 +253,7 @@ def _count_queries() -> Iterator[Callable[[], int]]:
         yield lambda: count
 
 
-def _reminder(sphere: object, **fields: object) -> object:
+def _reminder(sphere: Sphere, **fields: Any) -> Communication:
     from django.utils import timezone
 
     from communications.models import Communication
@@ -401,19 +275,19 @@ def _reminder(sphere: object, **fields: object) -> object:
     )
 
 
-def _reminder_for_all(sphere: object) -> object:
+def _reminder_for_all(sphere: Sphere) -> Communication:
     # level ≥ 0: everyone of the sphere is in the audience
     return _reminder(sphere, min_level=0)
 
 
-def _measure_audience(sphere: object, group_count: int) -> list[Row]:
+def _measure_audience(sphere: Sphere, group_count: int) -> list[Row]:
     from communications import selectors
     from spheres.models import Group
 
     groups = list(Group.objects.filter(sphere=sphere).order_by("pk")[:group_count])
     communication = _reminder(sphere, max_minutes=15, minutes_days=7, max_level=75)
-    communication.groups.set(groups)  # type: ignore[attr-defined]
-    spec = selectors.AudienceSpec.of(communication)  # type: ignore[arg-type]
+    communication.groups.set(groups)
+    spec = selectors.AudienceSpec.of(communication)
     print(
         f"Resolving the audience of a reminder over {group_count} groups…", flush=True
     )
@@ -430,7 +304,7 @@ def _measure_audience(sphere: object, group_count: int) -> list[Row]:
         list(selectors.audience(spec).values_list(*columns))
         times.append(time.perf_counter() - started)
     median_ms = statistics.median(times) * 1000
-    communication.delete()  # type: ignore[attr-defined]
+    communication.delete()
     return [
         Row(
             f"audience, reminder over {group_count} groups ({len(audience):,} learners)",
@@ -442,7 +316,9 @@ def _measure_audience(sphere: object, group_count: int) -> list[Row]:
     ]
 
 
-def _dispatch_captured(communication: object) -> tuple[int, list[tuple[int, int]], int]:
+def _dispatch_captured(
+    communication: Communication,
+) -> tuple[int, list[tuple[int, int]], int]:
     """Dispatch now, keeping the chunk ranges instead of sending the tasks."""
     from django.utils import timezone
 
@@ -456,7 +332,7 @@ def _dispatch_captured(communication: object) -> tuple[int, list[tuple[int, int]
     )
     try:
         result = sending.communication_dispatch(
-            communication_id=communication.pk,  # type: ignore[attr-defined]
+            communication_id=communication.pk,
             now=timezone.now(),
         )
     finally:
@@ -467,7 +343,7 @@ def _dispatch_captured(communication: object) -> tuple[int, list[tuple[int, int]
     return send_id, chunks, result.recipients
 
 
-def _measure_dispatch(sphere: object) -> tuple[Row, int, list[tuple[int, int]], int]:
+def _measure_dispatch(sphere: Sphere) -> tuple[Row, int, list[tuple[int, int]], int]:
     communication = _reminder_for_all(sphere)
     print("Dispatching a send to every learner (tasks captured)…", flush=True)
     started = time.perf_counter()
@@ -506,7 +382,7 @@ def _send_through_worker(
     return seconds
 
 
-def _measure_raw(sphere: object, sink: Sink, count: int) -> float:
+def _measure_raw(sphere: Sphere, sink: Sink, count: int) -> float:
     """Messages per second of plain smtplib from two processes, messages built before."""
     from django.db import connections
 
@@ -515,7 +391,7 @@ def _measure_raw(sphere: object, sink: Sink, count: int) -> float:
     from spheres.models import Learner
 
     communication = _reminder_for_all(sphere)
-    prepared = prepare_message(communication=communication)  # type: ignore[arg-type]
+    prepared = prepare_message(communication=communication)
     builder = MessageBuilder(prepared)
     print(f"Building {count:,} messages for the raw limit…", flush=True)
     learners = Learner.objects.filter(sphere=sphere).order_by("pk")[:count]
@@ -537,7 +413,7 @@ def _measure_raw(sphere: object, sink: Sink, count: int) -> float:
             learners.values_list(*columns)
         )
     ]
-    communication.delete()  # type: ignore[attr-defined]
+    communication.delete()
     connections.close_all()  # the senders are forked: they must not share a connection
     print("Sending them with smtplib from 2 processes…", flush=True)
     sink.reset()
@@ -578,7 +454,7 @@ def _raw_sender(port: int, envelope_from: str, messages: list, go, times) -> Non
     times.put((started, time.monotonic()))
 
 
-def _measure_kill(sphere: object, sink: Sink) -> Row:
+def _measure_kill(sphere: Sphere, sink: Sink) -> Row:
     """Kill one pool process halfway through a send; count what each learner got."""
     from django.test import override_settings
     from django.utils import timezone
@@ -661,12 +537,6 @@ def _check_all_sent(send_ids: list[int]) -> None:
 # --- Processes ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _sink_main(port: int, counter, control, ready) -> None:  # noqa: ANN001
     import collections
     import logging
@@ -707,7 +577,7 @@ class Sink:
     all and per recipient address."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = _data.free_port()
         context = multiprocessing.get_context("spawn")
         self.counter = context.Value("q", 0)
         self._control, control = context.Pipe()
@@ -850,39 +720,7 @@ def _delete_leftovers() -> None:
             f"Deleting {len(leftovers)} sphere(s) left by an interrupted run…",
             flush=True,
         )
-        _cleanup(leftovers)
-
-
-def _cleanup(spheres: list) -> None:
-    """Delete the benchmark's spheres, the big tables first with one statement each."""
-    from django.db import transaction
-
-    from communications.models import Communication, Delivery, Send
-    from spheres.models import DailyActivity, Learner, Membership, Sphere
-
-    print("Deleting the benchmark spheres…", flush=True)
-    started = time.perf_counter()
-    ids = [s.pk for s in spheres]
-    send_ids = list(
-        Send.objects.filter(communication__sphere_id__in=ids).values_list(
-            "pk", flat=True
-        )
-    )
-    _analyze()  # plans for the tables as they are now, not as they were before the run
-    with transaction.atomic():
-        Delivery.objects.filter(send_id__in=send_ids).delete()
-        Send.objects.filter(pk__in=send_ids).delete()
-        Communication.objects.filter(sphere_id__in=ids).delete()
-        DailyActivity.objects.filter(learner__sphere_id__in=ids).delete()
-        Membership.objects.filter(learner__sphere_id__in=ids).delete()
-        # One DELETE: what referenced the learners is gone, no need to collect them.
-        Learner.objects.filter(sphere_id__in=ids)._raw_delete(Learner.objects.db)
-        Sphere.objects.filter(pk__in=ids).delete()
-    # The space of the deleted rows made reusable: without it (autovacuum off, or not
-    # there yet) each run would add its rows after the last one's, and the tables and
-    # indexes the next run measures would grow run after run.
-    _vacuum()
-    print(f"  deleted in {time.perf_counter() - started:.1f} s", flush=True)
+        _data.delete_spheres(leftovers)
 
 
 def _print_table(rows: list[Row]) -> None:

@@ -238,13 +238,17 @@ class AudienceSummary:
 
 
 def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSummary:
-    """The live figures of the form: one aggregate query, plus one for a few names.
+    """The live figures of the form: one aggregate query over the audience, one count
+    of the learners without a group, one query for a few names.
+
+    The figures are counted over ``audience(spec)``, where the rules are a WHERE
+    clause that PostgreSQL runs as joins, once. As FILTER clauses of an aggregate over
+    every learner of the sphere they would run as one subquery per learner and per
+    figure: over a second for a sphere of 100,000 learners.
 
     Unsubscribed learners (reminders only) are counted as the dispatcher records them:
-    an active learner who unsubscribed, whatever their address."""
-    condition = audience_condition(spec)
-    has_groups = Exists(Group.objects.filter(sphere_id=spec.sphere.pk))
-    no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    an active learner who unsubscribed, whatever their address.
+    """
     dead = undeliverable_address(spec.sphere)
     active_with_email = Q(is_active=True) & ~Q(email="")
     left_out = unsubscribed(spec.kind)
@@ -255,15 +259,12 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
         # with an address or without.
         subscribed = active_with_email & ~left_out
         no_email &= ~(Q(is_active=True) & left_out)
-        extra["unsubscribed"] = Count(
-            "pk", filter=condition & Q(is_active=True) & left_out
-        )
-    figures = Learner.objects.filter(sphere=spec.sphere).aggregate(
-        reach=Count("pk", filter=condition & subscribed & ~Q(dead)),
-        no_email=Count("pk", filter=condition & no_email),
-        inactive=Count("pk", filter=condition & Q(is_active=False) & ~Q(email="")),
-        undeliverable=Count("pk", filter=condition & subscribed & Q(dead)),
-        ungrouped=Count("pk", filter=Q(has_groups) & Q(no_group)),
+        extra["unsubscribed"] = Count("pk", filter=Q(is_active=True) & left_out)
+    figures = audience(spec).aggregate(
+        reach=Count("pk", filter=subscribed & ~Q(dead)),
+        no_email=Count("pk", filter=no_email),
+        inactive=Count("pk", filter=Q(is_active=False) & ~Q(email="")),
+        undeliverable=Count("pk", filter=subscribed & Q(dead)),
         **extra,
     )
     sample = list(
@@ -271,7 +272,17 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
         .filter(subscribed & ~Q(dead))
         .order_by("last_name", "first_name")[:sample_size]
     )
-    return AudienceSummary(sample=sample, **figures)
+    return AudienceSummary(
+        sample=sample, ungrouped=_ungrouped(spec.sphere).count(), **figures
+    )
+
+
+def _ungrouped(sphere: Sphere) -> QuerySet[Learner]:
+    """The learners of ``sphere`` that no send includes for having no group: none when
+    the sphere has no group (then every learner is in). One query when counted."""
+    has_groups = Exists(Group.objects.filter(sphere_id=sphere.pk))
+    no_group = ~Exists(Membership.objects.filter(learner=OuterRef("pk")))
+    return Learner.objects.filter(has_groups, no_group, sphere=sphere)
 
 
 def evaluation_windows_of_learner(
@@ -355,7 +366,6 @@ def communications_for_sphere(
     return (
         communications.annotate(last_send_id=Subquery(last_send.values("pk")[:1]))
         .select_related("sphere", "evaluation")
-        .prefetch_related("groups")
         .order_by("state", "-created_at")
     )
 
@@ -393,9 +403,7 @@ def communication_initial(communication: Communication, *, copy: bool = False) -
 
 def ungrouped_count(*, sphere: Sphere) -> int:
     """Learners left out of every send for having no group (0 when the sphere has none)."""
-    if not Group.objects.filter(sphere=sphere).exists():
-        return 0
-    return Learner.objects.filter(sphere=sphere, memberships__isnull=True).count()
+    return _ungrouped(sphere).count()
 
 
 @dataclass(frozen=True)
@@ -411,13 +419,25 @@ class CommunicationRow:
 def communication_rows(
     communications: Iterable[Communication],
 ) -> list[CommunicationRow]:
-    """What the list shows of each communication (groups must be prefetched)."""
+    """What the list shows of each communication, with the names of their groups read
+    in one query: names only, as a list of 500 communications can target thousands of
+    groups in all, too many to load as model instances."""
     from django.utils import timezone
     from django.utils.translation import gettext as _
 
     from .schedule import Recurrence, describe_moment
 
     communications = list(communications)
+    group_names: dict[int, list[str]] = {}
+    chosen = (
+        Communication.groups.through.objects.filter(
+            communication_id__in=[c.pk for c in communications]
+        )
+        .order_by("group__name")
+        .values_list("communication_id", "group__name")
+    )
+    for communication_id, name in chosen:
+        group_names.setdefault(communication_id, []).append(name)
     last_ids = [pk for c in communications if (pk := getattr(c, "last_send_id", None))]
     counts = send_counts(Send(pk=pk) for pk in last_ids) if last_ids else {}
     with_groups = set(
@@ -429,7 +449,7 @@ def communication_rows(
     rows = []
     for c in communications:
         tz = c.sphere.timezone
-        names = [g.name for g in c.groups.all()]
+        names = group_names.get(c.pk, [])
         if c.kind == Communication.Kind.EVALUATION and c.evaluation:
             prefix = f"{c.evaluation.name} — "
         else:

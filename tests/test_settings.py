@@ -251,3 +251,26 @@ def test_the_readme_commands_work_on_a_developer_checkout_after_make_run(
     assert "Sphère « Lycée Leconte de Lisle » créée" in result.stdout
     dry_run = _manage("send_due_communications", "--dry-run", env=env)
     assert dry_run.stdout.strip() == "Rien à envoyer pour l'instant."
+
+
+def test_cookies_are_secure_unless_turned_off_for_a_local_benchmark(
+    tmp_path: Path,
+) -> None:
+    # given: production settings, then the same with SECURE_COOKIES=0
+    show = (
+        "from django.conf import settings; "
+        "print(settings.SESSION_COOKIE_SECURE, settings.CSRF_COOKIE_SECURE)"
+    )
+    production = _production_env(tmp_path)
+    benchmark = {**production, "SECURE_COOKIES": "0"}
+
+    # when
+    secure = _manage("shell", "-c", show, env=production)
+    plain = _manage("shell", "-c", show, env=benchmark)
+    deploy = _manage("check", "--deploy", "--fail-level", "WARNING", env=benchmark)
+
+    # then: secure by default; off only when asked, and the deploy check says so
+    assert _last_line(secure.stdout) == "True True", secure.stderr
+    assert _last_line(plain.stdout) == "False False", plain.stderr
+    assert deploy.returncode != 0
+    assert "SESSION_COOKIE_SECURE" in deploy.stdout + deploy.stderr

@@ -189,7 +189,7 @@ def test_evaluation_audience_is_limited_to_groups_with_a_window():
     assert list(audience(spec)) == [dated]
 
 
-def test_summary_is_one_aggregate_query_plus_one_for_the_sample(
+def test_summary_is_two_counts_plus_one_query_for_the_sample(
     django_assert_num_queries,
 ):
     sphere = SphereFactory()
@@ -198,7 +198,7 @@ def test_summary_is_one_aggregate_query_plus_one_for_the_sample(
     spec = _spec(
         sphere, kind=REMINDER, group_ids=(group.pk,), max_minutes=15, minutes_days=7
     )
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         summary = audience_summary(spec)
     assert summary.reach == 30
 

@@ -214,6 +214,25 @@ def test_list_shows_state_as_word_and_class_and_escapes_names(admin_client, sphe
     assert "communication--active" in body and "Active" in body
 
 
+def test_list_names_the_groups_of_each_communication_by_name(admin_client, sphere):
+    # given: two communications with groups of their own, chosen out of order
+    zebre, alpha, milieu = (
+        GroupFactory(sphere=sphere, name=name) for name in ("Zèbre", "Alpha", "Milieu")
+    )
+    CommunicationFactory(sphere=sphere, name="Première", groups=[zebre, alpha])
+    CommunicationFactory(sphere=sphere, name="Seconde", groups=[milieu])
+
+    # when
+    body = admin_client.get(
+        reverse("communications:list", kwargs={"slug": sphere.slug})
+    ).content.decode()
+
+    # then: each row has its own groups, by name
+    assert "<td>Alpha, Zèbre" in body
+    assert "<td>Milieu" in body
+    assert "Milieu, " not in body and ", Milieu" not in body
+
+
 def test_list_of_500_communications_runs_a_fixed_number_of_queries(
     admin_client, sphere, django_assert_max_num_queries
 ):

@@ -385,8 +385,11 @@ if (
     )
 
 # --- Security -------------------------------------------------------------------------
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Session and CSRF cookies only over HTTPS, unless DEBUG. SECURE_COOKIES=0 exists for a
+# local benchmark over plain http (`make bench-web`) only; `check --deploy` flags it.
+SECURE_COOKIES = _read("SECURE_COOKIES", env.bool, default=not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
 SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = _read(
