@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group as AuthGroup
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -272,14 +273,15 @@ def _client_for(role: str, world: World, *, csrf: bool = False) -> Client:
     if role == "anonymous":
         return client
     user = UserFactory(
-        is_superuser=role == "superuser", is_staff=role != "administrator"
+        is_superuser=role == "superuser", is_staff=role in ("support", "superuser")
     )
     if role == "administrator":
         world.sphere.administrators.add(user)
     elif role == "outsider":
         SphereFactory().administrators.add(user)
     elif role == "support":
-        user.groups.add(AuthGroup.objects.get_or_create(name="Support")[0])
+        # the group as its migration made it (the _support_group_in_database fixture)
+        user.groups.add(AuthGroup.objects.get(name="Support"))
     client.force_login(user)
     return client
 
@@ -322,6 +324,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("route", "role", "method"), CASES)
+@pytest.mark.usefixtures("_support_group_in_database")
 def test_url_answers_each_role(world, route, role, method):
     # given
     client = _client_for(role, world)
@@ -402,3 +405,256 @@ def test_webhook_refuses_any_request_without_the_secret(world, name):
     assert get.status_code in {400, 401, 403, 405}
     assert post.status_code in {400, 401, 403}
     assert _fingerprint() == before
+
+
+# --- The Django admin ---------------------------------------------------------------------
+#
+# Its patterns come from the ModelAdmins: for each registered model, what support (the
+# « Support » group) and a superuser may do there. Everyone else (a visitor, a sphere's
+# administrator, who is not staff) is sent to the admin's log-in page, and nothing
+# changes. A model registered without its row here fails
+# ``test_every_admin_pattern_has_a_row``.
+
+
+@dataclass(frozen=True)
+class AdminModel:
+    support_views: bool  # the « Support » group may view it (lists, pages, history)
+    superuser_adds: bool = False  # else read-only for everyone: writes go through
+    superuser_changes: bool = False  # the services, the sphere's pages, the commands
+    superuser_deletes: bool = False
+
+
+READ_ONLY = AdminModel(support_views=True)
+ADMIN_MODELS = {
+    "spheres.sphere": READ_ONLY,
+    "spheres.group": READ_ONLY,
+    "spheres.learner": READ_ONLY,
+    "spheres.dailyactivity": READ_ONLY,
+    "spheres.evaluation": READ_ONLY,
+    "spheres.undeliverableaddress": READ_ONLY,
+    "spheres.learnererasure": READ_ONLY,
+    "communications.communication": READ_ONLY,
+    "communications.communicationevent": READ_ONLY,
+    "communications.send": READ_ONLY,
+    "communications.delivery": READ_ONLY,
+    # log-in lock-outs: support sees them, a superuser lifts one by deleting it
+    "axes.accessattempt": AdminModel(True, False, True, True),
+    "axes.accessfailurelog": AdminModel(True, False, True, True),
+    "axes.accesslog": AdminModel(True, False, True, True),
+    # accounts and their groups: a superuser's only
+    "accounts.user": AdminModel(False, True, True, True),
+    "auth.group": AdminModel(False, True, True, True),
+}
+LOGIN = (302, "/admin/login/")
+TO_INDEX = (302, "/admin/")
+LOGGED_OUT = (302, "/connexion/")
+
+
+@dataclass(frozen=True)
+class SitePage:
+    """One of the admin site's own patterns: (GET, POST) for each role."""
+
+    kwargs: Callable[[World], dict[str, Any]]
+    visitor: tuple[Any, Any]  # anonymous, and a sphere's administrator (not staff)
+    support: tuple[Any, Any]
+    superuser: tuple[Any, Any]
+
+
+def _view_on_site(w: World) -> dict[str, Any]:
+    from django.contrib.contenttypes.models import ContentType
+
+    return {
+        "content_type_id": ContentType.objects.get_for_model(Sphere).pk,
+        "object_id": w.sphere.pk,
+    }
+
+
+ADMIN_SITE = {
+    "admin:index": SitePage(_none, (LOGIN, LOGIN), (200, 200), (200, 200)),
+    # the form to everyone not yet in; staff already in go on to the index
+    "admin:login": SitePage(_none, (200, 200), (TO_INDEX, 200), (TO_INDEX, 200)),
+    # logging out is a POST; someone not in is sent to the index (then to log in)
+    "admin:logout": SitePage(
+        _none, (TO_INDEX, TO_INDEX), (405, LOGGED_OUT), (405, LOGGED_OUT)
+    ),
+    "admin:password_change": SitePage(_none, (LOGIN, LOGIN), (200, 200), (200, 200)),
+    "admin:password_change_done": SitePage(
+        _none, (LOGIN, LOGIN), (200, 405), (200, 405)
+    ),
+    "admin:app_list": SitePage(
+        lambda w: {"app_label": "spheres"}, (LOGIN, LOGIN), (200, 200), (200, 200)
+    ),
+    # no field named: refused to anyone
+    "admin:autocomplete": SitePage(_none, (LOGIN, LOGIN), (403, 405), (403, 405)),
+    "admin:jsi18n": SitePage(_none, (LOGIN, LOGIN), (200, 405), (200, 405)),
+    # no model has a page on the site
+    "admin:view_on_site": SitePage(
+        _view_on_site, (LOGIN, LOGIN), (404, 404), (404, 404)
+    ),
+    # UserAdmin's own page: a superuser's
+    "admin:auth_user_password_change": SitePage(
+        lambda w: {"id": w.learner.pk}, (LOGIN, LOGIN), (403, 403), (200, 200)
+    ),
+}
+MODEL_VIEWS = ("changelist", "add", "change", "delete", "history")
+# One unnamed pattern per model (``<id>/`` redirects to ``<id>/change/``) and the
+# admin's final catch-all (unknown admin addresses: 404, or the log-in page).
+UNNAMED = {
+    "admin:<URLPattern '<path:object_id>/'>",
+    "admin:<URLPattern '(?P<url>.*)$'>",
+}
+
+
+def _admin_rows() -> dict[str, Callable[[], Any]]:
+    from tests.test_support_back_office import MODELS
+
+    rows: dict[str, Callable[[], Any]] = {
+        f"{app}.{model}": make for app, model, make in MODELS
+    }
+    rows["accounts.user"] = UserFactory
+    rows["auth.group"] = lambda: AuthGroup.objects.create(name="Secrétariat")
+    seen = {
+        "user_agent": "Firefox",
+        "ip_address": "192.0.2.7",
+        "username": "prof@ecole.example",
+        "http_accept": "text/html",
+        "path_info": "/connexion/",
+    }
+    rows["axes.accessattempt"] = lambda: AccessAttempt.objects.create(
+        **seen, get_data="", post_data="", failures_since_start=5
+    )
+    rows["axes.accessfailurelog"] = lambda: AccessFailureLog.objects.create(**seen)
+    rows["axes.accesslog"] = lambda: AccessLog.objects.create(**seen)
+    return rows
+
+
+def test_every_admin_pattern_has_a_row():
+    from django.contrib import admin
+
+    # given: the admin patterns the resolver knows, and the registered models
+    names = [
+        name
+        for name in _pattern_names(get_resolver().url_patterns)
+        if name.startswith("admin:")
+    ]
+    registered = {model._meta.label_lower for model in admin.site._registry}
+    # then: every model has its row (and a row to make one of it)
+    assert registered == set(ADMIN_MODELS)
+    assert set(_admin_rows()) >= registered
+    # and every pattern is the site's, a model's view, or an unnamed one
+    per_model = {
+        f"admin:{label.replace('.', '_')}_{view}"
+        for label in ADMIN_MODELS
+        for view in MODEL_VIEWS
+    }
+    assert set(names) - UNNAMED == set(ADMIN_SITE) | per_model
+    assert names.count("admin:<URLPattern '<path:object_id>/'>") == len(ADMIN_MODELS)
+
+
+def _admin_expected(
+    spec: AdminModel, view: str, role: str, method: str
+) -> int | tuple[int, str]:
+    """The status, or (302, where) for a redirection."""
+    if role in ("anonymous", "administrator", "outsider"):
+        return (302, reverse("admin:login"))
+    reads = view in ("changelist", "history") or (view == "change" and method == "get")
+    if role == "support":
+        # a POST to a list without an action, or to a history, only shows it again
+        return 200 if spec.support_views and reads else 403
+    if reads:
+        return 200
+    if view == "change":  # a POST
+        return 200 if spec.superuser_changes else 403
+    allowed = spec.superuser_adds if view == "add" else spec.superuser_deletes
+    if not allowed:
+        return 403
+    # a GET shows the form or the confirmation; a POST of an empty form shows its
+    # errors, a confirmed deletion goes back to the list
+    return 302 if (method, view) == ("post", "delete") else 200
+
+
+ADMIN_CASES = [
+    pytest.param(label, view, role, method, id=f"{method} {label} {view} as {role}")
+    for label in ADMIN_MODELS
+    for view in MODEL_VIEWS
+    for role in ROLES
+    for method in ("get", "post")
+]
+
+
+@pytest.mark.parametrize(("label", "view", "role", "method"), ADMIN_CASES)
+@pytest.mark.usefixtures("_support_group_in_database")
+def test_admin_answers_each_role(world, label, view, role, method):
+    # given: one row of the model
+    row = _admin_rows()[label]()
+    app, model = label.split(".")
+    args = [] if view in ("changelist", "add") else [row.pk]
+    url = reverse(f"admin:{app}_{model}_{view}", args=args)
+    client = _client_for(role, world)
+    count = type(row)._default_manager.count()
+    # when: a GET, or a POST of nothing (a delete POST confirms the deletion)
+    response = getattr(client, method)(url, {"post": "yes"} if view == "delete" else {})
+    # then
+    expected = _admin_expected(ADMIN_MODELS[label], view, role, method)
+    if isinstance(expected, tuple):
+        assert response.status_code == expected[0]
+        assert response["Location"].startswith(expected[1])
+    else:
+        assert response.status_code in (
+            {expected, 302}
+            if (method, role, expected) == ("post", "superuser", 200)
+            else {expected}
+        ), response.status_code
+    if role != "superuser":
+        assert type(row)._default_manager.count() == count
+
+
+SITE_CASES = [
+    pytest.param(name, role, method, id=f"{method} {name} as {role}")
+    for name in ADMIN_SITE
+    for role in ROLES
+    for method in ("get", "post")
+]
+
+
+@pytest.mark.parametrize(("name", "role", "method"), SITE_CASES)
+@pytest.mark.usefixtures("_support_group_in_database")
+def test_admin_site_answers_each_role(world, name, role, method):
+    # given
+    page = ADMIN_SITE[name]
+    kwargs = page.kwargs(world)
+    if name == "admin:auth_user_password_change":
+        kwargs = {"id": UserFactory().pk}
+    client = _client_for(role, world)
+    before = _fingerprint()
+    # when
+    response = getattr(client, method)(reverse(name, kwargs=kwargs))
+    # then
+    answers = {"support": page.support, "superuser": page.superuser}.get(
+        role, page.visitor
+    )
+    expected = answers[0 if method == "get" else 1]
+    if isinstance(expected, tuple):
+        assert response.status_code == expected[0]
+        assert response["Location"].startswith(expected[1]), response["Location"]
+    else:
+        assert response.status_code == expected
+    assert _fingerprint() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.usefixtures("_support_group_in_database")
+def test_admin_unnamed_patterns_answer_each_role(world, role):
+    # given: an object's short address (« <id>/ ») and an unknown admin address
+    client = _client_for(role, world)
+    short = f"/admin/spheres/sphere/{world.sphere.pk}/"
+    # when
+    redirect, unknown = client.get(short), client.get("/admin/nulle-part/")
+    # then: staff are sent on to the object's page, or get a 404; others log in
+    if role in ("support", "superuser"):
+        assert (redirect.status_code, redirect["Location"]) == (302, f"{short}change/")
+        assert unknown.status_code == 404
+    else:
+        for response in (redirect, unknown):
+            assert response.status_code == 302
+            assert response["Location"].startswith("/admin/login/")

@@ -471,5 +471,10 @@ LOGGING = {
         "handlers": ["console"],
         "level": _read("LOG_LEVEL", env.str, default="INFO"),
     },
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # axes logs every log-in and its counter reset at INFO; its lock-outs and
+        # failures are WARNING, and recorded in the database anyway.
+        "axes": {"level": "WARNING"},
+    },
 }
