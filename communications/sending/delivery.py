@@ -134,6 +134,9 @@ def chunk_deliver(
     (a row at its last attempt left SENDING is failed by the recovery pass).
     """
     now = now or timezone.now()
+    # The chunk's own clock, in case Celery's soft-limit signal does not come (its timer
+    # is armed when the pool sees the task accepted, which can race under load).
+    deadline = time.monotonic() + settings.SEND_SOFT_TIME_LIMIT
     outcome = ChunkOutcome()
     send = Send.objects.select_related("communication__sphere").get(pk=send_id)
     communication = send.communication
@@ -190,7 +193,7 @@ def chunk_deliver(
             .values_list(*_ROW_FIELDS)
         ]
         rows.sort(key=lambda row: row.pk == suspect)
-        _send_rows(send, rows, claim_id, outcome)
+        _send_rows(send, rows, claim_id, outcome, deadline=deadline)
     finish_if_done(send_id)
     logger.info(
         "send %s, deliveries %s-%s: %s",
@@ -203,7 +206,12 @@ def chunk_deliver(
 
 
 def _send_rows(
-    send: Send, rows: list[_Row], claim: uuid.UUID, outcome: ChunkOutcome
+    send: Send,
+    rows: list[_Row],
+    claim: uuid.UUID,
+    outcome: ChunkOutcome,
+    *,
+    deadline: float,
 ) -> None:
     prepared = content.send_prepare(send)
     builder = MessageBuilder(prepared)
@@ -211,7 +219,7 @@ def _send_rows(
     links = send.communication.kind == Communication.Kind.REMINDER
     transport = transport_open(builder.envelope_from)
     recorder = _Recorder(send=send, claim=claim)
-    with _stop_on_soft_limit() as stop, recorder, contextlib.closing(transport):
+    with _stop_on_soft_limit(deadline) as stop, recorder, contextlib.closing(transport):
         for index, row in enumerate(rows):
             if stop.requested:
                 outcome.stopped = "soft time limit"
@@ -571,22 +579,29 @@ def finish_if_done(send_id: int) -> None:
 
 
 class _StopFlag:
-    requested = False
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.signalled = False
+
+    @property
+    def requested(self) -> bool:
+        return self.signalled or time.monotonic() >= self.deadline
 
 
 @contextlib.contextmanager
-def _stop_on_soft_limit() -> Iterator[_StopFlag]:
+def _stop_on_soft_limit(deadline: float) -> Iterator[_StopFlag]:
     """Celery signals the soft time limit with SIGUSR1 (to raise
     ``SoftTimeLimitExceeded`` wherever the code is, e.g. half-way through an SMTP
-    exchange). While a chunk runs it only sets a flag, read between two messages."""
-    flag = _StopFlag()
+    exchange). While a chunk runs it only sets a flag, read between two messages; the
+    chunk also stops by itself once its own clock reaches ``deadline``."""
+    flag = _StopFlag(deadline)
     soft_signal = getattr(signal, "SIGUSR1", None)
     if soft_signal is None or threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def request_stop(signum: int, frame: object) -> None:
-        flag.requested = True
+        flag.signalled = True
 
     previous = signal.signal(soft_signal, request_stop)
     try:

@@ -341,6 +341,29 @@ def test_the_soft_time_limit_ends_the_chunk_between_two_messages(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_without_the_signal_the_chunk_stops_on_its_own_clock(
+    smtp_server, engine, settings
+):
+    # given: a server that takes 0.3 s per message, a soft limit of 1 s, and no signal
+    # from Celery at all (its timer can miss a task under load)
+    settings.SEND_SOFT_TIME_LIMIT = 1
+    smtp_server.handler.data_delay = 0.3
+    sphere = SphereFactory()
+    learners = _learners(sphere, 8)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when
+    (outcome,) = engine.work()
+    # then: stopped between two messages once its second had passed, the rest given
+    # back; the next run sends them, each learner once
+    assert outcome.stopped == "soft time limit"
+    assert 1 <= outcome.sent < 8 and outcome.sent + outcome.given_back == 8
+    smtp_server.handler.data_delay = 0
+    engine.work()
+    assert _received(smtp_server) == Counter({learner.email: 1 for learner in learners})
+
+
+@pytest.mark.django_db(transaction=True)
 def test_deactivation_stops_a_chunk_before_its_next_message(
     smtp_server, engine, monkeypatch, settings
 ):
