@@ -207,3 +207,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database of ``url`` if it does not exist yet (a benchmark
+    runs on a database of its own, never on the application's)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    if not url.startswith(("postgres://", "postgresql://")):
+        return
+    params = conninfo_to_dict(url)
+    name = params.get("dbname")
+    if not name:
+        return
+    maintenance = make_conninfo(url, dbname="postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"Created the database « {name} ».", flush=True)

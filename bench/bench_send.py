@@ -100,6 +100,7 @@ def main() -> int:
 
         os.environ["FIELD_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
     os.environ["DEBUG"] = "0"
+    _data.ensure_database(os.environ.get("DATABASE_URL", ""))
     import django
 
     django.setup()

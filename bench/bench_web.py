@@ -130,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     _environment()
+    _data.ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
