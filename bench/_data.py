@@ -228,5 +228,7 @@ def ensure_database(url: str) -> None:
             "SELECT 1 FROM pg_database WHERE datname = %s", [name]
         ).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(name)))
+            )
             print(f"Created the database « {name} ».", flush=True)

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.contrib.postgres.fields import ArrayField
+from django.db import connection, transaction
 from django.db.models import (
     Count,
     Exists,
     FilteredRelation,
+    Func,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -23,6 +28,7 @@ from django.db.models import (
     Sum,
 )
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import In
 
 from spheres.models import (
     DailyActivity,
@@ -209,11 +215,18 @@ def audience(spec: AudienceSpec, *, today: dt.date | None = None) -> QuerySet[Le
     )
 
 
-def undeliverable_address(sphere: Sphere) -> Exists:
-    """Whether the outer learner's address is marked in permanent failure in ``sphere``."""
-    return Exists(
-        UndeliverableAddress.objects.filter(
-            sphere_id=sphere.pk, email=Lower(OuterRef("email"))
+def undeliverable_address(sphere: Sphere) -> Q:
+    """Whether the outer learner's address is marked in permanent failure in ``sphere``.
+
+    An IN over the sphere's marked addresses, which PostgreSQL reads once into a hash,
+    rather than an EXISTS it would run once per learner, and again for each figure
+    that uses it: most of the live count's time on a sphere of 100,000 learners."""
+    return Q(
+        In(
+            Lower("email"),
+            UndeliverableAddress.objects.filter(sphere_id=sphere.pk)
+            .order_by()
+            .values("email"),
         )
     )
 
@@ -253,28 +266,55 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
     active_with_email = Q(is_active=True) & ~Q(email="")
     left_out = unsubscribed(spec.kind)
     subscribed, no_email = active_with_email, Q(email="")
-    extra = {}
+    extra: dict[str, Any] = {}
     if left_out is not None:
         # The dispatcher's order: an active unsubscribed learner is « unsubscribed »,
         # with an address or without.
         subscribed = active_with_email & ~left_out
         no_email &= ~(Q(is_active=True) & left_out)
         extra["unsubscribed"] = Count("pk", filter=Q(is_active=True) & left_out)
-    figures = audience(spec).aggregate(
-        reach=Count("pk", filter=subscribed & ~Q(dead)),
-        no_email=Count("pk", filter=no_email),
-        inactive=Count("pk", filter=Q(is_active=False) & ~Q(email="")),
-        undeliverable=Count("pk", filter=subscribed & Q(dead)),
-        **extra,
-    )
-    sample = list(
-        audience(spec)
-        .filter(subscribed & ~Q(dead))
-        .order_by("last_name", "first_name")[:sample_size]
-    )
-    return AudienceSummary(
-        sample=sample, ungrouped=_ungrouped(spec.sphere).count(), **figures
-    )
+    reached = subscribed & ~Q(dead)
+    ordering = ("last_name", "first_name")
+    postgresql = connection.vendor == "postgresql"
+    if postgresql:
+        # The first names come with the figures: the audience, whose minutes rule is
+        # most of the cost, is computed once.
+        extra["sample_ids"] = _FirstItems(
+            ArrayAgg("pk", filter=reached, order_by=ordering), count=sample_size
+        )
+    with transaction.atomic():
+        if postgresql:
+            # Compiling these queries (JIT) costs more than it saves: they are short.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        figures = audience(spec).aggregate(
+            reach=Count("pk", filter=reached),
+            no_email=Count("pk", filter=no_email),
+            inactive=Count("pk", filter=Q(is_active=False) & ~Q(email="")),
+            undeliverable=Count("pk", filter=subscribed & Q(dead)),
+            **extra,
+        )
+        if postgresql:
+            ids = figures.pop("sample_ids") or []
+            found = Learner.objects.in_bulk(ids)
+            sample = [found[pk] for pk in ids if pk in found]
+        else:
+            sample = list(
+                audience(spec).filter(reached).order_by(*ordering)[:sample_size]
+            )
+        ungrouped = _ungrouped(spec.sphere).count()
+    return AudienceSummary(sample=sample, ungrouped=ungrouped, **figures)
+
+
+class _FirstItems(Func):
+    """The first ``count`` items of a PostgreSQL array."""
+
+    template = "(%(expressions)s)[1:%(count)d]"
+
+    def __init__(self, expression: Any, *, count: int) -> None:
+        super().__init__(
+            expression, count=count, output_field=ArrayField(IntegerField())
+        )
 
 
 def _ungrouped(sphere: Sphere) -> QuerySet[Learner]:

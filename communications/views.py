@@ -12,7 +12,6 @@ from csp.decorators import csp_update
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -30,6 +29,7 @@ from spheres.models import Group, Learner, Sphere
 from spheres.selectors import learner_find, learner_get
 from spheres.services import learner_reminders_unsubscribe
 from spheres.views import render_tab, request_user, sphere_for
+from voltaire_comms.pagination import paginate
 
 from . import rendering, selectors, sending, services
 from .forms import (
@@ -42,6 +42,9 @@ from .rendering import PREVIEW_CSP
 from .unsubscribe import unsubscribe_read
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
+
+COMMUNICATIONS_PER_PAGE = 50
+DELIVERIES_PER_PAGE = 100
 
 
 def _shows_an_email(view: _View) -> _View:
@@ -62,13 +65,16 @@ def communication_list(request: HttpRequest, slug: str) -> HttpResponse:
     filter_form = CommunicationFilterForm(request.GET)
     filters = filter_form.filters()
     communications = selectors.communications_for_sphere(sphere=sphere, **filters)
+    page, filters_query = paginate(communications, COMMUNICATIONS_PER_PAGE, request.GET)
     return render_tab(
         request,
         sphere,
         "communications",
         "communications/list.html",
         {
-            "rows": selectors.communication_rows(communications),
+            "rows": selectors.communication_rows(page.object_list),
+            "page": page,
+            "filters_query": filters_query,
             "filter_form": filter_form,
             "is_filtered": any(filters.values()),
         },
@@ -444,7 +450,7 @@ def communication_send_detail(
     )
     if status := request.GET.get("resultat"):
         deliveries = deliveries.filter(status=status)
-    page = Paginator(deliveries, 100).get_page(request.GET.get("page"))
+    page, filters_query = paginate(deliveries, DELIVERIES_PER_PAGE, request.GET)
     return render_tab(
         request,
         sphere,
@@ -457,6 +463,7 @@ def communication_send_detail(
             "page": page,
             "statuses": Delivery.Status.choices,
             "status_filter": status or "",
+            "filters_query": filters_query,
         },
     )
 

@@ -14,6 +14,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
+from voltaire_comms.widgets import PlainSelect
+
 from .addresses import MAX_LENGTH, AddressRefused, address_normalize
 from .models import Evaluation, Group, Learner, Sphere
 
@@ -53,7 +55,7 @@ class LearnerFilterForm(forms.Form):
     """Search and group filter of the learners list (a GET form)."""
 
     q = forms.CharField(label=_("Rechercher"), required=False, max_length=200)
-    groupe = forms.ChoiceField(label=_("Groupe"), required=False)
+    groupe = forms.ChoiceField(label=_("Groupe"), required=False, widget=PlainSelect)
     relances = forms.ChoiceField(
         label=_("Relances"),
         required=False,
@@ -113,6 +115,7 @@ class LearnerBulkForm(forms.Form):
         queryset=Group.objects.none(),
         label=_("Groupe"),
         empty_label=_("Choisissez un groupe"),
+        widget=PlainSelect,
         error_messages={
             "required": _("Choisissez un groupe."),
             "invalid_choice": _("Ce groupe n'appartient pas à cette sphère."),

@@ -9,7 +9,6 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -19,6 +18,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from voltaire_comms.pagination import paginate
 
 from . import privacy, selectors, services
 from .forms import (
@@ -101,10 +101,7 @@ def _render_learners(
 ) -> HttpResponse:
     filter_form = LearnerFilterForm(query, sphere=sphere)
     learners = selectors.learners_list(sphere=sphere, **filter_form.filters())
-    page = Paginator(learners, LEARNERS_PER_PAGE).get_page(query.get("page"))
-    # Pagination links keep the search and the filter.
-    filters = query.copy()
-    filters.pop("page", None)
+    page, filters_query = paginate(learners, LEARNERS_PER_PAGE, query)
     bulk_form = bulk_form or LearnerBulkForm(
         sphere=sphere, initial={"retour": query.urlencode()}
     )
@@ -119,7 +116,7 @@ def _render_learners(
                 query.get("q") or query.get("groupe") or query.get("relances")
             ),
             "page": page,
-            "filters_query": filters.urlencode(),
+            "filters_query": filters_query,
             "bulk_form": bulk_form,
             "checked_ids": bulk_form.checked_ids(),
             "has_groups": filter_form.groups != {},

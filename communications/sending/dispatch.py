@@ -31,7 +31,6 @@ from django.db.models import (
     Case,
     CharField,
     DateTimeField,
-    Exists,
     F,
     IntegerField,
     Max,
@@ -209,7 +208,7 @@ def _write_deliveries(
 
     # Each left-out learner's reason, the first that applies, in the order of
     # selectors.learner_skip_reason (« Pourquoi ? »).
-    skips: list[tuple[Q | Exists, Delivery.Reason]] = [
+    skips: list[tuple[Q, Delivery.Reason]] = [
         (Q(is_active=False), Delivery.Reason.INACTIVE)
     ]
     unsubscribed = selectors.unsubscribed(communication.kind)

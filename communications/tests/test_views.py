@@ -233,16 +233,22 @@ def test_list_names_the_groups_of_each_communication_by_name(admin_client, spher
     assert "Milieu, " not in body and ", Milieu" not in body
 
 
-def test_list_of_500_communications_runs_a_fixed_number_of_queries(
+def test_list_of_500_communications_shows_50_per_page_in_a_fixed_number_of_queries(
     admin_client, sphere, django_assert_max_num_queries
 ):
     groups = GroupFactory.create_batch(3, sphere=sphere)
-    CommunicationFactory.create_batch(500, sphere=sphere, groups=groups)
+    CommunicationFactory.create_batch(500, sphere=sphere, groups=groups, name="Relance")
     url = reverse("communications:list", kwargs={"slug": sphere.slug})
     # 3 of them renew the session's expiry (SESSION_SAVE_EVERY_REQUEST)
-    with django_assert_max_num_queries(11):
-        response = admin_client.get(url)
-    assert response.content.decode().count("communication__name") == 500
+    with django_assert_max_num_queries(12):
+        response = admin_client.get(url, {"q": "relance"})
+    body = response.content.decode()
+    assert body.count("communication__name") == 50
+    assert "Page 1 sur 10" in body
+    # the link to the next page keeps the search
+    assert 'href="?q=relance&amp;page=2" rel="next"' in body
+    last = admin_client.get(url, {"q": "relance", "page": 10}).content.decode()
+    assert last.count("communication__name") == 50 and "Page 10 sur 10" in last
 
 
 def test_preview_renders_the_chosen_learner_message_escaped(admin_client, sphere):
