@@ -1,8 +1,10 @@
 """Sessions that end, and pages that stay out of caches.
 
-An idle session ends by itself (SESSION_COOKIE_AGE, renewed at every request); a
-session in use ends SESSION_ABSOLUTE_LIFETIME seconds after its log-in, so that a
-forgotten tab on a shared computer does not stay open for ever.
+An idle session ends by itself: SESSION_COOKIE_AGE after its expiry was last renewed,
+which a request does when the last renewal is over SESSION_RENEW_AFTER seconds old (a
+minute: renewing at every request would write the session at every page). A session in
+use ends SESSION_ABSOLUTE_LIFETIME seconds after its log-in, so that a forgotten tab on
+a shared computer does not stay open for ever.
 """
 
 import time
@@ -17,8 +19,10 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext
 
-# The session key holding when the user logged in (seconds since the epoch).
+# The session keys holding when the user logged in, and when the session's expiry was
+# last renewed (seconds since the epoch).
 LOGGED_IN_AT = "logged_in_at"
+RENEWED_AT = "renewed_at"
 
 # Nothing the application uses: a page cannot reach the camera, the microphone, the
 # position or the payment and sensor interfaces, even through a frame.
@@ -41,7 +45,19 @@ Middleware = Callable[[HttpRequest], HttpResponseBase]
 
 def stamp_login(request: HttpRequest) -> None:
     """Record in the session that its user has just logged in."""
-    request.session[LOGGED_IN_AT] = int(time.time())
+    request.session[LOGGED_IN_AT] = request.session[RENEWED_AT] = int(time.time())
+
+
+def _renew_if_due(request: HttpRequest) -> None:
+    """Push the session's expiry back (the session is saved at the end of the request,
+    with a new SESSION_COOKIE_AGE) when it was last renewed over a minute ago."""
+    now = int(time.time())
+    renewed_at = request.session.get(RENEWED_AT)
+    if (
+        not isinstance(renewed_at, int)
+        or now - renewed_at >= settings.SESSION_RENEW_AFTER
+    ):
+        request.session[RENEWED_AT] = now
 
 
 def session_lifetime(get_response: Middleware) -> Middleware:
@@ -69,6 +85,7 @@ def session_lifetime(get_response: Middleware) -> Middleware:
                     else None
                 )
                 return redirect_to_login(request.get_full_path(), login_url)
+            _renew_if_due(request)
         return get_response(request)
 
     return middleware

@@ -40,6 +40,31 @@ def test_a_session_idle_for_two_hours_ends(client: Client, admin_user) -> None:
     assert response["Location"].startswith(reverse("login"))
 
 
+def test_pages_read_in_a_row_write_the_session_once_a_minute(
+    client: Client, admin_user
+) -> None:
+    from django.contrib.sessions.models import Session
+
+    def expiry() -> dt.datetime:
+        return Session.objects.get(session_key=client.session.session_key).expire_date
+
+    # given: logged in at 8:00
+    with time_machine.travel(MORNING, tick=False):
+        _log_in(client, admin_user)
+    at_log_in = expiry()
+
+    # when: pages within the minute, then one a minute and a half later
+    with time_machine.travel(MORNING + dt.timedelta(seconds=30), tick=False):
+        assert client.get(reverse("spheres:list")).status_code == 200
+    unchanged = expiry()
+    with time_machine.travel(MORNING + dt.timedelta(seconds=90), tick=False):
+        assert client.get(reverse("spheres:list")).status_code == 200
+
+    # then: only the last one renewed the expiry, to two hours after it
+    assert unchanged == at_log_in == MORNING + dt.timedelta(hours=2)
+    assert expiry() == MORNING + dt.timedelta(hours=2, seconds=90)
+
+
 def test_the_idle_timeout_comes_from_the_setting(
     client: Client, admin_user, settings
 ) -> None:

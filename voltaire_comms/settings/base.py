@@ -429,7 +429,12 @@ if not 0 < SESSION_IDLE_TIMEOUT <= SESSION_ABSOLUTE_LIFETIME:
         "0 < SESSION_IDLE_TIMEOUT <= SESSION_ABSOLUTE_LIFETIME (seconds)"
     )
 SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
-SESSION_SAVE_EVERY_REQUEST = True
+# A request renews the session's expiry when the last renewal is older than this
+# (accounts.middleware): an idle session ends between SESSION_IDLE_TIMEOUT minus this
+# and SESSION_IDLE_TIMEOUT after the last request, and pages read in a row write it
+# once a minute, not at each page.
+SESSION_RENEW_AFTER = 60
+SESSION_SAVE_EVERY_REQUEST = False
 
 # --- Log-in protection (django-axes) --------------------------------------------------
 # Five failed log-ins for one account, or from one address, lock it out for fifteen
