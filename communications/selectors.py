@@ -245,7 +245,6 @@ class AudienceSummary:
     no_email: int  # in the audience but without an e-mail address
     inactive: int  # in the audience but deactivated
     undeliverable: int  # in the audience, but their address is in permanent failure
-    ungrouped: int  # left out for having no group (only when the sphere has groups)
     sample: list[Learner]
     unsubscribed: int = 0  # in the audience of a reminder, but unsubscribed from them
 
@@ -302,8 +301,7 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
             sample = list(
                 audience(spec).filter(reached).order_by(*ordering)[:sample_size]
             )
-        ungrouped = _ungrouped(spec.sphere).count()
-    return AudienceSummary(sample=sample, ungrouped=ungrouped, **figures)
+    return AudienceSummary(sample=sample, **figures)
 
 
 class _FirstItems(Func):

@@ -116,7 +116,16 @@ def communication_help(request: HttpRequest, slug: str) -> HttpResponse:
 
 def _audience_context(form: CommunicationForm) -> dict:
     sphere_groups = list(form.groups_field.queryset or ())
-    return {"sphere_has_groups": bool(sphere_groups)}
+    return {
+        "sphere_has_groups": bool(sphere_groups),
+        # Counted once with the page, not at each change of the live summary: it
+        # depends on the sphere only.
+        "ungrouped": (
+            selectors.ungrouped_count(sphere=sphere_groups[0].sphere)
+            if sphere_groups
+            else 0
+        ),
+    }
 
 
 @_shows_an_email
@@ -638,11 +647,6 @@ def communication_audience(request: HttpRequest, slug: str, kind: str) -> HttpRe
         {
             "summary": summary,
             "sphere_has_groups": sphere_has_groups,
-            "ungrouped": (
-                summary.ungrouped
-                if summary
-                else selectors.ungrouped_count(sphere=sphere)
-            ),
             "today": timezone.localdate(timezone=sphere.tzinfo),
         },
     )

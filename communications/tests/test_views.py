@@ -309,7 +309,14 @@ def test_live_audience_counts_the_current_choice(admin_client, sphere):
         url, {"groups": [group.pk], "max_level": "75"}
     ).content.decode()
     assert "3 utilisateurs recevraient cette communication aujourd" in body
-    assert "1 utilisateur sans groupe" in body
+    # the learners without a group are counted once, with the form's page
+    assert "sans groupe" not in body
+    form = admin_client.get(
+        reverse(
+            "communications:create", kwargs={"slug": sphere.slug, "kind": "reminder"}
+        )
+    ).content.decode()
+    assert "1 utilisateur sans groupe n'est jamais inclus." in html.unescape(form)
 
 
 def test_live_audience_counts_learners_unsubscribed_from_reminders(
