@@ -56,3 +56,11 @@ def test_plain_select_renders_what_djangos_select_renders():
     assert [
         attrs for attrs, _label in _parsed(mine).options if "selected" in attrs
     ] == [{"value": "2", "selected": None}]
+
+
+def test_plain_select_with_groups_of_options_and_no_value():
+    choices = [("Lycée", [(1, "2de A"), (2, "1re B")]), ("Collège", [(3, "3e C")])]
+    mine = PlainSelect(choices=choices).render("groupe", None)
+    django = forms.Select(choices=choices).render("groupe", None)
+    assert _parsed(mine).options == _parsed(django).options
+    assert mine.count("<optgroup") == 2 and "selected" not in mine

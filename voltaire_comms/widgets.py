@@ -24,7 +24,7 @@ def _attributes(attrs: dict[str, Any]) -> str:
 class PlainSelect(forms.Select):
     """A ``<select>`` written in Python rather than through one template per option:
     the same HTML as Django's, for lists of hundreds of options (a sphere's groups),
-    where rendering each option's template is most of the page's time."""
+    where rendering each option's template was most of the page's time."""
 
     def render(
         self,
@@ -33,20 +33,32 @@ class PlainSelect(forms.Select):
         attrs: dict[str, Any] | None = None,
         renderer: Any = None,
     ) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        parts = [
-            f'<select name="{escape(widget["name"])}"{_attributes(widget["attrs"])}>'
-        ]
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                parts.append(f'<optgroup label="{escape(str(group_name))}">')
-            parts.extend(
-                f'<option value="{escape(str(option["value"]))}"'
-                f"{_attributes(option['attrs'])}>{escape(str(option['label']))}</option>"
-                for option in options
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        if self.allow_multiple_selected:
+            final_attrs["multiple"] = True
+        wanted = {str(v) for v in self.format_value(value)}
+        parts = [f'<select name="{escape(name)}"{_attributes(final_attrs)}>']
+        has_selected = False
+
+        def option(option_value: Any, label: Any) -> str:
+            nonlocal has_selected
+            text = "" if option_value is None else str(option_value)
+            selected = text in wanted and (
+                self.allow_multiple_selected or not has_selected
             )
-            if group_name:
+            has_selected |= selected
+            return (
+                f'<option value="{escape(text)}"{" selected" if selected else ""}>'
+                f"{escape(str(label))}</option>"
+            )
+
+        for option_value, label in self.choices:
+            if isinstance(label, (list, tuple)):
+                parts.append(f'<optgroup label="{escape(str(option_value))}">')
+                parts.extend(option(v, sub_label) for v, sub_label in label)
                 parts.append("</optgroup>")
+            else:
+                parts.append(option(option_value, label))
         parts.append("</select>")
         # Every name, value and label is escaped above.
         return mark_safe("\n".join(parts))  # noqa: S308
