@@ -13,15 +13,13 @@ searches by the start of a word that indexes serve, and no select of every row o
 large table (the forms are read-only; the group filter lists one sphere's groups).
 """
 
-from typing import Any, cast
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.formats import number_format
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
+
+from voltaire_comms.pagination import CappedCountPaginator
 
 from .models import (
     DailyActivity,
@@ -33,28 +31,6 @@ from .models import (
     Sphere,
     UndeliverableAddress,
 )
-
-
-class CappedCountPaginator(Paginator):
-    """Counts rows up to ``CAP`` only: ``COUNT(*)`` over a million messages costs more
-    than the page itself. Past the cap the list says « plus de 10 000 »
-    (``templates/admin/pagination.html``) and offers the first ``CAP`` rows' pages."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        # Without the ordering: the database stops after CAP + 1 rows of any index.
-        rows = cast(QuerySet[Any], self.object_list)
-        return rows.order_by()[: self.CAP + 1].count()
-
-    @property
-    def capped(self) -> bool:
-        return self.count > self.CAP
-
-    @property
-    def cap_display(self) -> str:
-        return number_format(self.CAP, force_grouping=True)
 
 
 class ReadOnlyAdminMixin:

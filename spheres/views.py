@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -18,7 +19,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from voltaire_comms.pagination import paginate
+from voltaire_comms.pagination import CappedCountPaginator, paginate
 
 from . import privacy, selectors, services
 from .forms import (
@@ -31,6 +32,12 @@ from .forms import (
 from .models import Evaluation, Sphere
 
 LEARNERS_PER_PAGE = 50
+
+
+class SearchPaginator(CappedCountPaginator):
+    CAP = 1_000
+
+
 IMPORT_CSV_HEADER = "identifiant,prenom,nom,email,groupes,niveau"
 
 
@@ -101,7 +108,13 @@ def _render_learners(
 ) -> HttpResponse:
     filter_form = LearnerFilterForm(query, sphere=sphere)
     learners = selectors.learners_list(sphere=sphere, **filter_form.filters())
-    page, filters_query = paginate(learners, LEARNERS_PER_PAGE, query)
+    # A search is counted up to SEARCH_COUNT_CAP: past it, the administrator refines it.
+    page, filters_query = paginate(
+        learners,
+        LEARNERS_PER_PAGE,
+        query,
+        paginator_class=SearchPaginator if query.get("q", "").split() else Paginator,
+    )
     bulk_form = bulk_form or LearnerBulkForm(
         sphere=sphere, initial={"retour": query.urlencode()}
     )

@@ -432,6 +432,28 @@ def test_users_list_is_paginated_by_fifty(admin_client, sphere):
     assert ">u54</a></td>" in second
 
 
+def test_a_search_matching_too_many_learners_asks_to_refine_it(
+    admin_client, sphere, monkeypatch
+):
+    # given: a search counted up to 3 (1,000 in service), and 4 learners matching it
+    from spheres.views import SearchPaginator
+
+    monkeypatch.setattr(SearchPaginator, "CAP", 3)
+    for n in range(4):
+        LearnerFactory(sphere=sphere, identifiant=f"dupont{n}", last_name="Dupont")
+    LearnerFactory(sphere=sphere, identifiant="martin", last_name="Martin")
+    # when
+    searched = _content(admin_client.get(_learners_url(sphere), {"q": "dupont"}))
+    everyone = _content(admin_client.get(_learners_url(sphere)))
+    # then: the search says there are more than 3, the list without one counts them all
+    assert (
+        "Plus de 3 utilisateurs correspondent à cette recherche\u00a0: précisez-la "
+        "pour les voir tous." in searched
+    )
+    assert ">dupont3</a></td>" in searched
+    assert "5 utilisateurs" in everyone
+
+
 def test_users_list_runs_a_bounded_number_of_queries(
     admin_client, sphere, django_assert_max_num_queries
 ):
