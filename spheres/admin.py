@@ -13,7 +13,6 @@ searches by the start of a word that indexes serve, and no select of every row o
 large table (the forms are read-only; the group filter lists one sphere's groups).
 """
 
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
