@@ -5,7 +5,7 @@ another sphere is a form error, never a change.
 """
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -128,12 +128,25 @@ class LearnerBulkForm(forms.Form):
     # The list's query string (search, filter, page), to come back to the same view.
     retour = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
 
-    def __init__(self, *args: Any, sphere: Sphere, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        sphere: Sphere,
+        groups: Iterable[Group] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``groups``: the sphere's groups by name when the page has read them already
+        (the list's filter): the select shows them without reading them again."""
         super().__init__(*args, **kwargs)
         learners = cast(forms.ModelMultipleChoiceField, self.fields["learners"])
         learners.queryset = Learner.objects.filter(sphere=sphere)
         group = cast(forms.ModelChoiceField, self.fields["group"])
         group.queryset = Group.objects.filter(sphere=sphere).order_by("name")
+        if groups is not None:
+            group.widget.choices = [
+                ("", group.empty_label),
+                *((g.pk, g.name) for g in groups),
+            ]
         self.fields["group"].widget.attrs["id"] = "id_bulk_group"
 
     def checked_ids(self) -> set[str]:

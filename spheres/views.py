@@ -116,7 +116,9 @@ def _render_learners(
         paginator_class=SearchPaginator if query.get("q", "").split() else Paginator,
     )
     bulk_form = bulk_form or LearnerBulkForm(
-        sphere=sphere, initial={"retour": query.urlencode()}
+        sphere=sphere,
+        groups=filter_form.groups.values(),
+        initial={"retour": query.urlencode()},
     )
     return render_tab(
         request,
