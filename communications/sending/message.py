@@ -27,6 +27,9 @@ from ..rendering import PreparedMessage, RenderedMessage, one_line
 
 CRLF = b"\r\n"
 
+# A file sent with a message: name, content, MIME type.
+Attachment = tuple[str, bytes, str]
+
 
 def _encoded_words(value: str) -> str:
     """RFC 2047 base64 encoded-words, each under the 75-character limit, folded."""
@@ -67,7 +70,10 @@ def encode_header(value: str) -> str:
 
 
 def _b64_body(text: str) -> bytes:
-    data = text.encode()
+    return _b64_bytes(text.encode())
+
+
+def _b64_bytes(data: bytes) -> bytes:
     return CRLF.join(
         binascii.b2a_base64(data[i : i + 57], newline=False)
         for i in range(0, len(data), 57)
@@ -108,12 +114,19 @@ class MessageBuilder:
         reply_to = prepared.reply_to
         if "\r" in reply_to or "\n" in reply_to:
             raise ValueError("reply-to address with a line break")
-        self._head = (
+        common = (
             f"From: {format_from(name, address)}\r\n"
             f"Reply-To: {reply_to}\r\n"
             "MIME-Version: 1.0\r\n"
             "Auto-Submitted: auto-generated\r\n"
-            f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'
+        )
+        alternative = f'Content-Type: multipart/alternative; boundary="{self.boundary}"'
+        self._head = f"{common}{alternative}\r\n".encode()
+        # With an attachment: multipart/mixed, the text and HTML as its first part.
+        self.mixed_boundary = f"=_vcm_{uuid.uuid4().hex[:24]}"
+        self._mixed_head = (
+            f'{common}Content-Type: multipart/mixed; boundary="{self.mixed_boundary}"'
+            f"\r\n\r\n--{self.mixed_boundary}\r\n{alternative}\r\n"
         ).encode()
         boundary = self.boundary.encode()
         self._text_head = (
@@ -159,9 +172,11 @@ class MessageBuilder:
         message: RenderedMessage,
         message_id: str,
         unsubscribe_url: str = "",
+        attachment: Attachment | None = None,
     ) -> bytes:
         """One message; with ``unsubscribe_url`` (reminders), the RFC 8058 one-click
-        unsubscribe headers."""
+        unsubscribe headers; with ``attachment`` (an evaluation's invitation), that
+        file after the text and the HTML."""
         if "\r" in to or "\n" in to or "<" in to or ">" in to:
             raise ValueError("recipient address with forbidden characters")
         head = (
@@ -178,15 +193,35 @@ class MessageBuilder:
                 else ""
             )
         ).encode()
+        parts = [
+            head,
+            self._head if attachment is None else self._mixed_head,
+            CRLF,
+            self._text_head,
+            _b64_body(message.text),
+            self._html_head,
+            _b64_body(message.html),
+            self._tail,
+        ]
+        if attachment is not None:
+            parts.append(self._attachment_part(attachment))
+        return b"".join(parts)
+
+    def _attachment_part(self, attachment: Attachment) -> bytes:
+        filename, content, content_type = attachment
+        if not (filename.isascii() and filename.isprintable()) or '"' in filename:
+            raise ValueError("attachment name with forbidden characters")
+        if not (content_type.isascii() and content_type.isprintable()):
+            raise ValueError("attachment type with forbidden characters")
+        boundary = self.mixed_boundary.encode()
         return b"".join(
             (
-                head,
-                self._head,
-                CRLF,
-                self._text_head,
-                _b64_body(message.text),
-                self._html_head,
-                _b64_body(message.html),
-                self._tail,
+                CRLF + b"--" + boundary + CRLF,
+                f'Content-Type: {content_type}; name="{filename}"'.encode() + CRLF,
+                f'Content-Disposition: attachment; filename="{filename}"'.encode()
+                + CRLF,
+                b"Content-Transfer-Encoding: base64" + CRLF + CRLF,
+                _b64_bytes(content),
+                CRLF + b"--" + boundary + b"--" + CRLF,
             )
         )

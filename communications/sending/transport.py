@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import socket
+from email.mime.text import MIMEText
 from typing import Any, Protocol
 
 from anymail.exceptions import AnymailRecipientsRefused
@@ -218,6 +219,7 @@ def django_message(
     reply_to: str,
     message_id: str,
     headers: dict[str, str] | None = None,
+    attachment: tuple[str, bytes, str] | None = None,
 ) -> EmailMultiAlternatives:
     """The same message as ``MessageBuilder.build`` makes, for Django backends."""
     email = EmailMultiAlternatives(
@@ -233,4 +235,17 @@ def django_message(
         },
     )
     email.attach_alternative(html, "text/html")
+    if attachment is not None:
+        # A text part in UTF-8 (base64, as the raw transport writes it) with the
+        # type's parameters (``method=PUBLISH``), which Django's attach() drops.
+        filename, content, content_type = attachment
+        main, _, params = content_type.partition(";")
+        part = MIMEText(content.decode(), main.strip().split("/")[1], "utf-8")
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name and name != "charset":
+                part.set_param(name, value.strip('"'))
+        part.set_param("name", filename)
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        email.attach(part)
     return email

@@ -1,0 +1,60 @@
+"""The calendar invitation an evaluation announcement carries: one event, the learner's
+own window, in the sphere's time zone (an ``.ics`` file, RFC 5545, ``METHOD:PUBLISH``:
+« add to my calendar », no reply expected)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from icalendar import Calendar, Event, Timezone
+
+FILENAME = "evaluation.ics"
+CONTENT_TYPE = 'text/calendar; charset="utf-8"; method=PUBLISH'
+
+
+def invitation_uid(*, evaluation_id: int, learner_id: int, domain: str) -> str:
+    """The same for every message about one learner's place in one evaluation, so that a
+    calendar updates the event it has rather than adding a second one."""
+    return f"evaluation-{evaluation_id}-learner-{learner_id}@{domain}"
+
+
+def evaluation_invitation(
+    *,
+    uid: str,
+    summary: str,
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    tz: ZoneInfo,
+    url: str = "",
+) -> bytes:
+    """The ``.ics`` file of one learner's evaluation window. ``summary``: the message's
+    subject, as the learner reads it."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//Voltaire Communications//Annonce d'évaluation//FR")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", timezone.now())
+    event.add("dtstart", starts_at.astimezone(tz))
+    event.add("dtend", ends_at.astimezone(tz))
+    event.add("summary", " ".join(summary.split()))
+    if url:
+        event.add("url", url)
+        event.add("description", url)
+    calendar.add_component(_vtimezone(tz.key, starts_at.astimezone(tz).year))
+    calendar.add_component(event)
+    return calendar.to_ical()
+
+
+@lru_cache(maxsize=64)
+def _vtimezone(tzid: str, year: int) -> Timezone:
+    """The zone's rules from the year before the event to the year after it: what a
+    calendar needs to place the event, a few lines rather than every change since
+    1970 (made once per zone and year, not per message)."""
+    return Timezone.from_tzid(
+        tzid, first_date=dt.date(year - 1, 1, 1), last_date=dt.date(year + 2, 1, 1)
+    )
