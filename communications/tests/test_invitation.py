@@ -66,7 +66,7 @@ def _evaluation_due():
     return evaluation, in_a, in_b
 
 
-def _event(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.Event]:
+def _event(message: EmailMessage) -> tuple[icalendar.Calendar, icalendar.Component]:
     (part,) = list(message.iter_attachments())
     assert part.get_content_type() == "text/calendar"
     assert part.get_param("method") == "PUBLISH"
@@ -88,7 +88,9 @@ def _check(message: EmailMessage, *, first_name: str, start: dt.datetime, length
     assert event["DTSTART"].params["TZID"] == "Indian/Reunion"
     assert str(event["SUMMARY"]) == f"Évaluation de {first_name}"
     # the text and the HTML are still there, the text with the window in Réunion
-    text = message.get_body(("plain",)).get_content()
+    plain = message.get_body(("plain",))
+    assert plain is not None
+    text = plain.get_content()
     assert f"à {start.astimezone(REUNION):%-H}\u00a0h\u00a0" in text
     assert message.get_body(("html",)) is not None
     return str(event["UID"])
