@@ -471,6 +471,25 @@ def communication_send_test(
         reply_to=[communication.reply_to],
     )
     email.attach_alternative(message.html, "text/html")
+    if communication.kind == Communication.Kind.EVALUATION:
+        # The learner's calendar invitation too, as the send attaches it (an event of
+        # its own: the test's is never the learner's).
+        from . import selectors
+        from .sending.invitation import invitation_attachment
+        from .sending.transport import attach_file
+
+        attachment = invitation_attachment(
+            prepared=prepared,
+            learner_id=learner.pk,
+            subject=message.subject,
+            window=selectors.learner_window(
+                selectors.AudienceSpec.of(communication, group_ids),
+                learner_id=learner.pk,
+            ),
+            test=True,
+        )
+        if attachment is not None:
+            attach_file(email, attachment)
     email.send()
     if communication.pk is not None:
         CommunicationEvent.objects.create(

@@ -54,9 +54,9 @@ from spheres.models import UndeliverableAddress
 
 from .. import unsubscribe
 from ..models import Communication, Delivery, Send
-from . import content, invitation, queue
-from .invitation import evaluation_invitation, invitation_uid
-from .message import Attachment, MessageBuilder, unsubscribe_headers
+from . import content, queue
+from .invitation import invitation_attachment
+from .message import MessageBuilder, unsubscribe_headers
 from .transport import (
     DjangoTransport,
     PermanentError,
@@ -325,10 +325,11 @@ def _deliver_one(
                 unsubscribe_url=unsubscribe_url,
             )
         )
-        attachment = (
-            _invitation(row, prepared, message.subject, builder.domain, window)
-            if window is not None
-            else None
+        attachment = invitation_attachment(
+            prepared=prepared,
+            learner_id=row.learner_id,
+            subject=message.subject,
+            window=window,
         )
         if transport.raw:
             raw = builder.build(
@@ -380,31 +381,6 @@ def _deliver_one(
             )
         return _later(row, str(error))
     return _Result(Delivery.Status.SENT, message_id=esp_id or message_id)
-
-
-def _invitation(
-    row: _Row,
-    prepared: Any,
-    subject: str,
-    domain: str,
-    window: tuple[dt.datetime, dt.datetime],
-) -> Attachment | None:
-    """An evaluation announcement's calendar file: the learner's window."""
-    if prepared.evaluation_id is None or row.learner_id is None:
-        return None
-    ics = evaluation_invitation(
-        uid=invitation_uid(
-            evaluation_id=prepared.evaluation_id,
-            learner_id=row.learner_id,
-            domain=domain,
-        ),
-        summary=subject,
-        starts_at=window[0],
-        ends_at=window[1],
-        tz=prepared.timezone,
-        url=prepared.constants.get("lien_connexion", ""),
-    )
-    return (invitation.FILENAME, ics, invitation.CONTENT_TYPE)
 
 
 class _Recorder:

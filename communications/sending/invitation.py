@@ -5,20 +5,56 @@ own window, in the sphere's time zone (an ``.ics`` file, RFC 5545, ``METHOD:PUBL
 from __future__ import annotations
 
 import datetime as dt
+from email.utils import parseaddr
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from icalendar import Calendar, Event, Timezone
 
+from ..rendering import PreparedMessage
+
 FILENAME = "evaluation.ics"
 CONTENT_TYPE = 'text/calendar; charset="utf-8"; method=PUBLISH'
 
 
-def invitation_uid(*, evaluation_id: int, learner_id: int, domain: str) -> str:
+def invitation_uid(
+    *, evaluation_id: int, learner_id: int, domain: str, test: bool = False
+) -> str:
     """The same for every message about one learner's place in one evaluation, so that a
-    calendar updates the event it has rather than adding a second one."""
-    return f"evaluation-{evaluation_id}-learner-{learner_id}@{domain}"
+    calendar updates the event it has rather than adding a second one. A test message's
+    event has its own, so that it never stands for the learner's."""
+    who = f"test-{learner_id}" if test else f"learner-{learner_id}"
+    return f"evaluation-{evaluation_id}-{who}@{domain}"
+
+
+def invitation_attachment(
+    *,
+    prepared: PreparedMessage,
+    learner_id: int | None,
+    subject: str,
+    window: tuple[dt.datetime, dt.datetime] | None,
+    test: bool = False,
+) -> tuple[str, bytes, str] | None:
+    """The calendar file of an evaluation announcement for one learner, as an
+    attachment (name, content, type); ``None`` for any other message."""
+    if prepared.evaluation_id is None or learner_id is None or window is None:
+        return None
+    domain = parseaddr(prepared.from_email)[1].rpartition("@")[2] or "localhost"
+    ics = evaluation_invitation(
+        uid=invitation_uid(
+            evaluation_id=prepared.evaluation_id,
+            learner_id=learner_id,
+            domain=domain,
+            test=test,
+        ),
+        summary=subject,
+        starts_at=window[0],
+        ends_at=window[1],
+        tz=prepared.timezone,
+        url=prepared.constants.get("lien_connexion", ""),
+    )
+    return (FILENAME, ics, CONTENT_TYPE)
 
 
 def evaluation_invitation(

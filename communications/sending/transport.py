@@ -21,7 +21,7 @@ from email.mime.text import MIMEText
 from typing import Any, Protocol
 
 from anymail.exceptions import AnymailRecipientsRefused
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
 logger = logging.getLogger(__name__)
@@ -236,16 +236,21 @@ def django_message(
     )
     email.attach_alternative(html, "text/html")
     if attachment is not None:
-        # A text part in UTF-8 (base64, as the raw transport writes it) with the
-        # type's parameters (``method=PUBLISH``), which Django's attach() drops.
-        filename, content, content_type = attachment
-        main, _, params = content_type.partition(";")
-        part = MIMEText(content.decode(), main.strip().split("/")[1], "utf-8")
-        for param in params.split(";"):
-            name, _, value = param.strip().partition("=")
-            if name and name != "charset":
-                part.set_param(name, value.strip('"'))
-        part.set_param("name", filename)
-        part.add_header("Content-Disposition", "attachment", filename=filename)
-        email.attach(part)
+        attach_file(email, attachment)
     return email
+
+
+def attach_file(email: EmailMessage, attachment: tuple[str, bytes, str]) -> None:
+    """Attach a text file (an ``.ics``) as the raw transport writes it: UTF-8 in
+    base64, with its type's parameters (``method=PUBLISH``), which Django's
+    ``attach()`` would drop."""
+    filename, content, content_type = attachment
+    main, _, params = content_type.partition(";")
+    part = MIMEText(content.decode(), main.strip().split("/")[1], "utf-8")
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name and name != "charset":
+            part.set_param(name, value.strip('"'))
+    part.set_param("name", filename)
+    part.add_header("Content-Disposition", "attachment", filename=filename)
+    email.attach(part)

@@ -149,3 +149,27 @@ def test_a_reminder_carries_no_attachment(smtp_server, engine):
     (received,) = smtp_server.received
     assert list(received.message.iter_attachments()) == []
     assert received.message.get_content_type() == "multipart/alternative"
+
+
+def test_the_administrators_test_message_carries_the_learners_invitation(
+    mailoutbox,
+):
+    # given
+    from accounts.tests.factories import UserFactory
+    from communications.services import communication_send_test
+
+    with time_machine.travel(NOW, tick=False):
+        evaluation, in_a, _in_b = _evaluation_due()
+        communication = Communication.objects.get(evaluation=evaluation)
+        # when
+        assert communication_send_test(
+            communication=communication,
+            actor=UserFactory(email="prof@lycee.example"),
+            learner=in_a,
+        )
+    # then: the learner's window, as an event that is not the learner's own
+    (sent,) = mailoutbox
+    message = message_from_bytes(sent.message().as_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    uid = _check(message, first_name="Zoé", start=START_A, length=dt.timedelta(hours=2))
+    assert uid.startswith(f"evaluation-{evaluation.pk}-test-{in_a.pk}@")
