@@ -177,7 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _warm_up(server, plan, rounds=2 * args.workers)
         load = os.getloadavg()[0]  # what else the machine does shows in the times
+        cpu_before = _cpu_times()
         stats = _run_locust(args, server.url, plan_path)
+        busy = _busy_share(cpu_before, _cpu_times())
     finally:
         if server is not None:
             server.stop()
@@ -187,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"Data kept: rerun with --reuse (plan {OUT / 'plan.json'}).")
 
     rows = _rows(stats)
-    _print_table(rows, args, load)
+    _print_table(rows, args, load, busy)
     login = next((r for r in rows if r.name == "login"), None)
     if login is None or login.requests < args.users or login.errors:
         # The accounts are ours: a refused log-in is a broken setup, not a measure.
@@ -714,7 +716,30 @@ def _rows(stats: list[dict]) -> list[Row]:
     return rows
 
 
-def _print_table(rows: list[Row], args: argparse.Namespace, load: float) -> None:
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def _busy_share(
+    before: tuple[int, int] | None, after: tuple[int, int] | None
+) -> float | None:
+    """The share of the machine's CPU time in use between two ``_cpu_times``: the
+    server, PostgreSQL, locust and whatever else ran."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
+def _print_table(
+    rows: list[Row], args: argparse.Namespace, load: float, busy: float | None
+) -> None:
     def ms(value: int | None) -> str:
         return "-" if value is None else str(value)
 
@@ -724,7 +749,9 @@ def _print_table(rows: list[Row], args: argparse.Namespace, load: float) -> None
         f"{args.users} administrators, {args.run_time} s, "
         f"{args.think_min:g}-{args.think_max:g} s between pages, "
         f"gunicorn {args.workers} workers; load average before the run {load:.1f} "
-        f"on {os.cpu_count()} CPUs; times in ms"
+        f"on {os.cpu_count()} CPUs"
+        + (f", CPU in use during the run {busy:.0%}" if busy is not None else "")
+        + "; times in ms"
     )
     header = (
         f"{'page type':<{width}}  {'requests':>8}  {'req/s':>6}  {'p50':>5}  "
