@@ -13,6 +13,7 @@ from django.utils import timezone
 from icalendar import Calendar, Event, Timezone
 
 from ..rendering import PreparedMessage
+from .message import Attachment
 
 FILENAME = "evaluation.ics"
 CONTENT_TYPE = 'text/calendar; charset="utf-8"; method=PUBLISH'
@@ -35,7 +36,7 @@ def invitation_attachment(
     subject: str,
     window: tuple[dt.datetime, dt.datetime] | None,
     test: bool = False,
-) -> tuple[str, bytes, str] | None:
+) -> Attachment | None:
     """The calendar file of an evaluation announcement for one learner, as an
     attachment (name, content, type); ``None`` for any other message."""
     if prepared.evaluation_id is None or learner_id is None or window is None:

@@ -24,6 +24,8 @@ from anymail.exceptions import AnymailRecipientsRefused
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 
+from .message import Attachment
+
 logger = logging.getLogger(__name__)
 
 # RCPT replies that say the mailbox does not exist, or never will accept mail for us:
@@ -219,7 +221,7 @@ def django_message(
     reply_to: str,
     message_id: str,
     headers: dict[str, str] | None = None,
-    attachment: tuple[str, bytes, str] | None = None,
+    attachment: Attachment | None = None,
 ) -> EmailMultiAlternatives:
     """The same message as ``MessageBuilder.build`` makes, for Django backends."""
     email = EmailMultiAlternatives(
@@ -240,7 +242,7 @@ def django_message(
     return email
 
 
-def attach_file(email: EmailMessage, attachment: tuple[str, bytes, str]) -> None:
+def attach_file(email: EmailMessage, attachment: Attachment) -> None:
     """Attach a text file (an ``.ics``) as the raw transport writes it: UTF-8 in
     base64, with its type's parameters (``method=PUBLISH``), which Django's
     ``attach()`` would drop."""
