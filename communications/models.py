@@ -47,6 +47,8 @@ EDITABLE_FIELDS = (
     "weekdays",
     "month_day",
     "end_date",
+    "holiday_policy",
+    "weekly_digest",
 )
 
 
@@ -64,6 +66,16 @@ class Communication(models.Model):
         DAILY = "daily", _("Tous les jours")
         WEEKLY = "weekly", _("Toutes les semaines")
         MONTHLY = "monthly", _("Tous les mois")
+
+    class HolidayPolicy(models.TextChoices):
+        """What a recurring send does on a day the sphere's school calendar closes."""
+
+        IGNORE = "", _("Envoyer aussi pendant les vacances et les jours fériés")
+        SKIP = (
+            "skip",
+            _("Ne pas envoyer pendant les vacances scolaires ni les jours fériés"),
+        )
+        MOVE = "move", _("Reporter au jour ouvré suivant")
 
     class State(models.TextChoices):
         ACTIVE = "active", _("Active")
@@ -133,6 +145,15 @@ class Communication(models.Model):
         _("jour du mois"), null=True, blank=True
     )
     end_date = models.DateField(_("date de fin"), null=True, blank=True)
+    holiday_policy = models.CharField(
+        _("vacances et jours fériés"),
+        max_length=8,
+        choices=HolidayPolicy.choices,
+        default=HolidayPolicy.IGNORE,
+        blank=True,
+    )
+    # Reminders: every Monday, a summary to the reply-to address (opt-in).
+    weekly_digest = models.BooleanField(_("bilan hebdomadaire"), default=False)
 
     # Schedule (UTC) and state
     next_send_at = models.DateTimeField(
@@ -338,6 +359,17 @@ class Send(models.Model):
         SENDING = "sending", _("En cours")
         DONE = "done", _("Terminé")
         CANCELLED = "cancelled", _("Arrêté (communication désactivée)")
+        # A recurring send the school calendar skipped: no delivery row, the reason
+        # in ``note`` (« vacances de Noël, zone C »).
+        SKIPPED = "skipped", _("Sauté")
+
+    class Purpose(models.TextChoices):
+        """What a send is: the communication's own schedule, or a message the engine
+        sends on its behalf."""
+
+        SCHEDULED = "scheduled", _("Envoi programmé")
+        DIGEST = "digest", _("Bilan hebdomadaire")
+        SCHEDULE_CHANGE = "schedule_change", _("Changement d'horaire")
 
     communication = models.ForeignKey(
         Communication,
@@ -351,6 +383,11 @@ class Send(models.Model):
     status = models.CharField(
         _("état"), max_length=10, choices=Status.choices, default=Status.SENDING
     )
+    purpose = models.CharField(
+        _("nature"), max_length=16, choices=Purpose.choices, default=Purpose.SCHEDULED
+    )
+    # Why a send was skipped or moved (shown in the history).
+    note = models.CharField(_("remarque"), max_length=200, blank=True)
     # Learners of the audience left out because they already received this announcement
     # in an earlier send (counted, not one row each: a daily announcement would otherwise
     # write the whole sphere every day).
@@ -370,8 +407,8 @@ class Send(models.Model):
         ordering = ["-scheduled_for", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["communication", "scheduled_for"],
-                name="send_once_per_scheduled_time",
+                fields=["communication", "purpose", "scheduled_for"],
+                name="send_once_per_purpose_and_time",
             ),
         ]
 
@@ -401,6 +438,7 @@ class Delivery(models.Model):
         INACTIVE = "inactive", _("Utilisateur désactivé")
         UNSUBSCRIBED = "unsubscribed", _("Désinscrit des relances")
         DEACTIVATED = "deactivated", _("Communication désactivée")
+        ALREADY_REMINDED = "already_reminded", _("Déjà relancé aujourd'hui")
 
     # No index of their own: (send, learner) and (send, status) start with send, and
     # (learner, status) with learner. Each index is one more write per outcome.

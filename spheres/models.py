@@ -16,6 +16,30 @@ from django.utils.translation import pgettext_lazy
 DEFAULT_TIMEZONE = "Europe/Paris"
 
 
+class HolidaySubdivision(models.TextChoices):
+    """Where French public holidays differ (codes of the ``holidays`` package)."""
+
+    METROPOLE = "", _("France métropolitaine")
+    MOSELLE = "57", _("Moselle")
+    ALSACE = "6AE", _("Alsace (Bas-Rhin, Haut-Rhin)")
+    GUADELOUPE = "971", _("Guadeloupe")
+    MARTINIQUE = "972", _("Martinique")
+    GUYANE = "973", _("Guyane")
+    REUNION = "974", _("La Réunion")
+    MAYOTTE = "976", _("Mayotte")
+
+
+class SchoolZone(models.TextChoices):
+    """The school holidays a sphere follows: a zone of the national calendar, or a
+    calendar ops imported for the sphere (``import_school_calendar``)."""
+
+    NONE = "", _("Aucune (pas de vacances scolaires)")
+    A = "A", _("Zone A")
+    B = "B", _("Zone B")
+    C = "C", _("Zone C")
+    IMPORTED = "imported", _("Calendrier importé (Corse, outre-mer, autre académie)")
+
+
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
@@ -40,6 +64,26 @@ class Sphere(models.Model):
         related_name="administered_spheres",
         blank=True,
         verbose_name=_("administrateurs"),
+    )
+    # The school calendar (SPEC §6 « Calendrier scolaire »): recurring sends may skip or
+    # move the days it closes.
+    holiday_subdivision = models.CharField(
+        _("jours fériés"),
+        max_length=8,
+        choices=HolidaySubdivision.choices,
+        default=HolidaySubdivision.METROPOLE,
+        blank=True,
+    )
+    school_zone = models.CharField(
+        _("vacances scolaires"),
+        max_length=8,
+        choices=SchoolZone.choices,
+        default=SchoolZone.NONE,
+        blank=True,
+    )
+    # At most one reminder per learner per day across the sphere's reminders.
+    one_reminder_per_day = models.BooleanField(
+        _("au plus une relance par utilisateur et par jour"), default=True
     )
     created_at = models.DateTimeField(_("créée le"), auto_now_add=True)
 
@@ -151,6 +195,36 @@ class Learner(models.Model):
     def __str__(self) -> str:
         full = f"{self.first_name} {self.last_name}".strip()
         return f"{full} ({self.identifiant})" if full else self.identifiant
+
+
+class SchoolHoliday(models.Model):
+    """A school holiday period of a sphere's imported calendar (``school_zone`` =
+    imported): loaded by ``import_school_calendar`` for academies the national data
+    lacks. Both days are included."""
+
+    sphere = models.ForeignKey(
+        Sphere,
+        on_delete=models.CASCADE,
+        related_name="school_holidays",
+        verbose_name=_("sphère"),
+    )
+    name = models.CharField(pgettext_lazy("name of a thing", "nom"), max_length=200)
+    first_day = models.DateField(_("premier jour"))
+    last_day = models.DateField(_("dernier jour"))
+
+    class Meta:
+        verbose_name = _("vacances scolaires")
+        verbose_name_plural = _("vacances scolaires")
+        ordering = ["sphere", "first_day"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(last_day__gte=models.F("first_day")),
+                name="school_holiday_last_after_first",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.first_day} – {self.last_day})"
 
 
 class Membership(models.Model):
