@@ -62,13 +62,18 @@ def _national_school_days() -> dict[dt.date, dict[str, Any]]:
     return vacances_scolaires_france.SchoolHolidayDates().data
 
 
+def national_school_data_ends() -> dt.date:
+    """The last day of the national calendar the installed package ships."""
+    return max(_national_school_days())
+
+
 def school_data_ends(sphere: Sphere) -> dt.date | None:
     """The last day the sphere's school holidays are known for, or None when the sphere
     follows no school calendar (nothing can run out)."""
     from .models import SchoolZone
 
     if sphere.school_zone in (SchoolZone.A, SchoolZone.B, SchoolZone.C):
-        return max(_national_school_days())
+        return national_school_data_ends()
     if sphere.school_zone == SchoolZone.IMPORTED:
         last = max(
             (h.last_day for h in sphere.school_holidays.all()),

@@ -42,6 +42,15 @@ Activity (``activity_import``), header ``identifiant,date,minutes``, all three r
 ``date`` is ``YYYY-MM-DD``, ``minutes`` an integer from 0 to 1,440 (a day's length); the
 learner must exist in the sphere; an (identifiant, date) pair appears once in the file.
 A row replaces the minutes already recorded for that learner on that day.
+
+School calendar (``school_calendar_import``), header ``nom,premier_jour,dernier_jour``,
+all three required: one school holiday period a row, ``nom`` its name (« Vacances de
+l'été austral »), ``premier_jour`` and ``dernier_jour`` its first and last days without
+classes, both included, as ``YYYY-MM-DD``; the last day is not before the first; the
+periods of the file do not overlap. The file is the sphere's whole imported calendar:
+it REPLACES the periods imported before, and the sphere then follows it (``school_zone``
+imported), through ``services.sphere_school_calendar_replace``. A header without rows is
+refused (it would leave the sphere without school holidays).
 """
 
 from __future__ import annotations
@@ -65,8 +74,9 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext
 from django.utils.translation import ngettext as django_ngettext
 
+from . import services
 from .addresses import AddressRefused, address_normalize
-from .models import DailyActivity, Group, Learner, Membership, Sphere
+from .models import DailyActivity, Group, Learner, Membership, SchoolHoliday, Sphere
 
 # Rows per bulk write. Large enough to keep the query count low, small enough that one
 # chunk of row tuples stays a few megabytes.
@@ -80,6 +90,7 @@ MINUTES_PER_DAY = 1_440
 LEARNER_COLUMNS = ("identifiant", "prenom", "nom", "email", "groupes", "niveau")
 LEARNER_REQUIRED = ("identifiant", "prenom", "nom")
 ACTIVITY_COLUMNS = ("identifiant", "date", "minutes")
+SCHOOL_CALENDAR_COLUMNS = ("nom", "premier_jour", "dernier_jour")
 GROUP_SEPARATOR = "|"
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -602,6 +613,182 @@ def activity_import(
     return ImportReport(
         rows=total, created=created, updated=total - created, groups_created=0
     )
+
+
+# --- School calendar ------------------------------------------------------------------
+
+
+def school_calendar_import(
+    *, sphere: Sphere, file: typing.BinaryIO, progress: Progress | None = None
+) -> services.SchoolCalendarReplaced:
+    """Replace the imported school holidays of ``sphere`` by the periods of a CSV file,
+    and have the sphere follow them.
+
+    See the module docstring for the file format and the rules. ``file`` is read from
+    its start and left open. Raises ``ImportFailed`` on any error in the file; then
+    nothing is written (the previous periods and the sphere's zone stay).
+    """
+    say = progress or _silent
+    errors: list[ImportErrorLine] = []
+    periods: list[tuple[int, services.SchoolPeriod]] = []  # (line, period)
+    max_name = _max_length(SchoolHoliday, "name")
+    day_labels = (
+        ("premier_jour", gettext("premier jour")),
+        ("dernier_jour", gettext("dernier jour")),
+    )
+
+    def add(line: int, message: str) -> None:
+        errors.append(ImportErrorLine(line=line, message=message))
+
+    say(gettext("Lecture et vérification du fichier…"))
+    with _csv_records(
+        file,
+        columns=SCHOOL_CALENDAR_COLUMNS,
+        required=SCHOOL_CALENDAR_COLUMNS,
+        progress=say,
+    ) as (columns, records):
+        for line, fields in records:
+            if len(fields) != len(columns):
+                add(line, _wrong_field_count(line, len(fields), len(columns)))
+                continue
+            value = dict(zip(columns, fields, strict=True))
+            name = value["nom"]
+            if not name:
+                add(line, gettext("Ligne %(line)s : nom manquant.") % {"line": line})
+            elif len(name) > max_name:
+                add(line, _too_long(line, gettext("nom"), max_name))
+            days: list[dt.date] = []
+            for column, label in day_labels:
+                day = _parse_date(value[column])
+                if day is None:
+                    add(
+                        line,
+                        gettext(
+                            "Ligne %(line)s : %(column)s « %(value)s » invalide : "
+                            "le format attendu est AAAA-MM-JJ (ex. : 2026-12-19)."
+                        )
+                        % {"line": line, "column": label, "value": value[column]},
+                    )
+                else:
+                    days.append(day)
+            if len(days) != 2:
+                continue
+            first_day, last_day = days
+            if last_day < first_day:
+                add(
+                    line,
+                    gettext(
+                        "Ligne %(line)s : le dernier jour (%(last)s) précède le "
+                        "premier jour (%(first)s)."
+                    )
+                    % {
+                        "line": line,
+                        "last": value["dernier_jour"],
+                        "first": value["premier_jour"],
+                    },
+                )
+                continue
+            periods.append((line, services.SchoolPeriod(name, first_day, last_day)))
+    errors.extend(_overlaps(periods))
+    if not errors and not periods:
+        raise ImportFailed(
+            [
+                ImportErrorLine(
+                    line=None,
+                    message=gettext(
+                        "Le fichier ne contient aucune période : après l'en-tête, "
+                        "une ligne par période de vacances est attendue."
+                    ),
+                )
+            ]
+        )
+    collected = _Errors()
+    for error in sorted(errors, key=lambda error: error.line or 0):
+        collected.add(error.line, error.message)
+    collected.raise_if_any()
+    say(
+        ngettext(
+            "Fichier valide : %(count)s période. Enregistrement…",
+            "Fichier valide : %(count)s périodes. Enregistrement…",
+            len(periods),
+        )
+        % {"count": _number(len(periods))}
+    )
+    return services.sphere_school_calendar_replace(
+        sphere=sphere, periods=[period for _line, period in periods]
+    )
+
+
+def _overlaps(
+    periods: list[tuple[int, services.SchoolPeriod]],
+) -> list[ImportErrorLine]:
+    """An error for each period that starts before the end of one that starts before
+    it (or on the same day, earlier in the file), naming that one's line."""
+    errors = []
+    latest: tuple[int, services.SchoolPeriod] | None = None
+    for line, period in sorted(periods, key=lambda p: (p[1].first_day, p[0])):
+        if latest is not None and period.first_day <= latest[1].last_day:
+            other_line, other = latest
+            errors.append(
+                ImportErrorLine(
+                    line=line,
+                    message=gettext(
+                        "Ligne %(line)s : la période « %(name)s » chevauche celle de "
+                        "la ligne %(other_line)s (« %(other)s », du %(first)s au "
+                        "%(last)s)."
+                    )
+                    % {
+                        "line": line,
+                        "name": period.name,
+                        "other_line": other_line,
+                        "other": other.name,
+                        "first": other.first_day.isoformat(),
+                        "last": other.last_day.isoformat(),
+                    },
+                )
+            )
+        if latest is None or period.last_day > latest[1].last_day:
+            latest = (line, period)
+    return errors
+
+
+def school_calendar_import_summary(
+    report: services.SchoolCalendarReplaced, *, sphere: Sphere
+) -> str:
+    """« 6 périodes de vacances importées pour « Lycée X » (du samedi 10 octobre 2026
+    au dimanche 15 août 2027) ; 5 périodes précédentes remplacées. », then, when the
+    sphere followed something else before, the line that tells the change of zone."""
+    from .dates import long_date
+    from .models import SchoolZone
+
+    text = gettext(
+        "%(periods)s pour « %(sphere)s » (du %(first)s au %(last)s) ; %(removed)s."
+    ) % {
+        "periods": ngettext(
+            "%(count)s période de vacances importée",
+            "%(count)s périodes de vacances importées",
+            report.periods,
+        )
+        % {"count": _number(report.periods)},
+        "sphere": sphere.name,
+        "first": long_date(report.first_day) if report.first_day else "",
+        "last": long_date(report.last_day) if report.last_day else "",
+        "removed": ngettext(
+            "%(count)s période précédente remplacée",
+            "%(count)s périodes précédentes remplacées",
+            report.removed,
+        )
+        % {"count": _number(report.removed)},
+    }
+    if report.previous_zone != SchoolZone.IMPORTED:
+        text += "\n" + gettext(
+            "Vacances scolaires de la sphère : « %(before)s » remplacé par "
+            "« %(after)s »."
+        ) % {
+            "before": SchoolZone(report.previous_zone).label,
+            "after": SchoolZone.IMPORTED.label,
+        }
+    return text
 
 
 # An activity file repeats the same few dates over and over.

@@ -2,7 +2,8 @@
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
@@ -21,6 +22,8 @@ from .models import (
     Group,
     Learner,
     Membership,
+    SchoolHoliday,
+    SchoolZone,
     Sphere,
     UndeliverableAddress,
 )
@@ -387,3 +390,58 @@ def activity_purge(
             total,
         )
     return total
+
+
+@dataclass(frozen=True)
+class SchoolPeriod:
+    """A school holiday period to store: both days included."""
+
+    name: str
+    first_day: dt.date
+    last_day: dt.date
+
+
+@dataclass(frozen=True)
+class SchoolCalendarReplaced:
+    """What ``sphere_school_calendar_replace`` did: ``periods`` stored, ``removed``
+    periods of the previous import, and the sphere's zone before (``SchoolZone``)."""
+
+    periods: int
+    removed: int
+    previous_zone: str
+    first_day: dt.date | None
+    last_day: dt.date | None
+
+
+def sphere_school_calendar_replace(
+    *, sphere: Sphere, periods: Sequence[SchoolPeriod]
+) -> SchoolCalendarReplaced:
+    """Make ``periods`` the sphere's imported school holidays, in place of the previous
+    ones, and have the sphere follow them (``school_zone`` = imported), in one
+    transaction. The periods are checked by the caller (``importers``): they do not
+    overlap and each ends on or after its first day."""
+    with transaction.atomic():
+        # Locked: two imports for the same sphere run one after the other.
+        locked = Sphere.objects.select_for_update().get(pk=sphere.pk)
+        previous_zone = locked.school_zone
+        removed, _ = SchoolHoliday.objects.filter(sphere=locked).delete()
+        SchoolHoliday.objects.bulk_create(
+            SchoolHoliday(
+                sphere=locked,
+                name=period.name,
+                first_day=period.first_day,
+                last_day=period.last_day,
+            )
+            for period in periods
+        )
+        if previous_zone != SchoolZone.IMPORTED:
+            locked.school_zone = SchoolZone.IMPORTED
+            locked.save(update_fields=["school_zone"])
+    sphere.school_zone = SchoolZone.IMPORTED
+    return SchoolCalendarReplaced(
+        periods=len(periods),
+        removed=removed,
+        previous_zone=previous_zone,
+        first_day=min((p.first_day for p in periods), default=None),
+        last_day=max((p.last_day for p in periods), default=None),
+    )

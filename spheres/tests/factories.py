@@ -10,6 +10,8 @@ from spheres.models import (
     Group,
     Learner,
     Membership,
+    SchoolHoliday,
+    SchoolZone,
     Sphere,
     UndeliverableAddress,
 )
@@ -99,3 +101,17 @@ class UndeliverableAddressFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"parti{n}@eleves.example")
     source = UndeliverableAddress.Source.SMTP
     reason = "550 5.1.1 User unknown"
+
+
+class SchoolHolidayFactory(factory.django.DjangoModelFactory):
+    """A period of an imported calendar; its sphere follows it."""
+
+    class Meta:
+        model = SchoolHoliday
+
+    sphere = factory.SubFactory(SphereFactory, school_zone=SchoolZone.IMPORTED)
+    name = factory.Sequence(lambda n: f"Vacances {n}")
+    first_day = factory.Sequence(
+        lambda n: dt.date(2026, 10, 17) + dt.timedelta(weeks=4 * n)
+    )
+    last_day = factory.LazyAttribute(lambda o: o.first_day + dt.timedelta(days=15))

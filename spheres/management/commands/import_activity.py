@@ -13,7 +13,7 @@ from spheres.models import Sphere
 from .import_learners import CsvImportCommand
 
 
-class Command(CsvImportCommand):
+class Command(CsvImportCommand[ImportReport]):
     help = (
         "Enregistre le temps d'entraînement quotidien des apprenants d'une sphère\n"
         "depuis un fichier CSV.\n\n"
@@ -30,5 +30,5 @@ class Command(CsvImportCommand):
     ) -> ImportReport:
         return activity_import(sphere=sphere, file=file, progress=progress)
 
-    def summary(self, report: ImportReport) -> str:
+    def summary(self, report: ImportReport, *, sphere: Sphere) -> str:
         return activity_import_summary(report)

@@ -26,8 +26,11 @@ class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's option order, and the help text's own line breaks (for the header)."""
 
 
-class CsvImportCommand(BaseCommand):
-    """An import of one CSV file into one sphere: the shared shape of both commands.
+_Report = typing.TypeVar("_Report")
+
+
+class CsvImportCommand(BaseCommand, typing.Generic[_Report]):
+    """An import of one CSV file into one sphere: the shared shape of the commands.
 
     Exit status 0 with a one-line summary on success; on any problem, the reason on
     stderr and a non-zero exit, with nothing written.
@@ -35,10 +38,10 @@ class CsvImportCommand(BaseCommand):
 
     def run_import(
         self, *, sphere: Sphere, file: typing.BinaryIO, progress: Progress | None
-    ) -> ImportReport:
+    ) -> _Report:
         raise NotImplementedError
 
-    def summary(self, report: ImportReport) -> str:
+    def summary(self, report: _Report, *, sphere: Sphere) -> str:
         raise NotImplementedError
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -77,7 +80,7 @@ class CsvImportCommand(BaseCommand):
                     self.stderr.write(error.message)
                 raise CommandError(str(exc)) from None
         if verbose:
-            self.stdout.write(self.style.SUCCESS(self.summary(report)))
+            self.stdout.write(self.style.SUCCESS(self.summary(report, sphere=sphere)))
 
     def _progress(self, message: str) -> None:
         self.stdout.write(message)
@@ -99,7 +102,7 @@ def _unreadable(path: Path, exc: OSError) -> str:
     }
 
 
-class Command(CsvImportCommand):
+class Command(CsvImportCommand[ImportReport]):
     help = (
         "Crée ou met à jour les apprenants d'une sphère depuis un fichier CSV.\n\n"
         "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
@@ -117,5 +120,5 @@ class Command(CsvImportCommand):
     ) -> ImportReport:
         return learners_import(sphere=sphere, file=file, progress=progress)
 
-    def summary(self, report: ImportReport) -> str:
+    def summary(self, report: ImportReport, *, sphere: Sphere) -> str:
         return learners_import_summary(report)
