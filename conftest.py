@@ -76,13 +76,18 @@ def _support_group():
     if group is not None:
         return group
     loader = MigrationLoader(connection)
-    key = next(
-        key
-        for key in loader.disk_migrations
-        if key[0] == "communications" and key[1].endswith("_support_group")
-    )
-    module = sys.modules[type(loader.disk_migrations[key]).__module__]
-    module.create_group(loader.project_state(key).apps, None)
+    # The group's migration, then those that give it the view of a later model.
+    for app, suffix, function in (
+        ("communications", "_support_group", "create_group"),
+        ("spheres", "_support_views_school_holidays", "grant"),
+    ):
+        key = next(
+            key
+            for key in loader.disk_migrations
+            if key[0] == app and key[1].endswith(suffix)
+        )
+        module = sys.modules[type(loader.disk_migrations[key]).__module__]
+        getattr(module, function)(loader.project_state(key).apps, None)
     return Group.objects.get(name="Support")
 
 

@@ -27,6 +27,7 @@ from .models import (
     Group,
     Learner,
     LearnerErasure,
+    SchoolHoliday,
     Sphere,
     UndeliverableAddress,
 )
@@ -73,14 +74,46 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     can_delete = False
 
 
+class SchoolHolidayInline(ReadOnlyInline):
+    """The periods of the sphere's imported calendar (``import_school_calendar``)."""
+
+    model = SchoolHoliday
+    fields = ("name", "first_day", "last_day")
+    readonly_fields = fields
+    verbose_name_plural = _("vacances scolaires importées")
+
+
 @admin.register(Sphere)
 class SphereAdmin(SupportAdmin):
-    list_display = ("name", "slug", "timezone", "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "timezone",
+        "school_zone",
+        "holiday_subdivision",
+        "created_at",
+    )
+    list_filter = ("school_zone", "holiday_subdivision")
     search_fields = ("name", "slug", "=administrators__email")
     search_help_text = _(
         "Nom, identifiant court ou adresse complète d'un administrateur."
     )
     readonly_fields = ("created_at",)
+    # Every field is shown (read-only), the school calendar's included; the periods
+    # of an imported calendar below.
+    inlines = (SchoolHolidayInline,)
+
+
+@admin.register(SchoolHoliday)
+class SchoolHolidayAdmin(SupportAdmin):
+    """The imported school holiday periods of every sphere; the national zones' are
+    not stored (they come with the ``vacances-scolaires-france`` package)."""
+
+    list_display = ("name", "sphere", "first_day", "last_day")
+    list_filter = ("sphere",)
+    search_fields = ("^sphere__slug", "^sphere__name")
+    search_help_text = _("Début du nom ou de l'identifiant court de la sphère.")
+    list_select_related = ("sphere",)
 
 
 class GroupOfSphereFilter(admin.SimpleListFilter):

@@ -4,6 +4,8 @@ lists whose number of queries does not grow with their rows.
 One table of every model registered for support; each rule is checked on all of them.
 """
 
+import datetime as dt
+import re
 from collections.abc import Callable
 
 import pytest
@@ -24,6 +26,7 @@ from spheres.tests.factories import (
     EvaluationWindowFactory,
     GroupFactory,
     LearnerFactory,
+    SchoolHolidayFactory,
     SphereFactory,
     UndeliverableAddressFactory,
 )
@@ -73,6 +76,7 @@ MODELS: list[tuple[str, str, Callable[[], Model]]] = [
     ("spheres", "evaluation", _evaluation),
     ("spheres", "undeliverableaddress", UndeliverableAddressFactory),
     ("spheres", "learnererasure", _erasure),
+    ("spheres", "schoolholiday", SchoolHolidayFactory),
     ("communications", "communication", CommunicationFactory),
     ("communications", "communicationevent", _event),
     ("communications", "send", SendFactory),
@@ -291,3 +295,57 @@ def test_a_long_list_is_not_counted_to_the_end(support_client, monkeypatch):
     response = support_client.get(_url("spheres", "learner", "changelist"))
     # then
     assert "plus de 3 apprenants" in response.content.decode()
+
+
+def test_support_sees_a_sphere_s_school_calendar_and_its_imported_periods(
+    support_client,
+):
+    # given: a sphere of La Réunion with an imported calendar
+    from spheres.models import HolidaySubdivision, SchoolZone
+
+    sphere = SphereFactory(
+        name="Lycée Leconte de Lisle",
+        school_zone=SchoolZone.IMPORTED,
+        holiday_subdivision=HolidaySubdivision.REUNION,
+        one_reminder_per_day=False,
+    )
+    SchoolHolidayFactory(
+        sphere=sphere,
+        name="Vacances de l'été austral",
+        first_day=dt.date(2026, 12, 19),
+        last_day=dt.date(2027, 1, 31),
+    )
+    SchoolHolidayFactory(name="Vacances d'une autre sphère")
+    # when
+    page = support_client.get(_url("spheres", "sphere", "change", sphere.pk))
+    spheres = support_client.get(_url("spheres", "sphere", "changelist"))
+    periods = support_client.get(
+        _url("spheres", "schoolholiday", "changelist"), {"sphere__id__exact": sphere.pk}
+    )
+    # then: the settings, read-only, and the periods in the page
+    html = page.content.decode()
+
+    def shown(label: str) -> str:
+        # What the read-only field under ``label`` shows.
+        found = re.search(
+            rf"<label>{label}\xa0:</label>\s*<div class=\"readonly\">(.*?)</div>", html
+        )
+        assert found, label
+        return found.group(1)
+
+    assert shown("Vacances scolaires") == (
+        "Calendrier importé (Corse, outre-mer, autre académie)"
+    )
+    assert shown("Jours fériés") == "La Réunion"
+    assert 'alt="False"' in shown("Au plus une relance par utilisateur et par jour")
+    assert "Vacances de l&#x27;été austral" in html
+    assert "19 décembre 2026" in html
+    assert "Vacances d&#x27;une autre sphère" not in html
+    assert 'name="schoolholiday_set' not in html
+    assert "<select" not in html
+    assert "Calendrier importé (Corse, outre-mer, autre académie)" in (
+        spheres.content.decode()
+    )
+    assert [str(p) for p in periods.context["cl"].result_list] == [
+        "Vacances de l'été austral (2026-12-19 – 2027-01-31)"
+    ]
