@@ -654,7 +654,11 @@ def school_calendar_import(
             value = dict(zip(columns, fields, strict=True))
             name = value["nom"]
             if not name:
-                add(line, gettext("Ligne %(line)s : nom manquant.") % {"line": line})
+                add(
+                    line,
+                    gettext("Ligne %(line)s : %(column)s manquant.")
+                    % {"line": line, "column": gettext("nom")},
+                )
             elif len(name) > max_name:
                 add(line, _too_long(line, gettext("nom"), max_name))
             days: list[dt.date] = []

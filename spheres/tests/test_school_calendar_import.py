@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from spheres.models import SchoolHoliday, SchoolZone
 from spheres.tests.factories import SchoolHolidayFactory, SphereFactory
@@ -257,3 +258,24 @@ def test_a_missing_file_is_refused(sphere, tmp_path):
     reason, _errors = refused("import_school_calendar", sphere.slug, str(path))
     # then
     assert reason == f"Impossible de lire « {path} » : fichier introuvable."
+
+
+def test_the_command_speaks_english_in_english(tmp_path):
+    # given
+    sphere = SphereFactory(name="Lycée de Corte", school_zone=SchoolZone.NONE)
+    good = write(tmp_path / "bon.csv", HEADER, "Noël,2026-12-19,2027-01-03")
+    bad = write(tmp_path / "faux.csv", HEADER, "Noël,2027-01-03,2026-12-19")
+    # when
+    with translation.override("en"):
+        _reason, errors = refused("import_school_calendar", sphere.slug, str(bad))
+        stdout, _stderr = run("import_school_calendar", sphere.slug, str(good))
+    # then
+    assert errors == [
+        "Line 2: the last day (2026-12-19) is before the first day (2027-01-03)."
+    ]
+    assert stdout.splitlines()[2:] == [
+        "1 holiday period imported for “Lycée de Corte” (from Saturday 19 December "
+        "2026 to Sunday 3 January 2027); 0 previous periods replaced.",
+        "The sphere's school holidays: “None (no school holidays)” replaced by "
+        "“Imported calendar (Corsica, overseas, other academy)”.",
+    ]
