@@ -20,11 +20,12 @@ class Command(CsvImportCommand[SchoolCalendarReplaced]):
         "académie que le calendrier national ne couvre pas (Corse, outre-mer…).\n\n"
         "Fichier UTF-8 (BOM accepté), séparateur « , » ou « ; », première ligne :\n"
         "  nom,premier_jour,dernier_jour\n"
-        "une ligne par période : son nom, son premier et son dernier jour sans cours\n"
-        "(inclus), au format AAAA-MM-JJ. Les périodes ne se chevauchent pas. Le\n"
-        "fichier remplace les périodes importées auparavant pour la sphère, qui suit\n"
-        "désormais ce calendrier (« Calendrier importé »). À la moindre erreur,\n"
-        "toutes sont listées avec leur numéro de ligne et rien n'est modifié."
+        "une ligne par période : son nom, son premier jour (celui de la fin des\n"
+        "cours) et son dernier jour (la veille de la reprise), inclus, au format\n"
+        "AAAA-MM-JJ. Les périodes ne se chevauchent pas. Le fichier remplace les\n"
+        "périodes importées auparavant pour la sphère, qui suit désormais ce\n"
+        "calendrier (« Calendrier importé »). À la moindre erreur, toutes sont\n"
+        "listées avec leur numéro de ligne et rien n'est modifié."
     )
 
     def run_import(
