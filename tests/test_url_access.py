@@ -433,6 +433,7 @@ ADMIN_MODELS = {
     "spheres.evaluation": READ_ONLY,
     "spheres.undeliverableaddress": READ_ONLY,
     "spheres.learnererasure": READ_ONLY,
+    "spheres.schoolholiday": READ_ONLY,
     "communications.communication": READ_ONLY,
     "communications.communicationevent": READ_ONLY,
     "communications.send": READ_ONLY,
