@@ -47,9 +47,10 @@ from spheres.models import EvaluationWindow, UndeliverableAddress
 
 from .. import selectors
 from ..models import Communication, Delivery, Send
-from ..schedule import Recurrence
+from ..schedule import move_note
 from . import queue
 from .content import send_frozen_content
+from .skips import skips_record
 
 
 @dataclass
@@ -128,6 +129,7 @@ def _dispatch_locked(communication_id: int, now: dt.datetime) -> DispatchResult 
             send = Send.objects.create(
                 communication=communication,
                 scheduled_for=scheduled_for,
+                note=_moved_note(communication, scheduled_for, now),
                 **send_frozen_content(communication),
             )
     except IntegrityError:
@@ -165,11 +167,17 @@ def _complete(communication: Communication) -> None:
 def _advance(
     communication: Communication, now: dt.datetime, evaluation_end: dt.datetime | None
 ) -> None:
-    """Move to the first send time after now: missed times are not sent one by one."""
+    """Move to the first send time after now: missed times are not sent one by one.
+    The school calendar's skips until then are recorded (skips.py)."""
     communication.last_sent_at = now
     following = None
     if communication.frequency != Communication.Frequency.ONCE:
-        following = Recurrence.of(communication).next_after(now)
+        recurrence = selectors.communication_recurrence(communication, since=now)
+        following = recurrence.next_after(now)
+        until = following
+        if evaluation_end is not None and (until is None or until > evaluation_end):
+            until = evaluation_end
+        skips_record(communication, recurrence, after=now, before=until)
     if following is None or (
         evaluation_end is not None and following >= evaluation_end
     ):
@@ -179,6 +187,19 @@ def _advance(
     communication.save(
         update_fields=["last_sent_at", "next_send_at", "state", "updated_at"]
     )
+
+
+def _moved_note(
+    communication: Communication, scheduled_for: dt.datetime, now: dt.datetime
+) -> str:
+    """« reporté du lundi 21 décembre : vacances de Noël, zone C » when the school
+    calendar moved occurrences to this send; "" otherwise."""
+    if communication.holiday_policy != Communication.HolidayPolicy.MOVE:
+        return ""
+    recurrence = selectors.communication_recurrence(communication, since=now)
+    return move_note(recurrence.moved_to(scheduled_for), communication.sphere.timezone)[
+        : Send._meta.get_field("note").max_length or 200
+    ]
 
 
 # The columns a dispatch writes, and the expression each takes from the learner row.
