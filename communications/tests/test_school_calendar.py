@@ -469,6 +469,10 @@ def test_upcoming_sends_show_where_a_moved_monday_goes(
     assert f"Prochain envoi{NBSP}: lundi 14{NBSP}décembre 2026" in page
     assert f"reporté au lundi 4{NBSP}janvier{NBSP}: {CHRISTMAS_C}" in page
     assert page.count("reporté au lundi 4") == 2
+    assert (
+        "<dt>Vacances et jours fériés</dt><dd>Reporter au jour ouvré suivant</dd>"
+        in page
+    )
 
 
 @pytest.mark.django_db
