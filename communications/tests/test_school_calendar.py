@@ -601,3 +601,44 @@ def test_the_form_says_when_only_public_holidays_apply(admin_client, sphere):
     sphere.school_zone = "C"
     sphere.save()
     assert notice not in html.unescape(admin_client.get(url).content.decode())
+
+
+@pytest.mark.django_db
+def test_editing_and_duplicating_show_the_saved_choice(admin_client, sphere):
+    # given: a weekly announcement that moves its sends
+    communication = CommunicationFactory(
+        sphere=sphere,
+        kind=Communication.Kind.ANNOUNCEMENT,
+        frequency=Communication.Frequency.WEEKLY,
+        weekdays=MONDAY,
+        holiday_policy="move",
+    )
+    kwargs = {"slug": sphere.slug, "pk": communication.pk}
+    # when
+    edit = admin_client.get(reverse("communications:edit", kwargs=kwargs))
+    copy = admin_client.get(
+        reverse("communications:duplicate", kwargs=kwargs), follow=True
+    )
+    # then
+    for response in (edit, copy):
+        form = response.context["form"]
+        assert form["holiday_skip"].value() is True
+        assert form["holiday_action"].value() == "move"
+
+
+@pytest.mark.django_db
+def test_upcoming_sends_follow_the_page_language():
+    from django.utils import translation
+
+    # given
+    communication = _monday_reminder(
+        _zone_c_sphere(), "move", next_send_at=_paris(2026, 12, 14, 8, 0)
+    )
+    # when
+    with (
+        time_machine.travel(_paris(2026, 12, 10, 12, 0), tick=False),
+        translation.override("en"),
+    ):
+        notes = [line.note for line in selectors.communication_upcoming(communication)]
+    # then
+    assert "postponed to Monday 4 January: Christmas holidays, zone C" in notes
