@@ -609,8 +609,8 @@ def communication_upcoming(
     ]
     lines += [(moment, UpcomingSend(with_year(moment, tz))) for moment in sends[1:]]
     notes = 0
+    ended = len(sends) < count  # the schedule's last sends: notes up to its end
     for occurrence in recurrence.plan():
-        ended = len(sends) < count  # the schedule's last sends: notes up to its end
         if (occurrence.planned > sends[-1] and not ended) or notes >= count:
             break
         note = describe_occurrence(occurrence, tz)

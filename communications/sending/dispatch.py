@@ -50,7 +50,7 @@ from ..models import Communication, Delivery, Send
 from ..schedule import move_note
 from . import queue
 from .content import send_frozen_content
-from .skips import skips_record
+from .skips import note_fit, skips_record
 
 
 @dataclass
@@ -197,9 +197,8 @@ def _moved_note(
     if communication.holiday_policy != Communication.HolidayPolicy.MOVE:
         return ""
     recurrence = selectors.communication_recurrence(communication, since=now)
-    return move_note(recurrence.moved_to(scheduled_for), communication.sphere.timezone)[
-        : Send._meta.get_field("note").max_length or 200
-    ]
+    moved = recurrence.moved_to(scheduled_for)
+    return note_fit(move_note(moved, communication.sphere.timezone))
 
 
 # The columns a dispatch writes, and the expression each takes from the learner row.

@@ -27,6 +27,11 @@ from ..models import Communication, Send
 from ..schedule import Recurrence
 
 
+def note_fit(text: str) -> str:
+    """``text`` cut to the length of ``Send.note``."""
+    return text[: Send._meta.get_field("note").max_length]
+
+
 def skips_record(
     communication: Communication,
     recurrence: Recurrence,
@@ -54,7 +59,7 @@ def skips_record(
             purpose=Send.Purpose.SCHEDULED,
             scheduled_for=occurrence.planned,
             status=Send.Status.SKIPPED,
-            note=occurrence.reason[: Send._meta.get_field("note").max_length or 200],
+            note=note_fit(occurrence.reason),
         )
         for occurrence in skipped
         if occurrence.planned not in existing
