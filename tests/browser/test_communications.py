@@ -488,6 +488,9 @@ def test_a_weekly_reminder_skips_the_christmas_holidays(
     expect(choice).to_be_hidden()
     option.check()
     expect(choice).to_be_visible()
+    choice.locator("xpath=ancestor::fieldset[contains(@class, 'card')]").screenshot(
+        path=artifacts_dir / "communication-form-holidays.png"
+    )
     _save(page)
 
     expect(page.get_by_text("« Relance du lundi » est enregistrée.")).to_be_visible()
