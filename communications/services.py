@@ -203,6 +203,35 @@ def _record_skips(
         )
 
 
+def communications_reschedule(*, sphere: Sphere, now: dt.datetime | None = None) -> int:
+    """After the sphere's school calendar changed (its zone, its subdivision, its
+    imported calendar): the next send and the skips to come of each active recurring
+    communication that follows the calendar, worked out again. Returns how many next
+    sends changed. Safe to run twice."""
+    now = now or timezone.now()
+    changed = 0
+    with transaction.atomic():
+        rows = (
+            Communication.objects.select_for_update(of=("self",))
+            .select_related("sphere")
+            .filter(sphere=sphere, state=Communication.State.ACTIVE)
+            .exclude(holiday_policy=Communication.HolidayPolicy.IGNORE)
+            .exclude(frequency=Communication.Frequency.ONCE)
+        )
+        for communication in rows:
+            before = communication.next_send_at
+            recurrence = _schedule(communication, now=now)
+            if communication.next_send_at is None:
+                communication.state = Communication.State.COMPLETED
+            _record_skips(communication, recurrence, now=now)
+            if communication.next_send_at != before:
+                communication.save(
+                    update_fields=["next_send_at", "state", "updated_at"]
+                )
+                changed += 1
+    return changed
+
+
 # A save whose first send would come this soon (or is already due) is confirmed first.
 CONFIRMATION_WINDOW = dt.timedelta(minutes=10)
 

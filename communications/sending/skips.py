@@ -6,8 +6,10 @@ would move past its end date) does not send on its sphere's closed days
 SKIPPED at the occurrence's own time, no delivery row, and the reason in ``note``
 (« vacances de Noël, zone C »).
 
-They are written ahead, when the schedule jumps over them: at creation and at each edit
-(``services``), and when the dispatcher advances to the next send that leaves
+They are written ahead, when the schedule jumps over them: at creation, at each edit and
+when the sphere's calendar changes (``services``; ``communications_reschedule`` is for
+whatever changes the calendar: the sphere's zone, an imported calendar), and when the
+dispatcher advances to the next send that leaves
 (``dispatch``): the skipped occurrences between now and that send, or up to the end of
 the schedule. The pages show them once their time has passed (``selectors.history``);
 until then « Prochains envois » shows them from the schedule.

@@ -642,3 +642,39 @@ def test_upcoming_sends_follow_the_page_language():
         notes = [line.note for line in selectors.communication_upcoming(communication)]
     # then
     assert "postponed to Monday 4 January: Christmas holidays, zone C" in notes
+
+
+@pytest.mark.django_db
+def test_choosing_a_zone_later_reschedules_the_communications_that_follow_it():
+    # given: a Monday reminder of a sphere without a zone, next sent on 21 December
+    from spheres.tests.factories import SphereFactory
+
+    sphere = SphereFactory()
+    communication = _monday_reminder(
+        sphere, "skip", next_send_at=_paris(2026, 12, 21, 8, 0)
+    )
+    ignoring = _monday_reminder(sphere, "", next_send_at=_paris(2026, 12, 21, 8, 0))
+    now = _paris(2026, 12, 15, 10, 0)
+    # when: zone C is chosen
+    sphere.school_zone = "C"
+    sphere.save()
+    changed = services.communications_reschedule(sphere=sphere, now=now)
+    again = services.communications_reschedule(sphere=sphere, now=now)
+    # then: 4 January, the Christmas Mondays recorded; the other one untouched
+    assert (changed, again) == (1, 0)
+    communication.refresh_from_db()
+    ignoring.refresh_from_db()
+    assert communication.next_send_at == _paris(2027, 1, 4, 8, 0)
+    assert ignoring.next_send_at == _paris(2026, 12, 21, 8, 0)
+    assert [when for when, _ in _skips(communication)] == [
+        _paris(2026, 12, 21, 8, 0),
+        _paris(2026, 12, 28, 8, 0),
+    ]
+    # when: the zone is removed again
+    sphere.school_zone = ""
+    sphere.save()
+    services.communications_reschedule(sphere=sphere, now=now)
+    # then
+    communication.refresh_from_db()
+    assert communication.next_send_at == _paris(2026, 12, 21, 8, 0)
+    assert _skips(communication) == []
