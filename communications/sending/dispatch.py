@@ -124,6 +124,10 @@ def _dispatch_locked(communication_id: int, now: dt.datetime) -> DispatchResult 
         _complete(communication)
         return result
 
+    if _calendar_skips(communication, scheduled_for, now):
+        result.note = "closed day"
+        return result
+
     try:
         with transaction.atomic():
             send = Send.objects.create(
@@ -187,6 +191,27 @@ def _advance(
     communication.save(
         update_fields=["last_sent_at", "next_send_at", "state", "updated_at"]
     )
+
+
+def _calendar_skips(
+    communication: Communication, scheduled_for: dt.datetime, now: dt.datetime
+) -> bool:
+    """Whether the sphere's calendar changed since this send time was set (a zone chosen,
+    a calendar imported, without ``communications_reschedule``) and no longer sends at
+    it: then nothing is sent, the skips are recorded and the next send set (skips.py)."""
+    if not communication.holiday_policy:
+        return False
+    recurrence = selectors.communication_recurrence(communication, since=now)
+    just_before = scheduled_for - dt.timedelta(microseconds=1)
+    if recurrence.next_after(just_before) == scheduled_for:
+        return False
+    following = recurrence.next_after(now)
+    skips_record(communication, recurrence, after=just_before, before=following)
+    communication.next_send_at = following
+    if following is None:
+        communication.state = Communication.State.COMPLETED
+    communication.save(update_fields=["next_send_at", "state", "updated_at"])
+    return True
 
 
 def _moved_note(

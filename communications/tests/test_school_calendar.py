@@ -678,3 +678,57 @@ def test_choosing_a_zone_later_reschedules_the_communications_that_follow_it():
     communication.refresh_from_db()
     assert communication.next_send_at == _paris(2026, 12, 21, 8, 0)
     assert _skips(communication) == []
+
+
+@pytest.mark.django_db
+def test_a_send_time_the_calendar_closed_since_is_skipped_not_sent(
+    django_capture_on_commit_callbacks,
+):
+    # given: next send set to 21 December before the sphere chose zone C (and nothing
+    # worked the schedule out again)
+    from spheres.tests.factories import SphereFactory
+
+    sphere = SphereFactory()
+    communication = _monday_reminder(
+        sphere, "skip", next_send_at=_paris(2026, 12, 21, 8, 0)
+    )
+    Sphere.objects.filter(pk=sphere.pk).update(school_zone="C")
+    at = _paris(2026, 12, 21, 8, 0, 30)
+    # when
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = _dispatch_at(at)
+        second = _dispatch_at(at)
+    # then: nothing sent; the Christmas Mondays recorded as skipped; next on 4 January
+    assert [r.note for r in first] == ["closed day"]
+    assert second == []
+    assert callbacks == []
+    communication.refresh_from_db()
+    assert communication.next_send_at == _paris(2027, 1, 4, 8, 0)
+    assert [when for when, _ in _skips(communication)] == [
+        _paris(2026, 12, 21, 8, 0),
+        _paris(2026, 12, 28, 8, 0),
+    ]
+    assert not communication.sends.exclude(status=Send.Status.SKIPPED).exists()
+
+
+@pytest.mark.django_db
+def test_the_command_says_a_due_send_was_skipped_by_the_calendar():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # given: due on 21 December in a sphere of zone C, set before the zone was chosen
+    from spheres.tests.factories import SphereFactory
+
+    sphere = SphereFactory()
+    _monday_reminder(sphere, "skip", next_send_at=_paris(2026, 12, 21, 8, 0))
+    Sphere.objects.filter(pk=sphere.pk).update(school_zone="C")
+    out = StringIO()
+    # when
+    with time_machine.travel(_paris(2026, 12, 21, 8, 0, 30), tick=False):
+        call_command("send_due_communications", stdout=out)
+    # then
+    assert (
+        f"le calendrier scolaire ferme ce jour{NBSP}: envoi sauté, rien n'est parti"
+        in out.getvalue()
+    )
