@@ -6,13 +6,15 @@ would move past its end date) does not send on its sphere's closed days
 SKIPPED at the occurrence's own time, no delivery row, and the reason in ``note``
 (« vacances de Noël, zone C »).
 
-They are written ahead, when the schedule jumps over them: at creation, at each edit and
-when the sphere's calendar changes (``services``; ``communications_reschedule`` is for
-whatever changes the calendar: the sphere's zone, an imported calendar), and when the
-dispatcher advances to the next send that leaves
-(``dispatch``): the skipped occurrences between now and that send, or up to the end of
-the schedule. The pages show them once their time has passed (``selectors.history``);
-until then « Prochains envois » shows them from the schedule.
+They are written ahead, when the schedule jumps over them: at creation, at each edit
+and when the sphere's calendar changes (``services``; ``communications_reschedule`` is
+for whatever changes the calendar: the sphere's zone, an imported calendar), and when
+the dispatcher advances to the next send that leaves (``dispatch``): the skipped
+occurrences between now and that send, or up to the end of the schedule. A due send
+whose day the calendar closed after it was set is not sent: the dispatcher records it
+and moves on. The pages show a skip once its time has passed
+(``selectors.communication_history``); until then « Prochains envois » shows it from
+the schedule.
 
 Exactly once: a send is unique per (communication, purpose, scheduled_for), and a skip
 already written is left as it is (``ignore_conflicts``), so a dispatcher run twice, or
