@@ -33,6 +33,13 @@ FREQUENCY_CHOICES = [
     ("monthly", _("Envoi régulier : chaque mois, le jour choisi")),
 ]
 
+HOLIDAY_ACTION_CHOICES = [
+    (Communication.HolidayPolicy.SKIP.value, _("Sauter l'envoi")),
+    (Communication.HolidayPolicy.MOVE.value, _("Reporter au jour ouvré suivant")),
+]
+# Form fields that show a service error keyed by a model field.
+FORM_FIELD_OF = {"holiday_policy": "holiday_action"}
+
 
 class EvaluationSelect(forms.Select):
     """Each evaluation says which groups have a window (``data-groups``): choosing it
@@ -155,6 +162,23 @@ class CommunicationForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
+    # The school calendar (recurring sends): both map to ``holiday_policy``.
+    holiday_skip = forms.BooleanField(
+        label=_("Ne pas envoyer pendant les vacances scolaires ni les jours fériés"),
+        required=False,
+    )
+    holiday_action = forms.ChoiceField(
+        label=_("Un jour de vacances ou férié"),
+        choices=HOLIDAY_ACTION_CHOICES,
+        initial=Communication.HolidayPolicy.SKIP,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "Reporté, l'envoi part le jour ouvré suivant (ni samedi, ni dimanche, ni "
+            "vacances, ni férié), à la même heure ; s'il y a déjà un envoi ce jour-là, "
+            "un seul part."
+        ),
+    )
 
     REMINDER_FIELDS = REMINDER_CRITERIA
     # The hidden input that carries the typed password, encrypted with
@@ -193,7 +217,16 @@ class CommunicationForm(forms.Form):
             }
             if kind == Communication.Kind.REMINDER:
                 base.update(max_minutes=15, minutes_days=7, max_level=75)
+                # A reminder during the holidays is noise: not sent, unless unticked.
+                base.update(holiday_skip=True)
             initial = {**base, **initial}
+        if "holiday_policy" in initial:  # an edit or a copy
+            policy = initial["holiday_policy"]
+            initial = {
+                **initial,
+                "holiday_skip": bool(policy),
+                "holiday_action": policy or Communication.HolidayPolicy.SKIP,
+            }
         super().__init__(data, initial=initial, **kwargs)
         self.groups_field.queryset = Group.objects.filter(sphere=sphere).order_by(
             "name"
@@ -297,6 +330,7 @@ class CommunicationForm(forms.Form):
             password_set=password_set,
         )
         for field, messages in errors.items():
+            field = FORM_FIELD_OF.get(field, field)
             if field == "__all__" or field not in self.fields:
                 self.add_error(None, messages)
             elif field not in self.errors:
@@ -322,9 +356,16 @@ class CommunicationForm(forms.Form):
         data = {
             k: v
             for k, v in cleaned.items()
-            if k not in ("groups", "password", "weekdays")
+            if k
+            not in ("groups", "password", "weekdays", "holiday_skip", "holiday_action")
         }
         data["weekdays"] = sum(1 << day for day in cleaned.get("weekdays") or [])
+        if cleaned.get("holiday_skip"):
+            data["holiday_policy"] = (
+                cleaned.get("holiday_action") or Communication.HolidayPolicy.SKIP
+            )
+        else:
+            data["holiday_policy"] = Communication.HolidayPolicy.IGNORE
         return data
 
     @property

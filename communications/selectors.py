@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.contrib.postgres.fields import ArrayField
@@ -49,6 +50,9 @@ from .models import (
     Delivery,
     Send,
 )
+
+if TYPE_CHECKING:
+    from .schedule import Recurrence
 
 
 @dataclass(frozen=True)
@@ -398,13 +402,25 @@ def communications_for_sphere(
         communications = communications.filter(kind=kind)
     for word in search.split():
         communications = communications.filter(name__icontains=word)
-    last_send = Send.objects.filter(communication=OuterRef("pk")).order_by(
-        "-scheduled_for", "-pk"
+    last_send = (
+        Send.objects.filter(communication=OuterRef("pk"))
+        .exclude(status=Send.Status.SKIPPED)
+        .order_by("-scheduled_for", "-pk")
     )
     return (
         communications.annotate(last_send_id=Subquery(last_send.values("pk")[:1]))
         .select_related("sphere", "evaluation")
         .order_by("state", "-created_at")
+    )
+
+
+def communication_history(communication: Communication) -> QuerySet[Send]:
+    """The communication's sends, newest first; a skip once its time has passed (the
+    ones to come are in « Prochains envois »)."""
+    from django.utils import timezone
+
+    return communication.sends.exclude(
+        status=Send.Status.SKIPPED, scheduled_for__gt=timezone.now()
     )
 
 
@@ -517,28 +533,97 @@ def communication_rows(
     return rows
 
 
+# How far ahead the closed days are read for a schedule: enough for the upcoming sends
+# of a monthly reminder that skips a few months.
+CLOSURES_AHEAD = dt.timedelta(days=550)
+
+
+def closed_days(*, sphere: Sphere, first: dt.date, last: dt.date) -> dict[dt.date, str]:
+    """The sphere's closed days between ``first`` and ``last``, each with its reason in
+    the active language (« vacances de Noël, zone C »)."""
+    from spheres.calendar import closures
+
+    return {
+        day: closure.describe()
+        for day, closure in closures(sphere, first, last).items()
+    }
+
+
+def communication_recurrence(
+    communication: Communication, *, since: dt.datetime
+) -> Recurrence:
+    """The communication's schedule with its sphere's closed days read once, from far
+    enough before ``since`` (a send moved from an earlier day) to ``CLOSURES_AHEAD``
+    after it; without a holiday policy, nothing is read."""
+    from spheres.calendar import MOVE_HORIZON_DAYS
+
+    from .schedule import Recurrence
+
+    if not communication.holiday_policy or communication.frequency == "once":
+        return Recurrence.of(communication)
+    day = since.astimezone(communication.sphere.tzinfo).date()
+    closed = closed_days(
+        sphere=communication.sphere,
+        first=day - dt.timedelta(days=MOVE_HORIZON_DAYS),
+        last=day + CLOSURES_AHEAD,
+    )
+    return Recurrence.of(communication, closed=closed)
+
+
+@dataclass(frozen=True)
+class UpcomingSend:
+    """A line of « Prochains envois »: when, and what the school calendar made of that
+    occurrence (``note``: « sauté : … », « reporté au … : … »; empty for a send)."""
+
+    when: str
+    note: str = ""
+    first: bool = False  # « Prochain envoi »
+
+
 def communication_upcoming(
     communication: Communication, *, count: int = 5
-) -> list[str]:
-    """The next sends of an active communication, in words, the first never in the
-    past."""
+) -> list[UpcomingSend]:
+    """The next ``count`` sends of an active communication, in words, the first never
+    in the past; in their order, the occurrences the school calendar skips or moves
+    until the last of them, with the reason (at most ``count`` of those)."""
     from django.utils import timezone
 
-    from .schedule import Recurrence, describe_moment
+    from .schedule import describe_moment, describe_occurrence
 
-    if not (communication.is_active and communication.next_send_at):
+    next_send_at = communication.next_send_at
+    if not (communication.is_active and next_send_at):
         return []
+    now = timezone.now()
     tz = communication.sphere.timezone
     with_year = partial(describe_moment, with_year=True)
-    upcoming = [_next_send(communication, tz, timezone.now(), with_year)]
-    following = Recurrence.of(communication).occurrences(
-        after=communication.next_send_at
-    )
-    for moment in following:
-        if len(upcoming) >= count:
+    recurrence = communication_recurrence(communication, since=now)
+    sends = [
+        next_send_at,
+        *islice(recurrence.occurrences(after=next_send_at), count - 1),
+    ]
+    lines = [
+        (
+            next_send_at,
+            UpcomingSend(_next_send(communication, tz, now, with_year), first=True),
+        )
+    ]
+    lines += [(moment, UpcomingSend(with_year(moment, tz))) for moment in sends[1:]]
+    notes = 0
+    ended = len(sends) < count  # the schedule's last sends: notes up to its end
+    for occurrence in recurrence.plan():
+        if (occurrence.planned > sends[-1] and not ended) or notes >= count:
             break
-        upcoming.append(with_year(moment, tz))
-    return upcoming
+        note = describe_occurrence(occurrence, tz)
+        if note and occurrence.planned > now:
+            lines.append(
+                (
+                    occurrence.planned,
+                    UpcomingSend(with_year(occurrence.planned, tz), note),
+                )
+            )
+            notes += 1
+    lines.sort(key=lambda line: line[0])
+    return [line for _moment, line in lines]
 
 
 def _next_send(c: Communication, tz: str, now: dt.datetime, describe) -> str:  # noqa: ANN001

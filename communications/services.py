@@ -154,23 +154,82 @@ def communication_errors(
         and communication.end_date < communication.start_date
     ):
         add("end_date", _("La date de fin doit être après la date de début."))
+    if (
+        frequency == Communication.Frequency.DAILY
+        and communication.holiday_policy == Communication.HolidayPolicy.MOVE
+    ):
+        add(
+            "holiday_policy",
+            _(
+                "Un envoi de tous les jours ne peut pas être reporté : il tomberait le "
+                "jour de l'envoi suivant. Choisissez « Sauter l'envoi »."
+            ),
+        )
     return errors
 
 
-def _schedule(communication: Communication, *, now: dt.datetime | None = None) -> None:
-    """Set ``next_send_at``: the first send time not yet passed.
+def _schedule(
+    communication: Communication, *, now: dt.datetime | None = None
+) -> Recurrence:
+    """Set ``next_send_at``: the first send time not yet passed, never a day the school
+    calendar skips, a moved send at its new time. Returns the schedule it used.
 
     A one-off send whose time has just passed (created today for earlier today) is due
     now and goes out at the next dispatch.
     """
+    from . import selectors
+
     now = now or timezone.now()
-    recurrence = Recurrence.of(communication)
+    recurrence = selectors.communication_recurrence(communication, since=now)
     if communication.frequency == Communication.Frequency.ONCE:
         if communication.last_sent_at is None:
             communication.next_send_at = next(recurrence.occurrences())
-        return
+        return recurrence
     after = max(now, communication.last_sent_at or now) - dt.timedelta(seconds=1)
     communication.next_send_at = recurrence.next_after(after)
+    return recurrence
+
+
+def _record_skips(
+    communication: Communication, recurrence: Recurrence, *, now: dt.datetime
+) -> None:
+    """The skips still to come, for the schedule as it is now (sending/skips.py)."""
+    from .sending.skips import skips_forget, skips_record
+
+    skips_forget(communication, after=now)
+    if communication.is_active and communication.frequency != "once":
+        skips_record(
+            communication, recurrence, after=now, before=communication.next_send_at
+        )
+
+
+def communications_reschedule(*, sphere: Sphere, now: dt.datetime | None = None) -> int:
+    """After the sphere's school calendar changed (its zone, its subdivision, its
+    imported calendar): the next send and the skips to come of each active recurring
+    communication that follows the calendar, worked out again. Returns how many next
+    sends changed. Safe to run twice."""
+    now = now or timezone.now()
+    changed = 0
+    with transaction.atomic():
+        rows = (
+            Communication.objects.select_for_update(of=("self",))
+            .select_related("sphere")
+            .filter(sphere=sphere, state=Communication.State.ACTIVE)
+            .exclude(holiday_policy=Communication.HolidayPolicy.IGNORE)
+            .exclude(frequency=Communication.Frequency.ONCE)
+        )
+        for communication in rows:
+            before = communication.next_send_at
+            recurrence = _schedule(communication, now=now)
+            if communication.next_send_at is None:
+                communication.state = Communication.State.COMPLETED
+            _record_skips(communication, recurrence, now=now)
+            if communication.next_send_at != before:
+                communication.save(
+                    update_fields=["next_send_at", "state", "updated_at"]
+                )
+                changed += 1
+    return changed
 
 
 # A save whose first send would come this soon (or is already due) is confirmed first.
@@ -235,6 +294,7 @@ def _clear_other_kinds(communication: Communication) -> None:
         communication.month_day = None
     if communication.frequency == Communication.Frequency.ONCE:
         communication.end_date = None
+        communication.holiday_policy = Communication.HolidayPolicy.IGNORE
 
 
 def communication_create(
@@ -264,11 +324,13 @@ def communication_create(
     if password and kind == Communication.Kind.ANNOUNCEMENT:
         communication.password_token = crypto.encrypt(password)
     communication.duplicated_from = duplicated_from
-    _schedule(communication)
+    now = timezone.now()
+    recurrence = _schedule(communication, now=now)
     _check_confirmed(communication, confirmed=confirmed)
     with transaction.atomic():
         communication.save()
         communication.groups.set(groups)
+        _record_skips(communication, recurrence, now=now)
         CommunicationEvent.objects.create(
             communication=communication,
             actor=actor,
@@ -329,11 +391,13 @@ def communication_update(
             and current.frequency != "once"
         ):
             current.state = Communication.State.ACTIVE
-        _schedule(current)
+        now = timezone.now()
+        recurrence = _schedule(current, now=now)
         _check_confirmed(current, confirmed=confirmed, before=next_before)
         current.updated_by = actor
         current.save()
         current.groups.set(groups)
+        _record_skips(current, recurrence, now=now)
         CommunicationEvent.objects.create(
             communication=current,
             actor=actor,
@@ -363,6 +427,7 @@ def communication_deactivate(
         current.save(
             update_fields=["state", "deactivated_at", "deactivated_by", "next_send_at"]
         )
+        _record_skips(current, Recurrence.of(current), now=current.deactivated_at)
         CommunicationEvent.objects.create(
             communication=current,
             actor=actor,

@@ -441,7 +441,7 @@ def _events(communication: Communication) -> list[tuple[Any, list[str], str]]:
 
 
 def _sends_with_counts(communication: Communication) -> list[tuple]:
-    sends = list(communication.sends.all()[:50])
+    sends = list(selectors.communication_history(communication)[:50])
     counts = selectors.send_counts(sends)
     return [(send, counts[send.pk]) for send in sends]
 

@@ -47,9 +47,10 @@ from spheres.models import EvaluationWindow, UndeliverableAddress
 
 from .. import selectors
 from ..models import Communication, Delivery, Send
-from ..schedule import Recurrence
+from ..schedule import move_note
 from . import queue
 from .content import send_frozen_content
+from .skips import note_fit, skips_record
 
 
 @dataclass
@@ -123,11 +124,16 @@ def _dispatch_locked(communication_id: int, now: dt.datetime) -> DispatchResult 
         _complete(communication)
         return result
 
+    if _calendar_skips(communication, scheduled_for, now):
+        result.note = "closed day"
+        return result
+
     try:
         with transaction.atomic():
             send = Send.objects.create(
                 communication=communication,
                 scheduled_for=scheduled_for,
+                note=_moved_note(communication, scheduled_for, now),
                 **send_frozen_content(communication),
             )
     except IntegrityError:
@@ -165,11 +171,17 @@ def _complete(communication: Communication) -> None:
 def _advance(
     communication: Communication, now: dt.datetime, evaluation_end: dt.datetime | None
 ) -> None:
-    """Move to the first send time after now: missed times are not sent one by one."""
+    """Move to the first send time after now: missed times are not sent one by one.
+    The school calendar's skips until then are recorded (skips.py)."""
     communication.last_sent_at = now
     following = None
     if communication.frequency != Communication.Frequency.ONCE:
-        following = Recurrence.of(communication).next_after(now)
+        recurrence = selectors.communication_recurrence(communication, since=now)
+        following = recurrence.next_after(now)
+        until = following
+        if evaluation_end is not None and (until is None or until > evaluation_end):
+            until = evaluation_end
+        skips_record(communication, recurrence, after=now, before=until)
     if following is None or (
         evaluation_end is not None and following >= evaluation_end
     ):
@@ -179,6 +191,39 @@ def _advance(
     communication.save(
         update_fields=["last_sent_at", "next_send_at", "state", "updated_at"]
     )
+
+
+def _calendar_skips(
+    communication: Communication, scheduled_for: dt.datetime, now: dt.datetime
+) -> bool:
+    """Whether the sphere's calendar changed since this send time was set (a zone chosen,
+    a calendar imported, without ``communications_reschedule``) and no longer sends at
+    it: then nothing is sent, the skips are recorded and the next send set (skips.py)."""
+    if not communication.holiday_policy:
+        return False
+    recurrence = selectors.communication_recurrence(communication, since=now)
+    just_before = scheduled_for - dt.timedelta(microseconds=1)
+    if recurrence.next_after(just_before) == scheduled_for:
+        return False
+    following = recurrence.next_after(now)
+    skips_record(communication, recurrence, after=just_before, before=following)
+    communication.next_send_at = following
+    if following is None:
+        communication.state = Communication.State.COMPLETED
+    communication.save(update_fields=["next_send_at", "state", "updated_at"])
+    return True
+
+
+def _moved_note(
+    communication: Communication, scheduled_for: dt.datetime, now: dt.datetime
+) -> str:
+    """« reporté du lundi 21 décembre : vacances de Noël, zone C » when the school
+    calendar moved occurrences to this send; "" otherwise."""
+    if communication.holiday_policy != Communication.HolidayPolicy.MOVE:
+        return ""
+    recurrence = selectors.communication_recurrence(communication, since=now)
+    moved = recurrence.moved_to(scheduled_for)
+    return note_fit(move_note(moved, communication.sphere.timezone))
 
 
 # The columns a dispatch writes, and the expression each takes from the learner row.

@@ -1,4 +1,5 @@
-"""Properties of ``Recurrence`` over 2026–2028 in Europe/Paris and Indian/Reunion.
+"""Properties of ``Recurrence`` over 2026–2028 in Europe/Paris and Indian/Reunion, and
+over the 2026–2027 school year with each zone's holidays skipped or moved.
 
 The expected send time of a local day is computed here without ``fold``: from the two
 offsets the zone has around that day, keep the UTC instants whose wall clock is the send
@@ -14,7 +15,8 @@ import datetime as dt
 from itertools import islice, pairwise
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from communications.schedule import Recurrence
@@ -266,3 +268,184 @@ def test_weekly_on_sundays_across_both_changes_of_2027() -> None:
     assert by_day[dt.date(2027, 3, 28)] == dt.datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
     assert by_day[dt.date(2027, 10, 31)] == dt.datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
     assert max(by_day) == dt.date(2027, 11, 7)
+
+
+# --- The school year 2026–2027: holidays skipped or moved ------------------------------
+# Paris follows zone C of the national calendar; Réunion has its own academy calendar,
+# imported (the periods below are this test's data, loaded as ops would load a CSV),
+# and its own public holidays (20 December).
+
+YEAR_FIRST, YEAR_LAST = dt.date(2026, 9, 1), dt.date(2027, 8, 31)
+REUNION_PERIODS = [
+    ("vacances d'octobre", dt.date(2026, 10, 10), dt.date(2026, 10, 25)),
+    ("vacances de l'été austral", dt.date(2026, 12, 19), dt.date(2027, 1, 24)),
+    ("vacances de mars", dt.date(2027, 3, 6), dt.date(2027, 3, 21)),
+    ("vacances de mai", dt.date(2027, 5, 1), dt.date(2027, 5, 16)),
+    ("vacances de l'hiver austral", dt.date(2027, 7, 3), dt.date(2027, 8, 15)),
+]
+
+
+@pytest.fixture(scope="module")
+def school_year(django_db_setup, django_db_blocker) -> dict[str, dict[dt.date, str]]:
+    """Each zone's closed days from June 2026 to December 2027, read from the database
+    once (and rolled back)."""
+    from django.db import transaction
+
+    from communications.selectors import closed_days
+    from spheres.models import SchoolHoliday
+    from spheres.tests.factories import SphereFactory
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        paris = SphereFactory(timezone="Europe/Paris", school_zone="C")
+        reunion = SphereFactory(
+            timezone="Indian/Reunion", school_zone="imported", holiday_subdivision="974"
+        )
+        SchoolHoliday.objects.bulk_create(
+            SchoolHoliday(sphere=reunion, name=name, first_day=first, last_day=last)
+            for name, first, last in REUNION_PERIODS
+        )
+        first, last = dt.date(2026, 6, 1), dt.date(2027, 12, 31)
+        closed = {
+            sphere.timezone: closed_days(sphere=sphere, first=first, last=last)
+            for sphere in (paris, reunion)
+        }
+        transaction.set_rollback(True)
+    return closed
+
+
+year_starts = st.dates(min_value=YEAR_FIRST, max_value=YEAR_LAST)
+policies = st.sampled_from(["skip", "move"])
+school_year_properties = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+
+
+def _school_year_recurrence(
+    closed: dict[str, dict[dt.date, str]],
+    zone: str,
+    frequency: str,
+    start: dt.date,
+    at: dt.time,
+    policy: str,
+    mask: int,
+    month_day: int,
+) -> Recurrence:
+    return Recurrence(
+        frequency,
+        start,
+        at,
+        zone,
+        weekdays=mask,
+        month_day=month_day,
+        end_date=YEAR_LAST,
+        holiday_policy=policy,
+        closed=closed[zone],
+    )
+
+
+def _working_day(day: dt.date, closed: dict[dt.date, str]) -> dt.date:
+    while day.weekday() >= 5 or day in closed:
+        day += dt.timedelta(days=1)
+    return day
+
+
+@pytest.mark.django_db  # the test database is set up for the marked tests only
+@school_year_properties
+@given(
+    zone=zones,
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
+    start=year_starts,
+    at=send_times,
+    policy=policies,
+    mask=weekday_masks,
+    month_day=month_days,
+)
+def test_over_the_school_year_no_send_on_a_closed_day_and_each_at_its_time(
+    school_year: dict[str, dict[dt.date, str]],
+    zone: str,
+    frequency: str,
+    start: dt.date,
+    at: dt.time,
+    policy: str,
+    mask: int,
+    month_day: int,
+) -> None:
+    # given
+    closed = school_year[zone]
+    args = (zone, frequency, start, at, policy, mask, month_day)
+    recurrence = _school_year_recurrence(school_year, *args)
+    # when
+    moments = list(recurrence.occurrences())
+    # then: strictly increasing, never on a closed day, never after the end date, at
+    # the chosen wall-clock time (the daylight-saving rules of the module docstring),
+    # never two on one day
+    assert_strictly_increasing_utc(moments)
+    days = local_dates(moments, zone)
+    assert not [day for day in days if day in closed]
+    assert all(start <= day <= YEAR_LAST for day in days)
+    assert moments == [expected_moment(day, at, zone) for day in days]
+    assert len(set(days)) == len(days)
+
+
+@pytest.mark.django_db  # the test database is set up for the marked tests only
+@school_year_properties
+@given(
+    zone=zones,
+    frequency=st.sampled_from(["daily", "weekly", "monthly"]),
+    start=year_starts,
+    at=send_times,
+    policy=policies,
+    mask=weekday_masks,
+    month_day=month_days,
+)
+def test_over_the_school_year_each_closed_occurrence_is_skipped_or_moved_to_the_next_working_day(
+    school_year: dict[str, dict[dt.date, str]],
+    zone: str,
+    frequency: str,
+    start: dt.date,
+    at: dt.time,
+    policy: str,
+    mask: int,
+    month_day: int,
+) -> None:
+    # given: the same schedule without the policy
+    closed = school_year[zone]
+    args = (zone, frequency, start, at, policy, mask, month_day)
+    recurrence = _school_year_recurrence(school_year, *args)
+    plain = _school_year_recurrence(school_year, *args[:4], "", mask, month_day)
+    planned = local_dates(list(plain.occurrences()), zone)
+    # when
+    sent = set(local_dates(list(recurrence.occurrences()), zone))
+    # then: an open day keeps its send; a closed one is skipped, or (move, weekly and
+    # monthly) sent on the next working day when that day is within the end date
+    expected = set()
+    for day in planned:
+        if day not in closed:
+            expected.add(day)
+        elif policy == "move" and frequency != "daily":
+            working = _working_day(day, closed)
+            if working <= YEAR_LAST:
+                expected.add(working)
+    assert sent == expected
+    # and what was not sent at its own time says why
+    for occurrence in recurrence.plan():
+        day = occurrence.planned.astimezone(ZoneInfo(zone)).date()
+        assert (
+            (occurrence.reason == closed[day])
+            if day in closed
+            else not occurrence.reason
+        )
+
+
+@pytest.mark.django_db
+def test_the_school_year_calendars_are_the_ones_described(
+    school_year: dict[str, dict[dt.date, str]],
+) -> None:
+    # then: the data the properties run on (no property holds vacuously)
+    paris, reunion = school_year["Europe/Paris"], school_year["Indian/Reunion"]
+    assert paris[dt.date(2026, 12, 21)] == "vacances de Noël, zone C"
+    assert paris[dt.date(2027, 3, 29)] == "jour férié (Lundi de Pâques)"
+    assert reunion[dt.date(2026, 10, 12)] == "vacances d'octobre"
+    assert reunion[dt.date(2027, 12, 20)].startswith("jour férié")  # abolition

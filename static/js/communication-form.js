@@ -49,6 +49,15 @@
   });
   showFrequencyFields();
 
+  // --- Holidays: the choice between skipping and moving, once the box is ticked ---------
+  form.querySelectorAll("[data-shown-by]").forEach(function (block) {
+    var box = form.querySelector("[name=" + block.dataset.shownBy + "]");
+    if (!box) return;
+    function follow() { block.hidden = !box.checked; }
+    box.addEventListener("change", follow);
+    follow();
+  });
+
   // --- Live recipients summary -------------------------------------------------------
   var region = document.getElementById("audience");
   var url = form.dataset.audienceUrl;

@@ -433,3 +433,72 @@ def test_unknown_placeholder_is_refused_and_buttons_insert_at_the_cursor(
         "Relance avec une faute"
     )
     assert not Communication.objects.filter(sphere=sphere).exists()
+
+
+# --- The school calendar ----------------------------------------------------------------
+
+
+def _next_christmas_monday(sphere) -> dt.date:
+    """The first Monday of the coming Christmas holidays of the sphere's zone, at least
+    a week away (from the national calendar the product ships)."""
+    from communications.selectors import closed_days
+
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    closed = closed_days(
+        sphere=sphere, first=today, last=today + dt.timedelta(days=400)
+    )
+    mondays = [
+        day
+        for day, reason in sorted(closed.items())
+        if reason.startswith("vacances de Noël")
+        and day.weekday() == 0
+        and day >= today + dt.timedelta(days=8)
+    ]
+    assert mondays, "the national school calendar lacks the next Christmas holidays"
+    return mondays[0]
+
+
+def test_a_weekly_reminder_skips_the_christmas_holidays(
+    page: Page, live_server, artifacts_dir
+):
+    sphere = SphereFactory(name="Lycée Candide", school_zone="C")
+    admin = _admin_of(sphere)
+    LearnerFactory.create_batch(2, sphere=sphere)
+    christmas_monday = _next_christmas_monday(sphere)
+    start = christmas_monday - dt.timedelta(days=7)
+
+    log_in(page, admin)
+    _open_communications(page, sphere)
+    _start_creating(page, REMINDER)
+    page.get_by_label("Nom de la communication").fill("Relance du lundi")
+    page.get_by_label("Votre adresse électronique").fill("professeur@lycee.example")
+    option = page.get_by_label(
+        "Ne pas envoyer pendant les vacances scolaires ni les jours fériés"
+    )
+    expect(option).to_be_hidden()  # a one-off by default
+    page.get_by_label("Envoi régulier : chaque semaine, les jours choisis").check()
+    page.get_by_role("group", name="Jours de la semaine").get_by_label("Lundi").check()
+    page.get_by_label("Date de début").fill(start.isoformat())
+    expect(option).to_be_visible()
+    expect(option).to_be_checked()
+    choice = page.get_by_role("group", name="Un jour de vacances ou férié")
+    expect(choice.get_by_label("Sauter l'envoi")).to_be_checked()
+    expect(page.get_by_text("seuls les jours fériés comptent")).to_have_count(0)
+    option.uncheck()
+    expect(choice).to_be_hidden()
+    option.check()
+    expect(choice).to_be_visible()
+    choice.locator("xpath=ancestor::fieldset[contains(@class, 'card')]").screenshot(
+        path=artifacts_dir / "communication-form-holidays.png"
+    )
+    _save(page)
+
+    expect(page.get_by_text("« Relance du lundi » est enregistrée.")).to_be_visible()
+    upcoming = page.locator("ul.upcoming")
+    expect(upcoming).to_contain_text("Prochain envoi :")
+    expect(upcoming.get_by_role("listitem").filter(has_text="sauté")).to_contain_text(
+        ["sauté : vacances de Noël, zone C"] * 2
+    )
+    page.screenshot(path=artifacts_dir / "communication-holidays.png", full_page=True)
+    communication = Communication.objects.get(sphere=sphere)
+    assert communication.holiday_policy == Communication.HolidayPolicy.SKIP

@@ -59,4 +59,8 @@ class Command(BaseCommand):
             line += _(" ; l'évaluation est terminée : communication close")
         elif result.note == "already dispatched":
             line += _(" ; cette échéance était déjà partie : calendrier avancé")
+        elif result.note == "closed day":
+            line += _(
+                " ; le calendrier scolaire ferme ce jour : envoi sauté, rien n'est parti"
+            )
         return line
