@@ -1362,3 +1362,37 @@ def test_the_send_page_counts_and_names_the_learners_already_reminded(
         "</td>" in html.unescape(rows["lea"])
     )
     assert "<td>Déjà relancé aujourd'hui</td>" in html.unescape(rows["hugo"])
+
+
+def test_pourquoi_on_the_detail_page_names_the_reminder_of_the_day(
+    admin_client, sphere
+):
+    # given: Léa reached this morning by « Relance <du matin> »; the cap on
+    lea = LearnerFactory(sphere=sphere, level=10, last_name="Martin")
+    morning = Send.objects.create(
+        communication=CommunicationFactory(sphere=sphere, name="Relance <du matin>"),
+        scheduled_for=timezone.now(),
+    )
+    Delivery.objects.create(
+        send=morning,
+        learner=lea,
+        identifiant=lea.identifiant,
+        status=Delivery.Status.SENT,
+    )
+    evening = CommunicationFactory(sphere=sphere, name="Relance du soir")
+    # when
+    response = admin_client.get(
+        reverse(
+            "communications:detail", kwargs={"slug": sphere.slug, "pk": evening.pk}
+        ),
+        {"pourquoi": "martin"},
+    )
+    # then: what the administrator reads, the name escaped
+    page = response.content.decode()
+    assert "Ne reçoit pas cette communication." in page
+    assert "Relance &lt;du matin&gt;" in page
+    assert (
+        "Déjà relancé aujourd'hui par la relance «\u00a0Relance <du matin>\u00a0»\u00a0: "
+        "la sphère envoie au plus une relance par utilisateur et par jour."
+        in html.unescape(page)
+    )
