@@ -602,8 +602,10 @@ def audience_explain(
 
     The rules are ``audience_rules`` (each evaluated on its own for this learner), then
     what the send checks of the address and the learner (``learner_skip_reason``), then,
-    for a saved announcement, whether it was already received: « reçoit » exactly for
-    the learners a send would deliver to.
+    for a reminder of a sphere that caps them, the other reminder that already reached
+    the learner today (``reminded_today_by``), then, for a saved announcement, whether
+    it was already received: « reçoit » exactly for the learners a send would deliver
+    to.
     """
     from django.utils.translation import gettext as _
     from django.utils.translation import ngettext
