@@ -39,6 +39,6 @@ def test_the_administrator_sets_the_calendar_and_turns_the_reminder_cap_off(
     expect(
         page.get_by_label("Au plus une relance par utilisateur et par jour")
     ).not_to_be_checked()
-    sphere = Sphere.objects.get(pk=sphere.pk)
-    assert (sphere.school_zone, sphere.holiday_subdivision) == ("C", "974")
-    assert sphere.one_reminder_per_day is False
+    saved = Sphere.objects.get(pk=sphere.pk)
+    assert (saved.school_zone, saved.holiday_subdivision) == ("C", "974")
+    assert saved.one_reminder_per_day is False
