@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import (
     Count,
     Exists,
+    F,
     FilteredRelation,
     Func,
     IntegerField,
@@ -686,8 +687,10 @@ def audience_explain(
 
     The rules are ``audience_rules`` (each evaluated on its own for this learner), then
     what the send checks of the address and the learner (``learner_skip_reason``), then,
-    for a saved announcement, whether it was already received: « reçoit » exactly for
-    the learners a send would deliver to.
+    for a reminder of a sphere that caps them, the other reminder that already reached
+    the learner today (``reminded_today_by``), then, for a saved announcement, whether
+    it was already received: « reçoit » exactly for the learners a send would deliver
+    to.
     """
     from django.utils.translation import gettext as _
     from django.utils.translation import ngettext
@@ -823,6 +826,25 @@ def audience_explain(
             % {"email": learner.email, "date": _unsubscribed_on(learner, spec.sphere)},
         )
     )
+    if spec.kind == Communication.Kind.REMINDER:
+        # The cap, checked last as the dispatcher does: shown only when it applies.
+        other = reminded_today_by(
+            learner,
+            sphere=spec.sphere,
+            day=today,
+            excluding_communication_id=communication.pk if communication else None,
+        )
+        if other is not None:
+            verdicts.append(
+                Verdict(
+                    False,
+                    _(
+                        "Déjà relancé aujourd'hui par la relance « %(name)s » : la "
+                        "sphère envoie au plus une relance par utilisateur et par jour."
+                    )
+                    % {"name": other.name},
+                )
+            )
     if (
         communication is not None
         and communication.pk is not None
@@ -882,6 +904,107 @@ def announcement_received(
         learner=learner, communication_id=communication_id
     )
     return Q(Exists(deliveries)) | Q(Exists(receipts))
+
+
+def reminder_sends_of_day(
+    *, sphere: Sphere, day: dt.date, excluding_communication_id: int | None = None
+) -> QuerySet[Send]:
+    """The scheduled sends of the sphere's reminders on ``day``, the sphere's own
+    calendar day (midnight to midnight in its time zone), but those of
+    ``excluding_communication_id``: the sends the reminder cap looks at (SPEC §6, « au
+    plus une relance par utilisateur et par jour »).
+
+    Only ``Send.Purpose.SCHEDULED`` sends: the engine's other messages on a reminder's
+    behalf (its weekly digest…) are not reminders to learners. The unique (communication,
+    purpose, scheduled_for) index serves the lookup of each reminder."""
+    tz = sphere.tzinfo
+    start = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+    sends = Send.objects.filter(
+        communication__sphere_id=sphere.pk,
+        communication__kind=Communication.Kind.REMINDER,
+        purpose=Send.Purpose.SCHEDULED,
+        scheduled_for__gte=start,
+        scheduled_for__lt=end,
+    )
+    if excluding_communication_id is not None:
+        sends = sends.exclude(communication_id=excluding_communication_id)
+    return sends.order_by("pk")
+
+
+def already_reminded(send_ids: list[int]) -> Q:
+    """Whether the outer learner has a message of one of ``send_ids`` sent or on its
+    way (``RECEIVED_STATUSES``): a learner skipped, failed or cancelled there was not
+    reminded.
+
+    An IN over the deliveries of those sends, which PostgreSQL reads once into a hash
+    through the (send, status) index, as ``undeliverable_address`` does: not an EXISTS
+    run once per learner."""
+    return Q(
+        In(
+            F("pk"),
+            Delivery.objects.filter(
+                send_id__in=send_ids,
+                status__in=RECEIVED_STATUSES,
+                learner_id__isnull=False,
+            )
+            .order_by()
+            .values("learner_id"),
+        )
+    )
+
+
+def reminded_today_by(
+    learner: Learner,
+    *,
+    sphere: Sphere,
+    day: dt.date,
+    excluding_communication_id: int | None = None,
+) -> Communication | None:
+    """The sphere's other reminder that already reminded ``learner`` on ``day`` (the
+    first dispatched), when the sphere caps reminders; else ``None``."""
+    if not sphere.one_reminder_per_day:
+        return None
+    first = (
+        Delivery.objects.filter(
+            learner_id=learner.pk,
+            status__in=RECEIVED_STATUSES,
+            send__in=reminder_sends_of_day(
+                sphere=sphere,
+                day=day,
+                excluding_communication_id=excluding_communication_id,
+            ),
+        )
+        .select_related("send__communication")
+        .order_by("send_id")
+        .first()
+    )
+    return first.send.communication if first is not None else None
+
+
+def reminded_by_names(send: Send, learner_ids: Iterable[int]) -> dict[int, str]:
+    """For the learners ``send`` left out as already reminded: the name of the other
+    reminder that reached each of them that day (the first dispatched), in one query.
+    A learner whose message of that reminder failed since is not in it."""
+    ids = [pk for pk in learner_ids if pk is not None]
+    if not ids:
+        return {}
+    communication = send.communication
+    rows = (
+        Delivery.objects.filter(
+            learner_id__in=ids,
+            status__in=RECEIVED_STATUSES,
+            send__in=reminder_sends_of_day(
+                sphere=communication.sphere,
+                day=send.scheduled_for.astimezone(communication.sphere.tzinfo).date(),
+                excluding_communication_id=communication.pk,
+            ),
+        )
+        .order_by("-send_id")
+        .values_list("learner_id", "send__communication__name")
+    )
+    # The last written wins the dict: ordered by send descending, that is the first.
+    return dict(rows)
 
 
 def _unsubscribed_on(learner: Learner, sphere: Sphere) -> str:

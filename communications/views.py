@@ -460,6 +460,11 @@ def communication_send_detail(
     if status := request.GET.get("resultat"):
         deliveries = deliveries.filter(status=status)
     page, filters_query = paginate(deliveries, DELIVERIES_PER_PAGE, request.GET)
+    capped = [d for d in page if d.reason == Delivery.Reason.ALREADY_REMINDED]
+    if capped:
+        names = selectors.reminded_by_names(send, (d.learner_id for d in capped))
+        for delivery in capped:
+            delivery.reminded_by = names.get(delivery.learner_id, "")
     return render_tab(
         request,
         sphere,

@@ -17,7 +17,14 @@ from django.utils.translation import gettext_lazy as _
 from voltaire_comms.widgets import PlainSelect
 
 from .addresses import MAX_LENGTH, AddressRefused, address_normalize
-from .models import Evaluation, Group, Learner, Sphere
+from .models import (
+    Evaluation,
+    Group,
+    HolidaySubdivision,
+    Learner,
+    SchoolZone,
+    Sphere,
+)
 
 # The value of the group filter selecting learners without any group.
 WITHOUT_GROUP = "sans-groupe"
@@ -177,6 +184,46 @@ class LearnerImportForm(forms.Form):
                 params={"max": MAX_IMPORT_FILE_SIZE // (1024 * 1024)},
             )
         return file
+
+
+class SphereSettingsForm(forms.Form):
+    """The sphere's settings: its school calendar and the reminder cap."""
+
+    school_zone = forms.ChoiceField(
+        label=_("Vacances scolaires"),
+        choices=SchoolZone.choices,
+        required=False,
+        help_text=_(
+            "La zone dont la sphère suit les vacances scolaires. Une relance "
+            "programmée peut ne pas partir pendant ces vacances."
+        ),
+    )
+    holiday_subdivision = forms.ChoiceField(
+        label=_("Jours fériés"),
+        choices=HolidaySubdivision.choices,
+        required=False,
+        help_text=_(
+            "Les jours fériés diffèrent en Alsace, en Moselle et en outre-mer."
+        ),
+    )
+    one_reminder_per_day = forms.BooleanField(
+        label=_("Au plus une relance par utilisateur et par jour"),
+        required=False,
+        help_text=_(
+            "Un utilisateur visé par deux relances le même jour reçoit la première "
+            "envoyée ; les autres enregistrent pour lui « déjà relancé aujourd'hui »."
+        ),
+    )
+
+    @classmethod
+    def of(cls, sphere: Sphere) -> "SphereSettingsForm":
+        return cls(
+            initial={
+                "school_zone": sphere.school_zone,
+                "holiday_subdivision": sphere.holiday_subdivision,
+                "one_reminder_per_day": sphere.one_reminder_per_day,
+            }
+        )
 
 
 class GroupForm(forms.Form):

@@ -47,6 +47,34 @@ def sphere_create(
     return sphere
 
 
+def sphere_settings_update(
+    *,
+    sphere: Sphere,
+    school_zone: str,
+    holiday_subdivision: str,
+    one_reminder_per_day: bool,
+) -> Sphere:
+    """The sphere's settings page: its school calendar and the reminder cap.
+
+    The cap applies from the next reminder dispatched: the sends already written keep
+    their delivery rows."""
+    sphere.school_zone = school_zone
+    sphere.holiday_subdivision = holiday_subdivision
+    sphere.one_reminder_per_day = one_reminder_per_day
+    sphere.full_clean(
+        exclude=[
+            f.name
+            for f in Sphere._meta.fields
+            if f.name
+            not in ("school_zone", "holiday_subdivision", "one_reminder_per_day")
+        ]
+    )
+    sphere.save(
+        update_fields=["school_zone", "holiday_subdivision", "one_reminder_per_day"]
+    )
+    return sphere
+
+
 def sphere_admin_add(
     *, sphere: Sphere, email: str, password: str | None = None
 ) -> User:

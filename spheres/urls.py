@@ -77,4 +77,5 @@ urlpatterns = [
         views.sphere_evaluation_delete,
         name="evaluation_delete",
     ),
+    path("spheres/<slug:slug>/parametres/", views.sphere_settings, name="settings"),
 ]

@@ -28,6 +28,7 @@ from .forms import (
     LearnerBulkForm,
     LearnerFilterForm,
     LearnerImportForm,
+    SphereSettingsForm,
 )
 from .models import Evaluation, Sphere
 
@@ -604,4 +605,29 @@ def sphere_evaluation_delete(
         "evaluations",
         "spheres/evaluation_delete.html",
         {"evaluation": evaluation},
+    )
+
+
+# --- Paramètres -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sphere_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    sphere = sphere_for(request, slug)
+    if request.method == "POST":
+        form = SphereSettingsForm(request.POST)
+        if form.is_valid():
+            services.sphere_settings_update(sphere=sphere, **form.cleaned_data)
+            messages.success(request, _("Paramètres de la sphère enregistrés."))
+            return redirect("spheres:settings", slug=sphere.slug)
+    else:
+        form = SphereSettingsForm.of(sphere)
+    return render_tab(
+        request,
+        sphere,
+        "settings",
+        "spheres/settings.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
     )

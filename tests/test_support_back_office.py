@@ -135,6 +135,27 @@ def test_support_views_the_list_and_the_page_of_each_model_read_only(
     assert "<select" not in html
 
 
+def test_support_sees_the_sphere_settings_read_only(support_client):
+    # given: a sphere in zone C, with Réunion's public holidays and the cap off
+    sphere = SphereFactory(
+        school_zone="C", holiday_subdivision="974", one_reminder_per_day=False
+    )
+    # when
+    page = support_client.get(_url("spheres", "sphere", "change", sphere.pk))
+    # then: the three settings, in words, and nothing to edit
+    html = page.content.decode()
+    for label, value in (
+        ("Vacances scolaires", "Zone C"),
+        ("Jours fériés", "La Réunion"),
+        ("Au plus une relance par utilisateur et par jour", 'alt="False"'),
+    ):
+        after_label = html.split(f"<label>{label}")[1]
+        shown = after_label.split('<div class="readonly">')[1].split("</div>")[0]
+        assert value in shown, (label, shown)
+    assert 'name="one_reminder_per_day"' not in html
+    assert 'name="school_zone"' not in html
+
+
 @pytest.mark.parametrize(("app", "model", "make"), MODELS, ids=IDS)
 def test_support_can_neither_add_nor_change_nor_delete(
     support_client, app, model, make

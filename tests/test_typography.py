@@ -80,6 +80,21 @@ def pages(admin_client, sphere, admin_user):
     Delivery.objects.create(
         send=send, learner=lea, identifiant="x", status="failed", error="550"
     )
+    # a learner the sphere's cap left out of another reminder's send
+    capped = CommunicationFactory(sphere=sphere, name="Relance du soir")
+    capped_send = capped.sends.create(
+        scheduled_for=timezone.now(), **send_frozen_content(capped)
+    )
+    Delivery.objects.create(
+        send=capped_send,
+        learner=unsubscribed,
+        identifiant="y",
+        status="skipped",
+        reason="already_reminded",
+    )
+    Delivery.objects.create(
+        send=send, learner=unsubscribed, identifiant="y", status="sent"
+    )
     deactivated = CommunicationFactory(
         sphere=sphere, state="deactivated", deactivated_at=timezone.now()
     )
@@ -93,6 +108,7 @@ def pages(admin_client, sphere, admin_user):
         reverse("spheres:group_delete", kwargs={"slug": slug, "group_id": group.pk}),
         reverse("spheres:evaluations", kwargs={"slug": slug}),
         reverse("spheres:evaluation_create", kwargs={"slug": slug}),
+        reverse("spheres:settings", kwargs={"slug": slug}),
         reverse("communications:list", kwargs={"slug": slug}),
         reverse("communications:choose_kind", kwargs={"slug": slug}),
         reverse("communications:help", kwargs={"slug": slug}),
@@ -104,6 +120,12 @@ def pages(admin_client, sphere, admin_user):
             "communications:send_detail",
             kwargs={"slug": slug, "pk": reminder.pk, "send_id": send.pk},
         ),
+        reverse(
+            "communications:send_detail",
+            kwargs={"slug": slug, "pk": capped.pk, "send_id": capped_send.pk},
+        ),
+        reverse("communications:detail", kwargs={"slug": slug, "pk": capped.pk})
+        + f"?pourquoi={unsubscribed.identifiant}",
         reverse(
             "spheres:learner_resubscribe",
             kwargs={"slug": slug, "learner_id": unsubscribed.pk},

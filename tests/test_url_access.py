@@ -173,6 +173,14 @@ ROUTES = [
     Route("spheres:evaluation_create", _slug, get=200, post=400),
     Route("spheres:evaluation_edit", _evaluation, get=200, post=400),
     Route("spheres:evaluation_delete", _evaluation, get=200, post=302),
+    # School zone C and the reminder cap turned off (an unchecked box is not posted)
+    Route(
+        "spheres:settings",
+        _slug,
+        get=200,
+        post=302,
+        data=lambda w: {"school_zone": "C", "holiday_subdivision": "57"},
+    ),
     # The learner's link in a reminder: a page with a button (GET), the unsubscription
     # (POST, also RFC 8058's one-click POST from a mail client: no cookie, no token).
     Route(
@@ -297,6 +305,11 @@ def _fingerprint() -> tuple:
         Send.objects.count(),
         CommunicationEvent.objects.count(),
         list(Learner.objects.order_by("pk").values_list("pk", "is_active")),
+        list(
+            Sphere.objects.order_by("pk").values_list(
+                "pk", "school_zone", "holiday_subdivision", "one_reminder_per_day"
+            )
+        ),
     )
 
 

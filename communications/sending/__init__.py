@@ -15,6 +15,9 @@ already received it.
 Exactly once:
 - two dispatchers, or beat running twice: the communication row is locked (skip
   locked) and the send is unique per scheduled time;
+- two reminders of a sphere that caps them (one a day per learner) dispatched at once:
+  a per-sphere lock makes the second wait for the first's commit, then leave out the
+  learners the first reached;
 - a task delivered twice, retried, or racing another: only PENDING rows are claimed,
   in one UPDATE;
 - a worker killed, or stopped by its hard time limit: its task is redelivered with the

@@ -9,7 +9,9 @@ per chunk of ``SEND_CHUNK_SIZE`` pending rows.
 
 Learners left out are written as SKIPPED rows with their reason, worked out in the same
 statement: deactivated learner, unsubscribed from reminders (reminders only), no
-address, an address the platform cannot use, an address in permanent failure. The rows written come back from the same statement
+address, an address the platform cannot use, an address in permanent failure, already
+reminded that day by another reminder of the sphere (reminders only, when the sphere
+caps them: ``_already_reminded``). The rows written come back from the same statement
 (``RETURNING``, streamed; read once more on other databases) and are sorted out in one
 pass: the counts, the chunk ranges, and the addresses. An address ``FAST_PATH_REGEX``
 clears is taken as it is (checked in Python, a microsecond each: PostgreSQL's regular
@@ -266,6 +268,9 @@ def _write_deliveries(
             Delivery.Reason.UNDELIVERABLE,
         ),
     ]
+    reminded = _already_reminded(send, communication)
+    if reminded is not None:
+        skips.append((reminded, Delivery.Reason.ALREADY_REMINDED))
     reason = Case(
         *(When(condition, then=Value(why.value)) for condition, why in skips),
         default=Value(""),
@@ -336,6 +341,55 @@ def _write_deliveries(
     result.chunks = _chunk_ranges(pending)
     if result.already_received:
         Send.objects.filter(pk=send.pk).update(already_received=result.already_received)
+
+
+# The first key of the PostgreSQL advisory lock a capped reminder dispatch takes (the
+# second is the sphere's id): "RMND", so as not to meet another use of such locks.
+_REMINDER_LOCK = 0x524D4E44
+
+
+def _already_reminded(send: Send, communication: Communication) -> Q | None:
+    """The learners this reminder's send leaves out because another reminder of the
+    sphere reminded them on the same day (``Sphere.one_reminder_per_day``); ``None``
+    when the cap does not apply or no other reminder was dispatched that day.
+
+    The day is the sphere's calendar day of the send's scheduled time (a late dispatch
+    still counts for its own day). The first reminder dispatched wins: two dispatchers
+    racing on two reminders of one sphere are serialised by a lock held to the end of
+    the dispatch transaction, taken before the day's sends are read, so the second
+    one's INSERT sees the first one's committed rows.
+
+    Why an advisory lock rather than ``select_for_update()`` on the sphere's row: a
+    dispatch of a large sphere holds its lock for seconds, and a row lock would hold
+    up, for as long, every other write to the sphere (its settings page, support's
+    admin) and, with ``FOR UPDATE``, every insert of a row that references it (an
+    import's learners, a new group). The advisory lock serialises reminder dispatches
+    of that sphere and nothing else. Other databases have no such lock; SQLite, the
+    only other one this runs on, lets one transaction write at a time anyway."""
+    if (
+        communication.kind != Communication.Kind.REMINDER
+        or send.purpose != Send.Purpose.SCHEDULED
+        or not communication.sphere.one_reminder_per_day
+    ):
+        return None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # Two int4 keys; a sphere id past 2**31 folds onto another's lock, which
+            # only serialises the two spheres' reminder dispatches.
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s::integer,"
+                " (%s::bigint %% 2147483648)::integer)",
+                [_REMINDER_LOCK, communication.sphere_id],
+            )
+    day = send.scheduled_for.astimezone(communication.sphere.tzinfo).date()
+    send_ids = list(
+        selectors.reminder_sends_of_day(
+            sphere=communication.sphere,
+            day=day,
+            excluding_communication_id=communication.pk,
+        ).values_list("pk", flat=True)
+    )
+    return selectors.already_reminded(send_ids) if send_ids else None
 
 
 _FAST_PATH = re.compile(FAST_PATH_REGEX)

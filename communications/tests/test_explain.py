@@ -218,3 +218,78 @@ def test_pourquoi_says_a_learner_unsubscribed_from_reminders_still_gets_the_rest
         "reçoit encore les annonces et les avis d'évaluation."
     )
     assert about_announcement.receives
+
+
+def _dispatched_today(engine, **kwargs) -> Communication:
+    communication = CommunicationFactory(**kwargs)
+    Communication.objects.filter(pk=communication.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    engine.dispatch()
+    communication.refresh_from_db()
+    return communication
+
+
+CAPPED = (
+    "Déjà relancé aujourd'hui par la relance «\u00a0Relance du matin\u00a0»\u00a0: la "
+    "sphère envoie au plus une relance par utilisateur et par jour."
+)
+
+
+def test_pourquoi_names_the_reminder_that_already_reminded_the_learner_today(engine):
+    # given: a capped sphere; Léa reached this morning by « Relance du matin »
+    from spheres.tests.factories import LearnerFactory
+
+    sphere = SphereFactory(one_reminder_per_day=True)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    morning = _dispatched_today(engine, sphere=sphere, name="Relance du matin")
+    evening = CommunicationFactory(sphere=sphere, name="Relance du soir")
+    # when: « Pourquoi ? » about the other reminder, before and after its send
+    before = audience_explain(AudienceSpec.of(evening), lea, communication=evening)
+    Communication.objects.filter(pk=evening.pk).update(
+        next_send_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    engine.dispatch()
+    after = audience_explain(AudienceSpec.of(evening), lea, communication=evening)
+    # then: it names the morning's reminder, and the send did leave her out
+    assert not before.receives and not after.receives
+    assert before.verdicts[-1].text == CAPPED
+    assert after.verdicts[-1].text == CAPPED
+    assert (
+        Delivery.objects.get(send__communication=evening, learner=lea).reason
+        == Delivery.Reason.ALREADY_REMINDED
+    )
+    # the morning's reminder itself is not capped by its own send
+    about_morning = audience_explain(
+        AudienceSpec.of(morning), lea, communication=morning
+    )
+    assert CAPPED not in [v.text for v in about_morning.verdicts]
+
+
+@pytest.mark.parametrize("capped", [True, False])
+def test_pourquoi_says_nothing_of_the_cap_when_it_does_not_apply(engine, capped):
+    # given: Léa reached today by a reminder; the cap on (then an announcement is
+    # asked about) or off (then another reminder)
+    from spheres.tests.factories import LearnerFactory
+
+    sphere = SphereFactory(one_reminder_per_day=capped)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    _dispatched_today(engine, sphere=sphere, name="Relance du matin")
+    other = CommunicationFactory(
+        sphere=sphere,
+        **(
+            {
+                "kind": "announcement",
+                "max_minutes": None,
+                "minutes_days": None,
+                "max_level": None,
+            }
+            if capped
+            else {}
+        ),
+    )
+    # when
+    explanation = audience_explain(AudienceSpec.of(other), lea, communication=other)
+    # then
+    assert explanation.receives
+    assert CAPPED not in [v.text for v in explanation.verdicts]

@@ -493,3 +493,244 @@ def test_a_killed_run_is_taken_back_by_the_same_task_only(smtp_server, engine):
     assert other.claimed == 0 and same.sent == 3
     assert set(Delivery.objects.values_list("attempts", flat=True)) == {2}
     assert len(smtp_server.received) == 3
+
+
+# --- At most one reminder per learner and per day ---------------------------------
+
+
+def _reminder_due_at(at: dt.datetime, **kwargs) -> Communication:
+    communication = CommunicationFactory(**kwargs)
+    Communication.objects.filter(pk=communication.pk).update(next_send_at=at)
+    communication.refresh_from_db()
+    return communication
+
+
+def _outcome(communication: Communication, learner) -> tuple[str, str]:
+    delivery = Delivery.objects.get(send__communication=communication, learner=learner)
+    return delivery.status, delivery.reason
+
+
+def test_a_learner_caught_by_two_reminders_the_same_day_gets_the_first_only(
+    smtp_server, engine
+):
+    # given: Léa in the audience of two reminders of a capped sphere, both due today;
+    # Hugo in the second one's only
+    sphere = SphereFactory(one_reminder_per_day=True)
+    a, b = GroupFactory.create_batch(2, sphere=sphere)
+    lea = LearnerFactory(sphere=sphere, groups=[a, b], level=10)
+    hugo = LearnerFactory(sphere=sphere, groups=[b], level=10)
+    now = timezone.now()
+    first = _reminder_due_at(
+        now - dt.timedelta(minutes=2), sphere=sphere, groups=[a], name="Relance A"
+    )
+    second = _reminder_due_at(
+        now - dt.timedelta(minutes=1), sphere=sphere, groups=[b], name="Relance B"
+    )
+    # when
+    results = engine.dispatch()
+    engine.work()
+    # then: Léa receives the first one only; the second records why
+    assert [r.name for r in results] == ["Relance A", "Relance B"]
+    assert results[1].skipped == {"already_reminded": 1}
+    assert _outcome(first, lea) == ("sent", "")
+    assert _outcome(second, lea) == ("skipped", "already_reminded")
+    assert _outcome(second, hugo) == ("sent", "")
+    assert sorted(r.recipients[0] for r in smtp_server.received) == sorted(
+        [lea.email, hugo.email]
+    )
+
+
+def test_without_the_cap_both_reminders_of_the_day_are_sent(smtp_server, engine):
+    # given: the same two reminders, the sphere's cap off
+    sphere = SphereFactory(one_reminder_per_day=False)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    now = timezone.now()
+    first = _reminder_due_at(now - dt.timedelta(minutes=2), sphere=sphere)
+    second = _reminder_due_at(now - dt.timedelta(minutes=1), sphere=sphere)
+    # when
+    engine.dispatch()
+    engine.work()
+    # then
+    assert _outcome(first, lea) == ("sent", "")
+    assert _outcome(second, lea) == ("sent", "")
+    assert [r.recipients for r in smtp_server.received] == [[lea.email]] * 2
+
+
+@pytest.mark.parametrize(
+    ("time_zone", "first_at", "second_at", "second_outcome"),
+    [
+        # 23 h 30 then 0 h 30 in Paris: two days there, though one day in UTC
+        ("Europe/Paris", (12, 6, 22, 30), (12, 6, 23, 30), ("pending", "")),
+        # 0 h 30 then 11 h 00 in Paris: one day there, though two days in UTC
+        (
+            "Europe/Paris",
+            (12, 6, 23, 30),
+            (12, 7, 10, 0),
+            ("skipped", "already_reminded"),
+        ),
+        # 23 h 00 on the 6th then 1 h 00 on the 7th in Réunion (UTC+4), one UTC day
+        ("Indian/Reunion", (12, 6, 19, 0), (12, 6, 21, 0), ("pending", "")),
+        # 0 h 30 then 22 h 00 on the 7th in Réunion, across two UTC days
+        (
+            "Indian/Reunion",
+            (12, 6, 20, 30),
+            (12, 7, 18, 0),
+            ("skipped", "already_reminded"),
+        ),
+    ],
+)
+def test_the_cap_counts_the_days_of_the_sphere_time_zone(
+    engine, time_zone, first_at, second_at, second_outcome
+):
+    # given: two reminders of one learner, scheduled at the given UTC times
+    sphere = SphereFactory(timezone=time_zone, one_reminder_per_day=True)
+    lea = LearnerFactory(sphere=sphere, level=10)
+
+    def utc(month: int, day: int, hour: int, minute: int) -> dt.datetime:
+        return dt.datetime(2026, month, day, hour, minute, tzinfo=dt.UTC)
+
+    first = _reminder_due_at(utc(*first_at), sphere=sphere)
+    second = _reminder_due_at(utc(*second_at), sphere=sphere)
+    # when: each dispatched at its time
+    with time_machine.travel(utc(*first_at) + dt.timedelta(minutes=1), tick=False):
+        engine.dispatch()
+    with time_machine.travel(utc(*second_at) + dt.timedelta(minutes=1), tick=False):
+        engine.dispatch()
+    # then
+    assert _outcome(first, lea) == ("pending", "")
+    assert _outcome(second, lea) == second_outcome
+
+
+def test_an_announcement_the_same_day_is_not_capped_and_does_not_cap(engine):
+    # given: an announcement and a reminder for the same learner, both due today
+    sphere = SphereFactory(one_reminder_per_day=True)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    now = timezone.now()
+    announcement = _reminder_due_at(
+        now - dt.timedelta(minutes=3),
+        sphere=sphere,
+        kind="announcement",
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+    )
+    reminder = _reminder_due_at(now - dt.timedelta(minutes=2), sphere=sphere)
+    # when
+    engine.dispatch()
+    # then
+    assert _outcome(announcement, lea) == ("pending", "")
+    assert _outcome(reminder, lea) == ("pending", "")
+
+
+@pytest.mark.parametrize(
+    ("purpose", "status", "capped"),
+    [
+        (Send.Purpose.SCHEDULED, Delivery.Status.SENT, True),
+        (Send.Purpose.SCHEDULED, Delivery.Status.SENDING, True),
+        (Send.Purpose.SCHEDULED, Delivery.Status.FAILED, False),
+        (Send.Purpose.SCHEDULED, Delivery.Status.SKIPPED, False),
+        (Send.Purpose.SCHEDULED, Delivery.Status.CANCELLED, False),
+        (Send.Purpose.DIGEST, Delivery.Status.SENT, False),
+    ],
+)
+def test_only_a_reminder_sent_or_on_its_way_counts(engine, purpose, status, capped):
+    # given: another reminder's message to Léa earlier today, of that purpose and
+    # status
+    from communications.tests.factories import DeliveryFactory, SendFactory
+
+    sphere = SphereFactory(one_reminder_per_day=True)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    now = timezone.now()
+    earlier = SendFactory(
+        communication=CommunicationFactory(sphere=sphere),
+        purpose=purpose,
+        scheduled_for=now - dt.timedelta(minutes=5),
+    )
+    DeliveryFactory(send=earlier, learner=lea, status=status)
+    reminder = _reminder_due_at(now - dt.timedelta(minutes=1), sphere=sphere)
+    # when
+    engine.dispatch()
+    # then
+    assert _outcome(reminder, lea) == (
+        ("skipped", "already_reminded") if capped else ("pending", "")
+    )
+
+
+def test_an_earlier_skip_reason_wins_over_the_cap(engine):
+    # given: learners already reminded today who are also deactivated, unsubscribed,
+    # or without an address
+    sphere = SphereFactory(one_reminder_per_day=True)
+    learners = {
+        "inactive": LearnerFactory(sphere=sphere, level=10),
+        "unsubscribed": LearnerFactory(sphere=sphere, level=10),
+        "no_email": LearnerFactory(sphere=sphere, level=10),
+    }
+    now = timezone.now()
+    _reminder_due_at(now - dt.timedelta(minutes=2), sphere=sphere)
+    engine.dispatch()
+    Learner.objects.filter(pk=learners["inactive"].pk).update(is_active=False)
+    Learner.objects.filter(pk=learners["unsubscribed"].pk).update(
+        unsubscribed_from_reminders_at=now
+    )
+    Learner.objects.filter(pk=learners["no_email"].pk).update(email="")
+    second = _reminder_due_at(now - dt.timedelta(minutes=1), sphere=sphere)
+    # when
+    engine.dispatch()
+    # then
+    assert {
+        reason: _outcome(second, learner) for reason, learner in learners.items()
+    } == {reason: ("skipped", reason) for reason in learners}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_racing_on_two_reminders_do_not_both_send(monkeypatch):
+    # given: two reminders of one learner, due; the first dispatcher pauses after
+    # writing its rows, before its commit
+    import threading
+
+    from django.db import connection
+
+    from communications.sending import dispatch, queue
+    from tests.support import require_postgresql
+
+    require_postgresql()  # the lock is PostgreSQL's; SQLite writes one at a time
+    sphere = SphereFactory(one_reminder_per_day=True)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    now = timezone.now()
+    first = _reminder_due_at(now - dt.timedelta(minutes=2), sphere=sphere)
+    second = _reminder_due_at(now - dt.timedelta(minutes=1), sphere=sphere)
+    monkeypatch.setattr(queue, "enqueue_chunks", lambda send_id, chunks: None)
+    written, release = threading.Event(), threading.Event()
+    advance = dispatch._advance
+
+    def advance_then_wait(communication, *args):  # noqa: ANN001, ANN202
+        if communication.pk == first.pk:
+            written.set()
+            release.wait(timeout=30)
+        return advance(communication, *args)
+
+    monkeypatch.setattr(dispatch, "_advance", advance_then_wait)
+
+    def run(communication: Communication) -> None:
+        try:
+            dispatch.communication_dispatch(
+                communication_id=communication.pk, now=timezone.now()
+            )
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=run, args=(first,))
+    two = threading.Thread(target=run, args=(second,))
+    # when: the second dispatcher starts while the first has not committed
+    one.start()
+    assert written.wait(timeout=30)
+    two.start()
+    two.join(timeout=1)
+    waiting = two.is_alive()
+    release.set()
+    one.join(timeout=30)
+    two.join(timeout=30)
+    # then: the second waited for the first, then saw its message
+    assert waiting
+    assert _outcome(first, lea) == ("pending", "")
+    assert _outcome(second, lea) == ("skipped", "already_reminded")

@@ -1306,3 +1306,93 @@ def test_resending_failed_messages_is_shown_in_the_communication_history(
         f"Renvoi des messages en échec par {admin_user.email} (2 messages)"
         in page.content.decode()
     )
+
+
+def test_the_send_page_counts_and_names_the_learners_already_reminded(
+    admin_client, sphere
+):
+    # given: this morning's « Relance du matin » reached Léa; the evening's reminder
+    # then left her out, with Hugo, whose morning message has failed since
+    sphere.one_reminder_per_day = True
+    sphere.save()
+    lea = LearnerFactory(sphere=sphere, identifiant="lea")
+    hugo = LearnerFactory(sphere=sphere, identifiant="hugo")
+    now = timezone.now()
+    morning = Send.objects.create(
+        communication=CommunicationFactory(sphere=sphere, name="Relance <du matin>"),
+        scheduled_for=now - dt.timedelta(minutes=5),
+    )
+    for learner, status in (
+        (lea, Delivery.Status.SENT),
+        (hugo, Delivery.Status.FAILED),
+    ):
+        Delivery.objects.create(
+            send=morning,
+            learner=learner,
+            identifiant=learner.identifiant,
+            status=status,
+        )
+    evening = CommunicationFactory(sphere=sphere, name="Relance du soir")
+    send = Send.objects.create(communication=evening, scheduled_for=now)
+    for learner in (lea, hugo):
+        Delivery.objects.create(
+            send=send,
+            learner=learner,
+            identifiant=learner.identifiant,
+            status=Delivery.Status.SKIPPED,
+            reason=Delivery.Reason.ALREADY_REMINDED,
+        )
+    # when
+    response = admin_client.get(
+        reverse(
+            "communications:send_detail",
+            kwargs={"slug": sphere.slug, "pk": evening.pk, "send_id": send.pk},
+        )
+    )
+    # then: the count, then each row's reason, the other reminder named (escaped)
+    page = html.unescape(response.content.decode())
+    assert "2 déjà relancé aujourd'hui" in page
+    rows = {
+        row.split("</td>")[0].rsplit(">", 1)[-1]: row
+        for row in response.content.decode().split("<tr>")[1:]
+    }
+    assert "Relance &lt;du matin&gt;" in rows["lea"]
+    assert (
+        "<td>Déjà relancé aujourd'hui par la relance «\u00a0Relance <du matin>\u00a0»"
+        "</td>" in html.unescape(rows["lea"])
+    )
+    assert "<td>Déjà relancé aujourd'hui</td>" in html.unescape(rows["hugo"])
+
+
+def test_pourquoi_on_the_detail_page_names_the_reminder_of_the_day(
+    admin_client, sphere
+):
+    # given: Léa reached this morning by « Relance <du matin> »; the cap on
+    lea = LearnerFactory(sphere=sphere, level=10, last_name="Martin")
+    morning = Send.objects.create(
+        communication=CommunicationFactory(sphere=sphere, name="Relance <du matin>"),
+        scheduled_for=timezone.now(),
+    )
+    Delivery.objects.create(
+        send=morning,
+        learner=lea,
+        identifiant=lea.identifiant,
+        status=Delivery.Status.SENT,
+    )
+    evening = CommunicationFactory(sphere=sphere, name="Relance du soir")
+    # when
+    response = admin_client.get(
+        reverse(
+            "communications:detail", kwargs={"slug": sphere.slug, "pk": evening.pk}
+        ),
+        {"pourquoi": "martin"},
+    )
+    # then: what the administrator reads, the name escaped
+    page = response.content.decode()
+    assert "Ne reçoit pas cette communication." in page
+    assert "Relance &lt;du matin&gt;" in page
+    assert (
+        "Déjà relancé aujourd'hui par la relance «\u00a0Relance <du matin>\u00a0»\u00a0: "
+        "la sphère envoie au plus une relance par utilisateur et par jour."
+        in html.unescape(page)
+    )

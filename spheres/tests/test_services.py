@@ -269,3 +269,41 @@ def test_later_sends_read_the_new_window_after_an_edit(sphere):
         JUNE_3,
         JUNE_3 + dt.timedelta(hours=3),
     )
+
+
+# --- The sphere's settings ------------------------------------------------------------
+
+
+def test_sphere_settings_update_writes_the_three_settings_only(sphere):
+    # given: the defaults
+    name = sphere.name
+    # when
+    services.sphere_settings_update(
+        sphere=sphere,
+        school_zone="B",
+        holiday_subdivision="6AE",
+        one_reminder_per_day=False,
+    )
+    # then
+    sphere.refresh_from_db()
+    assert (
+        sphere.school_zone,
+        sphere.holiday_subdivision,
+        sphere.one_reminder_per_day,
+        sphere.name,
+    ) == ("B", "6AE", False, name)
+
+
+def test_sphere_settings_update_refuses_a_zone_that_does_not_exist(sphere):
+    from django.core.exceptions import ValidationError
+
+    # when / then
+    with pytest.raises(ValidationError):
+        services.sphere_settings_update(
+            sphere=sphere,
+            school_zone="D",
+            holiday_subdivision="",
+            one_reminder_per_day=True,
+        )
+    sphere.refresh_from_db()
+    assert sphere.school_zone == ""

@@ -150,6 +150,14 @@ SPHERE_URLS = [
     ),
     Case("get", "spheres:evaluation_delete", _evaluation, _nothing, 200),
     Case("post", "spheres:evaluation_delete", _evaluation, _nothing, 302),
+    Case("get", "spheres:settings", _slug, _nothing, 200),
+    Case(
+        "post",
+        "spheres:settings",
+        _slug,
+        lambda o: {"school_zone": "B", "holiday_subdivision": "974"},
+        302,
+    ),
 ]
 
 
@@ -204,6 +212,9 @@ def test_sphere_url_is_not_found_for_another_spheres_administrator(
     )
     assert Evaluation.objects.count() == 1
     assert not Membership.objects.exists()
+    assert Sphere.objects.filter(
+        pk=objects.sphere.pk, school_zone="", one_reminder_per_day=True
+    ).exists()
     assert Learner.objects.filter(pk=objects.learner.pk).exists()
 
 
@@ -1716,3 +1727,106 @@ def test_erase_refuses_a_learner_of_another_sphere(admin_client, sphere):
     # then
     assert response.status_code == 404
     assert Learner.objects.filter(pk=foreign.pk).exists()
+
+
+# --- Paramètres -----------------------------------------------------------------------
+
+
+def _settings_url(sphere: Sphere) -> str:
+    return reverse("spheres:settings", kwargs={"slug": sphere.slug})
+
+
+def test_settings_page_is_a_tab_of_the_sphere_with_its_current_values(
+    admin_client, sphere
+):
+    # given: a sphere in zone C, Moselle's holidays, the reminder cap on
+    Sphere.objects.filter(pk=sphere.pk).update(
+        school_zone="C", holiday_subdivision="57", one_reminder_per_day=True
+    )
+    # when
+    response = admin_client.get(_settings_url(sphere))
+    # then: the tab is current, every input is labelled, the values are the sphere's
+    page = _content(response)
+    assert f'<a href="{_settings_url(sphere)}" aria-current="page">Paramètres</a>' in (
+        page
+    )
+    assert '<label for="id_school_zone">Vacances scolaires</label>' in page
+    assert '<label for="id_holiday_subdivision">Jours fériés</label>' in page
+    assert (
+        '<label for="id_one_reminder_per_day">Au plus une relance par utilisateur et '
+        "par jour</label>" in page
+    )
+    assert '<option value="C" selected>Zone C</option>' in page
+    assert '<option value="57" selected>Moselle</option>' in page
+    assert 'name="one_reminder_per_day"' in page
+    assert "checked" in page.split('name="one_reminder_per_day"')[1].split(">")[0]
+    assert (
+        "Un utilisateur visé par deux relances le même jour reçoit la première "
+        "envoyée\u202f; les autres enregistrent pour lui «\u00a0déjà relancé "
+        "aujourd'hui\u00a0»." in page
+    )
+
+
+def test_settings_are_saved_and_said_so(admin_client, sphere):
+    # given: the defaults (no zone, metropolitan holidays, the cap on)
+    assert (sphere.school_zone, sphere.one_reminder_per_day) == ("", True)
+    # when: zone A, Réunion's holidays, the box unchecked
+    response = admin_client.post(
+        _settings_url(sphere),
+        {"school_zone": "A", "holiday_subdivision": "974"},
+        follow=True,
+    )
+    # then
+    sphere.refresh_from_db()
+    assert (
+        sphere.school_zone,
+        sphere.holiday_subdivision,
+        sphere.one_reminder_per_day,
+    ) == ("A", "974", False)
+    assert response.redirect_chain == [(_settings_url(sphere), 302)]
+    assert "Paramètres de la sphère enregistrés." in _content(response)
+    assert '<option value="A" selected>Zone A</option>' in _content(response)
+
+
+def test_settings_turn_the_cap_back_on(admin_client, sphere):
+    # given
+    Sphere.objects.filter(pk=sphere.pk).update(one_reminder_per_day=False)
+    # when
+    admin_client.post(
+        _settings_url(sphere),
+        {"school_zone": "", "holiday_subdivision": "", "one_reminder_per_day": "on"},
+    )
+    # then
+    sphere.refresh_from_db()
+    assert sphere.one_reminder_per_day is True
+
+
+def test_settings_keep_the_input_on_error_and_change_nothing(admin_client, sphere):
+    # when: a zone that does not exist, the box unchecked
+    response = admin_client.post(
+        _settings_url(sphere), {"school_zone": "Z", "holiday_subdivision": "974"}
+    )
+    # then: the form comes back with the error and what was chosen; nothing saved
+    page = _content(response)
+    assert response.status_code == 400
+    assert "Sélectionnez un choix valide" in page
+    assert '<option value="974" selected>La Réunion</option>' in page
+    assert "checked" not in page.split('name="one_reminder_per_day"')[1].split(">")[0]
+    sphere.refresh_from_db()
+    assert (sphere.school_zone, sphere.holiday_subdivision) == ("", "")
+    assert sphere.one_reminder_per_day is True
+
+
+def test_settings_of_another_sphere_are_not_found_and_unchanged(
+    outsider_client, sphere
+):
+    # when
+    get = outsider_client.get(_settings_url(sphere))
+    post = outsider_client.post(
+        _settings_url(sphere), {"school_zone": "C", "holiday_subdivision": "57"}
+    )
+    # then
+    assert (get.status_code, post.status_code) == (404, 404)
+    sphere.refresh_from_db()
+    assert (sphere.school_zone, sphere.holiday_subdivision) == ("", "")
+    assert sphere.one_reminder_per_day is True

@@ -86,6 +86,7 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
         "Suppression d'un groupe": f"{base}/groupes/{group.pk}/supprimer/",
         "Évaluations": f"{base}/evaluations/",
         "Évaluation (formulaire)": f"{base}/evaluations/{evaluation.pk}/modifier/",
+        "Paramètres": f"{base}/parametres/",
         "Communications (liste)": f"{base}/communications/",
         "Choix du type": f"{base}/communications/nouvelle/",
         "Aide": f"{base}/communications/aide/",

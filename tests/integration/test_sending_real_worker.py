@@ -190,11 +190,18 @@ def test_a_due_reminder_and_evaluation_announcement_are_delivered_by_a_real_work
 def test_two_dispatchers_in_two_processes_send_each_communication_once(
     services: Services,
 ) -> None:
-    # given: 20 reminders due at once, each to the 30 learners of a sphere (no groups)
-    sphere = SphereFactory()
+    # given: in each of two spheres, 20 reminders due at once, each to the sphere's 30
+    # learners (no groups); the first sphere sends every reminder, the second at most
+    # one a day to each learner
+    sphere = SphereFactory(one_reminder_per_day=False)
     learners = bulk_learners(sphere, 30, prefix="race")
-    communications = CommunicationFactory.create_batch(20, sphere=sphere)
-    Communication.objects.filter(sphere=sphere).update(
+    capped = SphereFactory(one_reminder_per_day=True)
+    capped_learners = bulk_learners(capped, 30, prefix="capped")
+    communications = [
+        *CommunicationFactory.create_batch(20, sphere=sphere),
+        *CommunicationFactory.create_batch(20, sphere=capped),
+    ]
+    Communication.objects.filter(sphere__in=[sphere, capped]).update(
         next_send_at=timezone.now() - dt.timedelta(minutes=1)
     )
     worker = services.start_worker()
@@ -211,11 +218,23 @@ def test_two_dispatchers_in_two_processes_send_each_communication_once(
     print("dispatched by each process:", [len(d) for d in dispatched])
     both = [int(pk) for pk in dispatched[0] + dispatched[1]]
     assert sorted(both) == sorted(c.pk for c in communications), dispatched
-    assert Send.objects.count() == 20
+    assert Send.objects.count() == 40
     assert set(Send.objects.values_list("status", flat=True)) == {Send.Status.DONE}
-    # one message per learner and communication, never two
-    assert _counts(services) == Counter({learner.email: 20 for learner in learners})
-    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 600
+    # one message per learner and communication, never two; in the capped sphere, one
+    # per learner, though the two processes dispatched its reminders at the same time
+    assert _counts(services) == Counter(
+        {learner.email: 20 for learner in learners}
+        | {learner.email: 1 for learner in capped_learners}
+    )
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 630
+    assert (
+        Delivery.objects.filter(
+            send__communication__sphere=capped,
+            status=Delivery.Status.SKIPPED,
+            reason=Delivery.Reason.ALREADY_REMINDED,
+        ).count()
+        == 19 * 30
+    )
 
 
 def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
