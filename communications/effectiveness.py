@@ -1,0 +1,251 @@
+"""« Les relances ont-elles fonctionné ? »: what a reminder's learners did around each
+send. Reads only, scoped to the reminder's sphere.
+
+For each send of the reminder's own schedule (purpose « envoi programmé », done or under
+way), the most recent first, at most ``SENDS_SHOWN``, with D the send's date on the
+sphere's wall clock (its time zone):
+
+- **reminded**: the learners whose message of that send was sent (delivery SENT) and who
+  are still in the sphere (an erased learner has no activity left to count);
+- **trained**: those with more than 0 minutes on at least one day from D to D + 6 (the
+  send's own day counts as « after », whatever the hour of the send);
+- **minutes before**: their minutes from D − 7 to D − 1; **minutes after**: from D to
+  D + 6; the averages are over every learner of the set, a learner without activity
+  counting as 0;
+- **not reminded** (indicative, not a measure of cause and effect): the same figures
+  for the active learners that the reminder's groups cover today (SPEC §6: the chosen
+  groups, every group when none is chosen, every learner when the sphere has none)
+  whom that send did not remind (left out by a criterion, skipped or failed).
+
+Two queries for the figures, whatever the number of sends and of learners, each one
+pass over the activity of the learners concerned within the days of all the windows:
+the reminded (per message, then per send), and the covered learners (per learner, then
+for every send); the « not reminded » are the covered learners less the reminded ones
+among them. Each query groups per learner first and sums per send then, so that no
+``COUNT(DISTINCT …)`` is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import (
+    BooleanField,
+    Count,
+    ExpressionWrapper,
+    FilteredRelation,
+    Q,
+    Sum,
+)
+from django.db.models.functions import Coalesce
+
+from spheres.models import Learner
+from spheres.selectors import sphere_today
+
+from .models import Communication, Delivery, Send
+from .selectors import AudienceSpec, audience_groups_condition
+
+SENDS_SHOWN = 12
+DAYS = 7  # days before a send, and days from the send on
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One set of learners around one send."""
+
+    learners: int = 0
+    trained: int = 0  # with activity on at least one of the DAYS days from the send on
+    minutes_before: int = 0
+    minutes_after: int = 0
+
+    def __sub__(self, other: Figures) -> Figures:
+        return Figures(
+            learners=self.learners - other.learners,
+            trained=self.trained - other.trained,
+            minutes_before=self.minutes_before - other.minutes_before,
+            minutes_after=self.minutes_after - other.minutes_after,
+        )
+
+    @property
+    def trained_share(self) -> float | None:
+        """The percentage of the set that trained after the send (None: empty set)."""
+        return 100 * self.trained / self.learners if self.learners else None
+
+    @property
+    def average_before(self) -> float | None:
+        return self.minutes_before / self.learners if self.learners else None
+
+    @property
+    def average_after(self) -> float | None:
+        return self.minutes_after / self.learners if self.learners else None
+
+
+@dataclass(frozen=True)
+class SendEffect:
+    send: Send
+    day: dt.date  # the send's date on the sphere's wall clock
+    days_observed: int  # days of the window after the send already over (up to DAYS)
+    reminded: Figures
+    others: Figures
+
+    @property
+    def complete(self) -> bool:
+        return self.days_observed >= DAYS
+
+
+@dataclass(frozen=True)
+class Effectiveness:
+    sends: list[SendEffect]  # the most recent first
+    more: bool  # older sends exist that are not shown
+
+
+def reminder_effectiveness(
+    communication: Communication,
+    *,
+    today: dt.date | None = None,
+    limit: int = SENDS_SHOWN,
+) -> Effectiveness:
+    """The figures of the module's docstring for ``communication``'s last ``limit``
+    sends: four queries (the sends, the chosen groups, the reminded, the covered
+    learners), one when there is no send yet."""
+    sphere = communication.sphere
+    found = list(
+        Send.objects.filter(
+            communication=communication,
+            purpose=Send.Purpose.SCHEDULED,
+            status__in=(Send.Status.DONE, Send.Status.SENDING),
+        ).order_by("-scheduled_for", "-pk")[: limit + 1]
+    )
+    sends, more = found[:limit], len(found) > limit
+    if not sends:
+        return Effectiveness(sends=[], more=False)
+    today = today or sphere_today(sphere=sphere)
+    days = {s.pk: s.scheduled_for.astimezone(sphere.tzinfo).date() for s in sends}
+    first = min(days.values()) - dt.timedelta(days=DAYS)
+    last = max(days.values()) + dt.timedelta(days=DAYS - 1)
+    covered = Learner.objects.filter(
+        audience_groups_condition(AudienceSpec.of(communication)),
+        sphere_id=sphere.pk,
+        is_active=True,
+    )
+    reminded, reminded_covered = _reminded(days, covered, first, last)
+    everyone = _covered(days, covered, first, last)
+    effects = []
+    for send in sends:
+        day = days[send.pk]
+        effects.append(
+            SendEffect(
+                send=send,
+                day=day,
+                days_observed=max(0, min(DAYS, (today - day).days + 1)),
+                reminded=reminded[send.pk],
+                others=everyone[send.pk] - reminded_covered[send.pk],
+            )
+        )
+    return Effectiveness(sends=effects, more=more)
+
+
+def _before(day: dt.date) -> tuple[dt.date, dt.date]:
+    return day - dt.timedelta(days=DAYS), day - dt.timedelta(days=1)
+
+
+def _after(day: dt.date) -> tuple[dt.date, dt.date]:
+    return day, day + dt.timedelta(days=DAYS - 1)
+
+
+def _reminded(
+    days: dict[int, dt.date], covered: Any, first: dt.date, last: dt.date
+) -> tuple[dict[int, Figures], dict[int, Figures]]:
+    """Per send: the reminded learners' figures, and those of the reminded learners
+    the reminder's groups cover today. One query: the messages sent, each joined to
+    its learner's activity within [first, last] and summed per message (its own
+    send's windows), then counted and summed per send."""
+    before, after = Q(), Q()
+    for pk, day in days.items():
+        before |= Q(send_id=pk, recent__date__range=_before(day))
+        after |= Q(send_id=pk, recent__date__range=_after(day))
+    messages = (
+        Delivery.objects.filter(
+            send_id__in=list(days),
+            status=Delivery.Status.SENT,
+            learner__isnull=False,
+        )
+        .alias(
+            recent=FilteredRelation(
+                "learner__activity",
+                condition=Q(learner__activity__date__range=(first, last)),
+            )
+        )
+        .annotate(
+            before=Coalesce(Sum("recent__minutes", filter=before), 0),
+            after=Coalesce(Sum("recent__minutes", filter=after), 0),
+            covered=ExpressionWrapper(
+                # An IN over the covered learners' ids, which PostgreSQL reads once
+                # into a hash, rather than a subquery per message.
+                Q(learner_id__in=covered.values("pk")),
+                output_field=BooleanField(),
+            ),
+        )
+    )
+    aggregates: dict[str, Any] = {}
+    for pk in days:
+        for prefix, only in (("r", Q()), ("c", Q(covered=True))):
+            this = Q(send_id=pk) & only
+            aggregates[f"{prefix}{pk}_learners"] = Count("pk", filter=this)
+            aggregates[f"{prefix}{pk}_trained"] = Count(
+                "pk", filter=this & Q(after__gt=0)
+            )
+            aggregates[f"{prefix}{pk}_before"] = Sum("before", filter=this)
+            aggregates[f"{prefix}{pk}_after"] = Sum("after", filter=this)
+    row = messages.aggregate(**aggregates)
+    return (
+        {pk: _figures(row, f"r{pk}") for pk in days},
+        {pk: _figures(row, f"c{pk}") for pk in days},
+    )
+
+
+def _covered(
+    days: dict[int, dt.date], covered: Any, first: dt.date, last: dt.date
+) -> dict[int, Figures]:
+    """Per send: the figures of every learner the reminder's groups cover today. One
+    query: each covered learner's activity within [first, last], summed per learner
+    for each send's windows, then counted and summed."""
+    sums: dict[str, Any] = {}
+    for pk, day in days.items():
+        sums[f"b{pk}"] = Coalesce(
+            Sum("recent__minutes", filter=Q(recent__date__range=_before(day))), 0
+        )
+        sums[f"a{pk}"] = Coalesce(
+            Sum("recent__minutes", filter=Q(recent__date__range=_after(day))), 0
+        )
+    learners = covered.alias(
+        recent=FilteredRelation(
+            "activity", condition=Q(activity__date__range=(first, last))
+        )
+    ).annotate(**sums)
+    aggregates: dict[str, Any] = {"learners": Count("pk")}
+    for pk in days:
+        aggregates[f"{pk}_trained"] = Count("pk", filter=Q(**{f"a{pk}__gt": 0}))
+        aggregates[f"{pk}_before"] = Sum(f"b{pk}")
+        aggregates[f"{pk}_after"] = Sum(f"a{pk}")
+    row = learners.aggregate(**aggregates)
+    return {
+        pk: Figures(
+            learners=row["learners"],
+            trained=row[f"{pk}_trained"],
+            minutes_before=row[f"{pk}_before"] or 0,
+            minutes_after=row[f"{pk}_after"] or 0,
+        )
+        for pk in days
+    }
+
+
+def _figures(row: dict[str, Any], prefix: str) -> Figures:
+    return Figures(
+        learners=row[f"{prefix}_learners"],
+        trained=row[f"{prefix}_trained"],
+        minutes_before=row[f"{prefix}_before"] or 0,
+        minutes_after=row[f"{prefix}_after"] or 0,
+    )
