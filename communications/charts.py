@@ -48,7 +48,8 @@ def number(value: float | None, decimals: int = 0) -> str:
     """« 1 234 », « 12,5 » in the active language; « — » for no value."""
     if value is None:
         return "—"
-    return number_format(value, decimals, force_grouping=True)
+    # Rounded first: number_format cuts a float's decimals (6.67 would read « 6,6 »).
+    return number_format(round(value, decimals), decimals, force_grouping=True)
 
 
 def figures_display(figures: Figures) -> dict[str, str]:

@@ -17,12 +17,11 @@ sphere's wall clock (its time zone):
   groups, every group when none is chosen, every learner when the sphere has none)
   whom that send did not remind (left out by a criterion, skipped or failed).
 
-Two queries for the figures, whatever the number of sends and of learners, each one
-pass over the activity of the learners concerned within the days of all the windows:
-the reminded (per message, then per send), and the covered learners (per learner, then
-for every send); the « not reminded » are the covered learners less the reminded ones
-among them. Each query groups per learner first and sums per send then, so that no
-``COUNT(DISTINCT …)`` is needed.
+One query for the figures, whatever the number of sends and of learners: one pass
+over the learners covered or reminded and their activity within the days of all the
+windows, grouped per learner (its minutes in each window, whether it was reminded by
+each send), then counted and summed per send, so that no ``COUNT(DISTINCT …)`` is
+needed.
 """
 
 from __future__ import annotations
@@ -32,12 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import (
-    BooleanField,
+    Case,
     Count,
-    ExpressionWrapper,
     FilteredRelation,
+    Max,
     Q,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 
@@ -108,8 +109,8 @@ def reminder_effectiveness(
     limit: int = SENDS_SHOWN,
 ) -> Effectiveness:
     """The figures of the module's docstring for ``communication``'s last ``limit``
-    sends: four queries (the sends, the chosen groups, the reminded, the covered
-    learners), one when there is no send yet."""
+    sends: three queries (the sends, the chosen groups, the figures), one when there
+    is no send yet."""
     sphere = communication.sphere
     found = list(
         Send.objects.filter(
@@ -130,8 +131,7 @@ def reminder_effectiveness(
         sphere_id=sphere.pk,
         is_active=True,
     )
-    reminded, reminded_covered = _reminded(days, covered, first, last)
-    everyone = _covered(days, covered, first, last)
+    figures = _figures_by_send(days, covered, first, last)
     effects = []
     for send in sends:
         day = days[send.pk]
@@ -140,8 +140,8 @@ def reminder_effectiveness(
                 send=send,
                 day=day,
                 days_observed=max(0, min(DAYS, (today - day).days + 1)),
-                reminded=reminded[send.pk],
-                others=everyone[send.pk] - reminded_covered[send.pk],
+                reminded=figures[send.pk][0],
+                others=figures[send.pk][1],
             )
         )
     return Effectiveness(sends=effects, more=more)
@@ -155,91 +155,59 @@ def _after(day: dt.date) -> tuple[dt.date, dt.date]:
     return day, day + dt.timedelta(days=DAYS - 1)
 
 
-def _reminded(
+def _figures_by_send(
     days: dict[int, dt.date], covered: Any, first: dt.date, last: dt.date
-) -> tuple[dict[int, Figures], dict[int, Figures]]:
-    """Per send: the reminded learners' figures, and those of the reminded learners
-    the reminder's groups cover today. One query: the messages sent, each joined to
-    its learner's activity within [first, last] and summed per message (its own
-    send's windows), then counted and summed per send."""
-    before, after = Q(), Q()
+) -> dict[int, tuple[Figures, Figures]]:
+    """Per send: the figures of the learners it reminded, and of the covered learners
+    it did not remind. One query over the learners either covered or reminded by one
+    of the sends: each joined to their activity within [first, last] and summed per
+    learner for each send's windows, then counted and summed per send.
+
+    Whether a learner is covered, or reminded by a send, is an IN over a list of ids
+    that PostgreSQL reads once into a hash, not a subquery per learner (nor a join,
+    which would multiply the activity rows)."""
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).order_by()
+    covered_ids = covered.order_by().values("pk")
+    # Per learner: whether covered, whether reminded by each send (a flag, as the
+    # largest of its rows' values), and their minutes in each send's windows.
+    per_learner: dict[str, Any] = {"covered": _flag(Q(pk__in=covered_ids))}
     for pk, day in days.items():
-        before |= Q(send_id=pk, recent__date__range=_before(day))
-        after |= Q(send_id=pk, recent__date__range=_after(day))
-    messages = (
-        Delivery.objects.filter(
-            send_id__in=list(days),
-            status=Delivery.Status.SENT,
-            learner__isnull=False,
+        reminded_by = sent.filter(send_id=pk).values("learner_id")
+        per_learner[f"r{pk}"] = _flag(Q(pk__in=reminded_by))
+        per_learner[f"b{pk}"] = Coalesce(
+            Sum("recent__minutes", filter=Q(recent__date__range=_before(day))), 0
         )
+        per_learner[f"a{pk}"] = Coalesce(
+            Sum("recent__minutes", filter=Q(recent__date__range=_after(day))), 0
+        )
+    reminded_ids = sent.filter(send_id__in=list(days)).values("learner_id")
+    learners = (
+        Learner.objects.filter(Q(pk__in=covered_ids) | Q(pk__in=reminded_ids))
         .alias(
             recent=FilteredRelation(
-                "learner__activity",
-                condition=Q(learner__activity__date__range=(first, last)),
+                "activity", condition=Q(activity__date__range=(first, last))
             )
         )
-        .annotate(
-            before=Coalesce(Sum("recent__minutes", filter=before), 0),
-            after=Coalesce(Sum("recent__minutes", filter=after), 0),
-            covered=ExpressionWrapper(
-                # An IN over the covered learners' ids, which PostgreSQL reads once
-                # into a hash, rather than a subquery per message.
-                Q(learner_id__in=covered.values("pk")),
-                output_field=BooleanField(),
-            ),
-        )
+        .annotate(**per_learner)
     )
     aggregates: dict[str, Any] = {}
     for pk in days:
-        for prefix, only in (("r", Q()), ("c", Q(covered=True))):
-            this = Q(send_id=pk) & only
-            aggregates[f"{prefix}{pk}_learners"] = Count("pk", filter=this)
+        reminded = Q(**{f"r{pk}": 1})
+        for prefix, who in (("r", reminded), ("o", Q(covered=1) & ~reminded)):
+            aggregates[f"{prefix}{pk}_learners"] = Count("pk", filter=who)
             aggregates[f"{prefix}{pk}_trained"] = Count(
-                "pk", filter=this & Q(after__gt=0)
+                "pk", filter=who & Q(**{f"a{pk}__gt": 0})
             )
-            aggregates[f"{prefix}{pk}_before"] = Sum("before", filter=this)
-            aggregates[f"{prefix}{pk}_after"] = Sum("after", filter=this)
-    row = messages.aggregate(**aggregates)
-    return (
-        {pk: _figures(row, f"r{pk}") for pk in days},
-        {pk: _figures(row, f"c{pk}") for pk in days},
-    )
-
-
-def _covered(
-    days: dict[int, dt.date], covered: Any, first: dt.date, last: dt.date
-) -> dict[int, Figures]:
-    """Per send: the figures of every learner the reminder's groups cover today. One
-    query: each covered learner's activity within [first, last], summed per learner
-    for each send's windows, then counted and summed."""
-    sums: dict[str, Any] = {}
-    for pk, day in days.items():
-        sums[f"b{pk}"] = Coalesce(
-            Sum("recent__minutes", filter=Q(recent__date__range=_before(day))), 0
-        )
-        sums[f"a{pk}"] = Coalesce(
-            Sum("recent__minutes", filter=Q(recent__date__range=_after(day))), 0
-        )
-    learners = covered.alias(
-        recent=FilteredRelation(
-            "activity", condition=Q(activity__date__range=(first, last))
-        )
-    ).annotate(**sums)
-    aggregates: dict[str, Any] = {"learners": Count("pk")}
-    for pk in days:
-        aggregates[f"{pk}_trained"] = Count("pk", filter=Q(**{f"a{pk}__gt": 0}))
-        aggregates[f"{pk}_before"] = Sum(f"b{pk}")
-        aggregates[f"{pk}_after"] = Sum(f"a{pk}")
+            aggregates[f"{prefix}{pk}_before"] = Sum(f"b{pk}", filter=who)
+            aggregates[f"{prefix}{pk}_after"] = Sum(f"a{pk}", filter=who)
     row = learners.aggregate(**aggregates)
-    return {
-        pk: Figures(
-            learners=row["learners"],
-            trained=row[f"{pk}_trained"],
-            minutes_before=row[f"{pk}_before"] or 0,
-            minutes_after=row[f"{pk}_after"] or 0,
-        )
-        for pk in days
-    }
+    return {pk: (_figures(row, f"r{pk}"), _figures(row, f"o{pk}")) for pk in days}
+
+
+def _flag(condition: Q) -> Max:
+    """1 for a learner who meets ``condition``, else 0, in a query grouped per learner:
+    an aggregate, so that the GROUP BY stays the learner's id alone."""
+    return Max(Case(When(condition, then=Value(1)), default=Value(0)))
 
 
 def _figures(row: dict[str, Any], prefix: str) -> Figures:
