@@ -201,3 +201,17 @@ def test_the_page_runs_the_same_queries_for_one_send_or_twelve(
     with django_assert_max_num_queries(len(one)):
         response = admin_client.get(_url(reminder))
     assert response.content.decode().count('scope="rowgroup"') == 12
+
+
+@time_machine.travel(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), tick=False)
+def test_the_page_in_english(admin_client, reminder, settings):
+    # given
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    # when
+    page = html.unescape(admin_client.get(_url(reminder)).content.decode())
+    # then: the texts, the chart and the numbers the English way
+    assert "Did the reminders work?" in page
+    assert "Indicative: not a measure of cause and effect." in page
+    assert "Share of users who trained within 7 days from each send" in page
+    assert ">1,250<" in page
+    assert ">312.5<" in page
