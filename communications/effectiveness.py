@@ -30,11 +30,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
     FilteredRelation,
-    Max,
     Q,
     Sum,
     Value,
@@ -109,8 +109,9 @@ def reminder_effectiveness(
     limit: int = SENDS_SHOWN,
 ) -> Effectiveness:
     """The figures of the module's docstring for ``communication``'s last ``limit``
-    sends: three queries (the sends, the chosen groups, the figures), one when there
-    is no send yet."""
+    sends: three queries (the sends, the chosen groups, the figures; on PostgreSQL
+    the figures in a transaction of their own, JIT off), one when there is no send
+    yet."""
     sphere = communication.sphere
     found = list(
         Send.objects.filter(
@@ -168,12 +169,12 @@ def _figures_by_send(
     which would multiply the activity rows)."""
     sent = Delivery.objects.filter(status=Delivery.Status.SENT).order_by()
     covered_ids = covered.order_by().values("pk")
-    # Per learner: whether covered, whether reminded by each send (a flag, as the
-    # largest of its rows' values), and their minutes in each send's windows.
-    per_learner: dict[str, Any] = {"covered": _flag(Q(pk__in=covered_ids))}
+    # Per learner: whether covered, whether reminded by each send, and their minutes
+    # in each send's windows.
+    per_learner: dict[str, Any] = {"covered": _LearnerFlag(Q(pk__in=covered_ids))}
     for pk, day in days.items():
         reminded_by = sent.filter(send_id=pk).values("learner_id")
-        per_learner[f"r{pk}"] = _flag(Q(pk__in=reminded_by))
+        per_learner[f"r{pk}"] = _LearnerFlag(Q(pk__in=reminded_by))
         per_learner[f"b{pk}"] = Coalesce(
             Sum("recent__minutes", filter=Q(recent__date__range=_before(day))), 0
         )
@@ -200,14 +201,27 @@ def _figures_by_send(
             )
             aggregates[f"{prefix}{pk}_before"] = Sum(f"b{pk}", filter=who)
             aggregates[f"{prefix}{pk}_after"] = Sum(f"a{pk}", filter=who)
-    row = learners.aggregate(**aggregates)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # As for the live count: compiling this query (JIT) costs more than it
+            # saves.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        row = learners.aggregate(**aggregates)
     return {pk: (_figures(row, f"r{pk}"), _figures(row, f"o{pk}")) for pk in days}
 
 
-def _flag(condition: Q) -> Max:
-    """1 for a learner who meets ``condition``, else 0, in a query grouped per learner:
-    an aggregate, so that the GROUP BY stays the learner's id alone."""
-    return Max(Case(When(condition, then=Value(1)), default=Value(0)))
+class _LearnerFlag(Case):
+    """1 for a learner who meets a condition on its id alone, else 0, in a query
+    grouped per learner. Computed once per learner, after the grouping: the GROUP BY
+    stays the learner's id (an expression left there would make PostgreSQL sort on
+    it), and the condition is not evaluated again for each row of activity."""
+
+    def __init__(self, condition: Q) -> None:
+        super().__init__(When(condition, then=Value(1)), default=Value(0))
+
+    def get_group_by_cols(self) -> list[Any]:
+        return []
 
 
 def _figures(row: dict[str, Any], prefix: str) -> Figures:
