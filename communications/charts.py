@@ -25,8 +25,6 @@ from spheres.dates import short_date
 
 from .effectiveness import Effectiveness, Figures
 
-# pygal builds its tree with ElementTree, without lxml: tags without a namespace, the
-# SVG namespace as an attribute of the root.
 HATCH_ID = "chart-hatch"
 # Diagonal stripes: the second series differs from the first by more than its colour.
 HATCH = (
@@ -118,7 +116,9 @@ def effectiveness_chart(effectiveness: Effectiveness, *, title_id: str) -> SafeS
 
 
 def _strip(svg: ET.Element) -> None:
-    """Remove the comments, scripts, styles, inline styles and tooltips."""
+    """Remove the comments, scripts, styles, inline styles and tooltips. (pygal builds
+    its tree with ElementTree, without lxml: tags without a namespace, the SVG
+    namespace as an attribute of the root.)"""
     for parent in list(svg.iter()):
         for child in list(parent):
             classes = child.get("class", "").split()
