@@ -7,8 +7,10 @@ After a quiet ``migrate`` and ``collectstatic``, generates a sphere (``bench-web
 100,000 learners in 200 groups with 7 days of activity (PostgreSQL COPY; a few without
 an address, deactivated, in no group or with an address in permanent failure), 5
 evaluations, 500 communications of the three types made through the services (a tenth
-of them deactivated), 20 sends with 5,000 messages between them, and 20 administrators
-of the sphere who share a bench-only password. Then starts gunicorn on 127.0.0.1 with
+of them deactivated), 20 sends with 5,000 messages between them, a weekly reminder to 50
+groups with 4 past sends (every other day within the days of activity) of 10,000 sent
+messages each, for its page « Les relances ont-elles fonctionné ? », and 20
+administrators of the sphere who share a bench-only password. Then starts gunicorn on 127.0.0.1 with
 production settings (DEBUG off, static files collected; cookies without the Secure
 flag, the one concession to plain http), opens each page type a few times per worker
 (a server in service is warm), and runs locust headless on it for 60 s:
@@ -17,7 +19,7 @@ once all are in, browse with a pause of 1 to 3 s between pages.
 
 It prints one table, per page type: requests, requests per second, p50/p95/p99 and
 errors, with the targets (p95 under 150 ms for list and detail pages, under 300 ms for
-the live count, no error). Missed targets are marked; the exit status is 0 all the
+the live count, under 500 ms for the reminder's effectiveness, no error). Missed targets are marked; the exit status is 0 all the
 same (a measurement), and non-zero only when the setup fails. Everything it created is
 deleted at the end, unless ``--keep``; ``--reuse`` measures again on the data a
 ``--keep`` run left (generated if there is none).
@@ -65,7 +67,10 @@ TARGETS_MS = {
     "users search": 150.0,
     "users by group": 150.0,
     "live count": 300.0,
+    "reminder effectiveness": 500.0,
 }
+# The reminder whose page « Les relances ont-elles fonctionné ? » is measured.
+EFFECTIVENESS_REMINDER = "Relance hebdomadaire (efficacité)"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -78,6 +83,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     data.add_argument("--sends", type=int, default=20)
     data.add_argument(
         "--deliveries", type=int, default=5_000, help="messages of all sends together"
+    )
+    data.add_argument(
+        "--reminder-sends",
+        type=int,
+        default=4,
+        help="past sends of the reminder whose effectiveness page is measured",
+    )
+    data.add_argument(
+        "--reminded",
+        type=int,
+        default=10_000,
+        help="learners reminded (messages sent) by each of those sends",
     )
     data.add_argument("--admins", type=int, default=20)
     data.add_argument("--seed", type=int, default=2026)
@@ -254,6 +271,14 @@ def _generate(args: argparse.Namespace) -> Any:
     print(f"  {len(communications)} communications", flush=True)
     deliveries = _create_sends(communications, args.sends, args.deliveries, rng)
     print(f"  {args.sends} sends, {deliveries:,} messages", flush=True)
+    reminded = _create_effectiveness_sends(
+        sphere, admins, group_ids, args.reminder_sends, args.reminded, rng
+    )
+    print(
+        f"  a reminder with {args.reminder_sends} past sends, {reminded:,} messages "
+        "sent",
+        flush=True,
+    )
     _data.vacuum()
     print(f"  generated in {time.perf_counter() - started:.1f} s", flush=True)
     return sphere
@@ -464,6 +489,89 @@ def _create_sends(
     return written
 
 
+def _create_effectiveness_sends(
+    sphere: Any,
+    admins: list[Any],
+    group_ids: list[int],
+    sends: int,
+    reminded: int,
+    rng: random.Random,
+) -> int:
+    """A weekly reminder to 50 groups, made through the services, with ``sends`` past
+    sends every other day from yesterday back (within the generated days of activity,
+    so that its page has minutes before and after), each with ``reminded`` messages
+    sent to learners of its groups, written with COPY. The number of messages."""
+    from django.utils import timezone
+
+    from communications import services
+    from communications.models import Communication, Delivery, Send
+    from communications.rendering import DEFAULT_TEXTS
+    from spheres.models import Group, Learner
+
+    kind = Communication.Kind.REMINDER
+    subject, message = (str(text) for text in DEFAULT_TEXTS[kind])
+    groups = list(Group.objects.filter(pk__in=rng.sample(group_ids, 50)))
+    communication = services.communication_create(
+        sphere=sphere,
+        actor=admins[0],
+        kind=kind,
+        data={
+            "name": EFFECTIVENESS_REMINDER,
+            "reply_to": "professeur@bench.example",
+            "subject": subject,
+            "message": message,
+            "send_time": dt.time(17, 0),
+            "frequency": Communication.Frequency.WEEKLY,
+            "weekdays": 127,
+            "start_date": timezone.localdate() - dt.timedelta(days=30),
+            "max_minutes": 15,
+            "minutes_days": 7,
+        },
+        groups=groups,
+        confirmed=True,
+    )
+    audience = list(
+        Learner.objects.filter(memberships__group__in=groups)
+        .values_list("pk", "email", "identifiant", "first_name", "last_name")
+        .distinct()
+        .order_by("pk")
+    )
+    columns = [
+        "send_id", "learner_id", "email", "identifiant", "first_name", "last_name",
+        "status", "attempts", "sent_at", "message_id", "reason", "error",
+    ]  # fmt: skip
+    now = timezone.now().replace(second=0, microsecond=0)
+    written = 0
+    for n in range(sends):
+        scheduled = now - dt.timedelta(days=2 * n + 1)
+        send = Send.objects.create(
+            communication=communication,
+            scheduled_for=scheduled,
+            finished_at=scheduled + dt.timedelta(minutes=5),
+            status=Send.Status.DONE,
+            subject=communication.subject,
+            message=communication.message,
+            reply_to=communication.reply_to,
+        )
+        chosen = rng.sample(audience, min(reminded, len(audience)))
+        _data.copy_rows(
+            Delivery._meta.db_table,
+            columns,
+            (
+                (
+                    send.pk, pk, email, identifiant, first, last,
+                    Delivery.Status.SENT, 1, scheduled,
+                    f"<bench-{send.pk}-{pk}@bench.example>", "", "",
+                )
+                for pk, email, identifiant, first, last in chosen
+            ),
+        )  # fmt: skip
+        written += len(chosen)
+    if sends:
+        Communication.objects.filter(pk=communication.pk).update(last_sent_at=now)
+    return written
+
+
 def _plan(sphere: Any) -> dict[str, Any]:
     """What the simulated administrators open (bench/locustfile.py reads it)."""
     from communications.models import Communication, Send
@@ -492,6 +600,11 @@ def _plan(sphere: Any) -> dict[str, Any]:
             .order_by("pk")
             .values_list("communication_id", "pk")
         ],
+        "effectiveness": list(
+            Communication.objects.filter(sphere=sphere, name=EFFECTIVENESS_REMINDER)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        ),
     }
 
 
@@ -610,6 +723,8 @@ def _warm_up(server: Server, plan: dict[str, Any], rounds: int) -> None:
     if plan["sends"]:
         pk, send_id = plan["sends"][0]
         paths.append(f"{base}/communications/{pk}/envois/{send_id}/")
+    for pk in plan["effectiveness"]:
+        paths.append(f"{base}/communications/{pk}/efficacite/")
     audience = [("csrfmiddlewaretoken", token), ("groups", plan["groups"][0])]
     for _ in range(rounds):
         for path in paths:

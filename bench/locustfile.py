@@ -7,8 +7,9 @@ Each simulated administrator logs in through « /connexion/ » as an account of 
 (one per user: the login lockout counts failures per account and address, and every
 login here succeeds); once all have logged in, each browses with a pause between
 pages: the communications list, a communication's page, a send's page, the live
-recipients count of the form (posted as the form's script posts it) and
-« Utilisateurs » (first pages, search, group filter). Requests are named by page type;
+recipients count of the form (posted as the form's script posts it), a reminder's
+« Les relances ont-elles fonctionné ? » and « Utilisateurs » (first pages, search,
+group filter). Requests are named by page type;
 a page answers 200 or counts as an error. The run time includes the log-ins.
 
 The plan (the sphere, its administrators and what to open) is the JSON file that
@@ -40,6 +41,7 @@ COMMUNICATIONS = "communications list"
 COMMUNICATION = "communication detail"
 SEND = "send detail"
 LIVE_COUNT = "live count"
+EFFECTIVENESS = "reminder effectiveness"
 USERS = "users"
 USERS_SEARCH = "users search"
 USERS_GROUP = "users by group"
@@ -181,6 +183,13 @@ class Administrator(FastHttpUser):
         pk, send_id = random.choice(self.plan["sends"])
         params = random.choice([{}, {}, {"page": "2"}, {"resultat": "failed"}])
         self._get(f"{self.base}/communications/{pk}/envois/{send_id}/", SEND, **params)
+
+    @task(1)
+    def reminder_effectiveness(self) -> None:
+        if not self.plan.get("effectiveness"):
+            return
+        pk = random.choice(self.plan["effectiveness"])
+        self._get(f"{self.base}/communications/{pk}/efficacite/", EFFECTIVENESS)
 
     @task(3)
     def live_count(self) -> None:

@@ -138,6 +138,23 @@ class Rule:
     condition: Callable[[Q], Q]
 
 
+def audience_groups_condition(spec: AudienceSpec) -> Q:
+    """The groups rule of an audience, as a condition on ``Learner`` (SPEC §6): every
+    learner when the sphere has no group, else the learners of the chosen groups, or
+    of any group when none is chosen."""
+    has_groups = Group.objects.filter(sphere_id=spec.sphere.pk)
+    memberships = Membership.objects.filter(learner=OuterRef("pk"))
+    if spec.group_ids:
+        return Q(
+            Exists(
+                memberships.filter(
+                    group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk
+                )
+            )
+        )
+    return Q(Exists(memberships)) | ~Q(Exists(has_groups))
+
+
 def audience_rules(spec: AudienceSpec, *, today: dt.date | None = None) -> list[Rule]:
     """The audience of ``spec`` as named rules, all required (AND). The one source of
     the audience: the send, the live count, the preview and « Pourquoi ? » use them.
@@ -151,18 +168,7 @@ def audience_rules(spec: AudienceSpec, *, today: dt.date | None = None) -> list[
     today included; no recorded activity counts as 0 minutes.
     """
     today = today or sphere_today(sphere=spec.sphere)
-    has_groups = Group.objects.filter(sphere_id=spec.sphere.pk)
-    memberships = Membership.objects.filter(learner=OuterRef("pk"))
-    if spec.group_ids:
-        target = Q(
-            Exists(
-                memberships.filter(
-                    group_id__in=spec.group_ids, group__sphere_id=spec.sphere.pk
-                )
-            )
-        )
-    else:
-        target = Q(Exists(memberships)) | ~Q(Exists(has_groups))
+    target = audience_groups_condition(spec)
     rules = [Rule("groups", lambda candidates: target)]
 
     if spec.kind == Communication.Kind.EVALUATION:

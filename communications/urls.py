@@ -28,6 +28,11 @@ urlpatterns = [
         views.communication_deactivate,
         name="deactivate",
     ),
+    path(
+        f"{_base}<int:pk>/efficacite/",
+        views.communication_effectiveness,
+        name="effectiveness",
+    ),
     path(f"{_base}<int:pk>/apercu/", views.communication_preview, name="preview"),
     path(f"{_base}<int:pk>/test/", views.communication_send_test, name="send_test"),
     path(

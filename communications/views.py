@@ -31,7 +31,8 @@ from spheres.services import learner_reminders_unsubscribe
 from spheres.views import render_tab, request_user, sphere_for
 from voltaire_comms.pagination import paginate
 
-from . import rendering, selectors, sending, services
+from . import charts, rendering, selectors, sending, services
+from .effectiveness import DAYS, SENDS_SHOWN, reminder_effectiveness
 from .forms import (
     CommunicationFilterForm,
     CommunicationForm,
@@ -413,6 +414,43 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "upcoming": selectors.communication_upcoming(communication),
             "events": _events(communication),
             "sends": _sends_with_counts(communication),
+        },
+    )
+
+
+@login_required
+@require_GET
+def communication_effectiveness(
+    request: HttpRequest, slug: str, pk: int
+) -> HttpResponse:
+    """« Les relances ont-elles fonctionné ? »: a reminder's sends and what its learners
+    did around them (communications/effectiveness.py), as a chart and a table."""
+    sphere = sphere_for(request, slug)
+    communication = selectors.communication_get(sphere=sphere, pk=pk)
+    if communication.kind != Communication.Kind.REMINDER:
+        raise Http404
+    result = reminder_effectiveness(communication)
+    return render_tab(
+        request,
+        sphere,
+        "communications",
+        "communications/effectiveness.html",
+        {
+            "communication": communication,
+            "result": result,
+            "days": DAYS,
+            "shown": SENDS_SHOWN,
+            "chart": charts.effectiveness_chart(result, title_id="chart-title")
+            if result.sends
+            else "",
+            "rows": [
+                (
+                    effect,
+                    charts.figures_display(effect.reminded),
+                    charts.figures_display(effect.others),
+                )
+                for effect in result.sends
+            ],
         },
     )
 

@@ -55,6 +55,16 @@ def long_date(
     return format_date(value, pattern, locale=to_locale(language))
 
 
+def short_date(value: dt.date, *, language: str | None = None) -> str:
+    """« 1er déc. », « 17 nov. » (« 17 Nov »): a day on a chart's axis."""
+    language = _language(language)
+    if _is_french(language):
+        day = "1er" if value.day == 1 else str(value.day)
+        month = format_date(value, "MMM", locale="fr")
+        return f"{day}{NBSP}{month}"
+    return format_date(value, "d MMM", locale=to_locale(language))
+
+
 def clock_time(value: dt.time | dt.datetime, *, language: str | None = None) -> str:
     """« 8 h 00 », « 14 h 30 » (« 8:00 »); the active language unless ``language``
     is given. A datetime is read as it is: convert it to the right zone first."""

@@ -117,6 +117,9 @@ def pages(admin_client, sphere, admin_user):
         reverse("communications:edit", kwargs={"slug": slug, "pk": reminder.pk}),
         reverse("communications:preview", kwargs={"slug": slug, "pk": reminder.pk}),
         reverse(
+            "communications:effectiveness", kwargs={"slug": slug, "pk": reminder.pk}
+        ),
+        reverse(
             "communications:send_detail",
             kwargs={"slug": slug, "pk": reminder.pk, "send_id": send.pk},
         ),

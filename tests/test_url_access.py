@@ -200,6 +200,7 @@ ROUTES = [
     Route("communications:edit", _communication, get=200, post=200),
     Route("communications:duplicate", _communication, get=302, post=405),
     Route("communications:deactivate", _communication, get=200, post=302),
+    Route("communications:effectiveness", _communication, get=200, post=405),
     Route("communications:preview", _communication, get=200, post=405),
     Route("communications:send_test", _communication, get=405, post=302),
     Route("communications:send_detail", _send, get=200, post=405),

@@ -40,6 +40,10 @@ def _urls(sphere, communication):
         ("get", reverse("communications:duplicate", kwargs={"slug": slug, "pk": pk})),
         ("get", reverse("communications:deactivate", kwargs={"slug": slug, "pk": pk})),
         ("get", reverse("communications:preview", kwargs={"slug": slug, "pk": pk})),
+        (
+            "get",
+            reverse("communications:effectiveness", kwargs={"slug": slug, "pk": pk}),
+        ),
         ("post", reverse("communications:send_test", kwargs={"slug": slug, "pk": pk})),
     ]
 

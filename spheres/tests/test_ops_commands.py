@@ -11,9 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
+from communications.effectiveness import reminder_effectiveness
+from communications.models import Communication, Delivery, Send
 from spheres.management.commands import seed_demo
 from spheres.models import (
     DailyActivity,
@@ -460,3 +463,33 @@ def test_purge_activity_deletes_days_older_than_asked(lea: Learner) -> None:
     assert not DailyActivity.objects.filter(pk=old.pk).exists()
     assert DailyActivity.objects.count() == 1
     assert "1 jour(s) d'activité de plus de 30 jours supprimé(s)." in out
+
+
+def test_seed_demo_has_a_reminder_with_past_sends_and_their_figures(debug) -> None:
+    # given
+    _call("seed_demo")
+    reminder = Communication.objects.get(name=seed_demo.HISTORY_REMINDER)
+    sends = Send.objects.filter(communication=reminder)
+    deliveries = Delivery.objects.filter(send__communication=reminder)
+    counts = (sends.count(), deliveries.count(), DailyActivity.objects.count())
+
+    # when
+    out = _call("seed_demo")
+    result = reminder_effectiveness(reminder)
+
+    # then: four Mondays before today, each with messages sent; a second run adds
+    # nothing
+    assert (sends.count(), deliveries.count(), DailyActivity.objects.count()) == counts
+    assert "rien de modifié" in out
+    assert len(result.sends) == seed_demo.HISTORY_SENDS
+    assert {effect.day.weekday() for effect in result.sends} == {0}
+    assert all(effect.day < timezone.localdate() for effect in result.sends)
+    for effect in result.sends:
+        assert effect.reminded.learners > 0
+        assert effect.others.learners > 0
+    assert any(effect.reminded.trained for effect in result.sends)
+    assert any(effect.reminded.minutes_before for effect in result.sends)
+    assert deliveries.filter(status=Delivery.Status.SENT).exists()
+    assert reminder.is_active
+    assert reminder.next_send_at
+    assert reminder.next_send_at > timezone.now()

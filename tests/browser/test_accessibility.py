@@ -96,6 +96,7 @@ def test_every_page_of_a_sphere_has_no_serious_or_critical_violation(page):
         "Détail": f"{base}/communications/{reminder.pk}/",
         "Envoi": f"{base}/communications/{reminder.pk}/envois/{send.pk}/",
         "Aperçu": f"{base}/communications/{reminder.pk}/apercu/",
+        "Efficacité des relances": f"{base}/communications/{reminder.pk}/efficacite/",
         "Aperçu : mot de passe masqué": (
             f"{base}/communications/{announcement.pk}/apercu/"
         ),

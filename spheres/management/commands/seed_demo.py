@@ -5,8 +5,9 @@ environment) the command refuses to run unless told ``--i-know-this-is-not-produ
 The support account is staff in the « Support » group, never a superuser.
 
 Everything is looked up before it is created (sphere by slug, groups and the evaluation
-by name, learners by identifiant, activity by learner and day), so a second run on the
-same day writes nothing. Values are deterministic: no randomness without a fixed seed.
+by name, learners by identifiant, activity by learner and day, the past sends of « Relance
+du lundi » by their time), so a second run on the same day writes nothing. Values are
+deterministic: no randomness without a fixed seed.
 """
 
 import datetime as dt
@@ -40,7 +41,11 @@ DEMO_PASSWORD = "voltaire-demo-2026"  # noqa: S105
 # accounts' migrations, not from the demo.
 SUPPORT_GROUP = "Support"
 LEARNER_EMAIL_DOMAIN = "eleves.demo.voltaire.example"
-ACTIVITY_DAYS = 14
+# Five weeks: the reminder with a history (« Relance du lundi ») has a send on each of
+# the last four Mondays, and a week of activity before each.
+ACTIVITY_DAYS = 35
+HISTORY_REMINDER = "Relance du lundi"
+HISTORY_SENDS = 4
 EVALUATION_NAME = "Évaluation de fin de trimestre"
 
 GROUP_3A = "3e A"
@@ -229,6 +234,119 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
     return created
 
 
+def seed_reminder_history(*, sphere: Sphere, admin: User) -> int:
+    """« Relance du lundi », a weekly reminder to every group at 17 h 00 with a send on
+    each of the last ``HISTORY_SENDS`` Mondays before today, so that « Les relances
+    ont-elles fonctionné ? » has figures; returns how many sends were created.
+
+    Each past send reminds the learners its audience had that day (the rules, on the
+    activity as it then was): a message sent to each, skipped without an address. Some
+    of them train on the following days (demo data: a modest upturn after each send,
+    deterministic). Sends are looked up by their time, so a second run on the same day
+    creates nothing; a run a week later adds the new Monday's send.
+    """
+    from communications.models import Communication, Delivery, Send
+    from communications.rendering import DEFAULT_TEXTS
+    from communications.selectors import AudienceSpec, audience
+    from communications.sending.content import send_frozen_content
+    from communications.services import communication_create
+
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    send_time = dt.time(17, 0)
+    reminder = Communication.objects.filter(
+        sphere=sphere, name=HISTORY_REMINDER
+    ).first()
+    if reminder is None:
+        subject, message = DEFAULT_TEXTS[Communication.Kind.REMINDER]
+        reminder = communication_create(
+            sphere=sphere,
+            actor=admin,
+            kind=Communication.Kind.REMINDER,
+            data={
+                "name": HISTORY_REMINDER,
+                "reply_to": ADMIN_EMAIL,
+                "subject": str(subject),
+                "message": str(message),
+                "max_minutes": 30,
+                "minutes_days": 7,
+                "frequency": "weekly",
+                "weekdays": 0b0000001,  # Monday
+                "start_date": today - dt.timedelta(days=ACTIVITY_DAYS),
+                "send_time": send_time,
+            },
+            groups=list(Group.objects.filter(sphere=sphere, name__in=GROUPS)),
+        )
+    last_monday = today - dt.timedelta(days=today.weekday() or 7)
+    mondays = [last_monday - dt.timedelta(weeks=n) for n in range(HISTORY_SENDS)]
+    spec = AudienceSpec.of(reminder)
+    created = 0
+    for monday in sorted(mondays):
+        scheduled = dt.datetime.combine(monday, send_time, tzinfo=sphere.tzinfo)
+        send, new = Send.objects.get_or_create(
+            communication=reminder,
+            purpose=Send.Purpose.SCHEDULED,
+            scheduled_for=scheduled,
+            defaults={
+                "status": Send.Status.DONE,
+                "finished_at": scheduled + dt.timedelta(minutes=2),
+                **send_frozen_content(reminder),
+            },
+        )
+        if not new:
+            continue
+        created += 1
+        reminded = list(audience(spec, today=monday).order_by("identifiant"))
+        Delivery.objects.bulk_create(
+            Delivery(
+                send=send,
+                learner=learner,
+                email=learner.email,
+                identifiant=learner.identifiant,
+                first_name=learner.first_name,
+                last_name=learner.last_name,
+                status=Delivery.Status.SENT
+                if learner.email
+                else Delivery.Status.SKIPPED,
+                reason="" if learner.email else Delivery.Reason.NO_EMAIL,
+                attempts=1 if learner.email else 0,
+                sent_at=scheduled if learner.email else None,
+            )
+            for learner in reminded
+        )
+        _seed_upturn([learner for learner in reminded if learner.email], monday, today)
+    latest = max(
+        dt.datetime.combine(m, send_time, tzinfo=sphere.tzinfo) for m in mondays
+    )
+    if created and (reminder.last_sent_at is None or reminder.last_sent_at < latest):
+        Communication.objects.filter(pk=reminder.pk).update(last_sent_at=latest)
+    return created
+
+
+def _seed_upturn(learners: list[Learner], monday: dt.date, today: dt.date) -> None:
+    """Some reminded learners train on one of the three days after the send (Tuesday
+    to Thursday), where they had no activity: a row missing on a day is added."""
+    wanted: dict[tuple[int, dt.date], int] = {}
+    for learner in learners:
+        rng = random.Random(f"{learner.identifiant}:{monday.isoformat()}:relance")  # noqa: S311 - demo data
+        if rng.random() < 0.5:
+            day = monday + dt.timedelta(days=rng.randint(1, 3))
+            if day < today:
+                wanted[(learner.pk, day)] = rng.choice((10, 15, 20, 30))
+    existing = set(
+        DailyActivity.objects.filter(
+            learner__in=learners, date__gt=monday, date__lt=today
+        ).values_list("learner_id", "date")
+    )
+    DailyActivity.objects.bulk_create(
+        (
+            DailyActivity(learner_id=pk, date=day, minutes=minutes)
+            for (pk, day), minutes in wanted.items()
+            if (pk, day) not in existing
+        ),
+        ignore_conflicts=True,
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Crée une sphère de démonstration (groupes, apprenants, activité, évaluation, "
@@ -275,6 +393,7 @@ class Command(BaseCommand):
                 "jours d'activité",
                 "évaluation",
                 "communications",
+                "envois passés",
             ),
             0,
         )
@@ -301,6 +420,7 @@ class Command(BaseCommand):
         admin = self._seed_admin(sphere)
         self._seed_support()
         counts["communications"] = seed_communications(sphere=sphere, admin=admin)
+        counts["envois passés"] = seed_reminder_history(sphere=sphere, admin=admin)
         return counts
 
     def _seed_learners(
