@@ -24,7 +24,7 @@ import datetime as dt
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
@@ -48,7 +48,7 @@ from spheres.models import EvaluationWindow, UndeliverableAddress
 from .. import selectors
 from ..models import Communication, Delivery, Send
 from ..schedule import Recurrence
-from . import queue
+from . import digest, queue
 from .content import send_frozen_content
 
 
@@ -81,6 +81,11 @@ def sends_dispatch_due(
         result = communication_dispatch(communication_id=pk, now=now, dry_run=dry_run)
         if result is not None:
             results.append(result)
+    # The administrators' weekly digests: no query at all outside Monday mornings.
+    results += [
+        DispatchResult(**asdict(written))
+        for written in digest.digests_dispatch_due(now=now, dry_run=dry_run)
+    ]
     return results
 
 
