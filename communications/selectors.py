@@ -398,8 +398,11 @@ def communications_for_sphere(
         communications = communications.filter(kind=kind)
     for word in search.split():
         communications = communications.filter(name__icontains=word)
-    last_send = Send.objects.filter(communication=OuterRef("pk")).order_by(
-        "-scheduled_for", "-pk"
+    # The last of its own sends: a reminder's weekly digest is not one.
+    last_send = (
+        Send.objects.filter(communication=OuterRef("pk"))
+        .exclude(purpose=Send.Purpose.DIGEST)
+        .order_by("-scheduled_for", "-pk")
     )
     return (
         communications.annotate(last_send_id=Subquery(last_send.values("pk")[:1]))
