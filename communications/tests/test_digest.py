@@ -24,6 +24,7 @@ from spheres.tests.factories import (
     SphereFactory,
     UndeliverableAddressFactory,
 )
+from tests.test_typography import faults
 
 pytestmark = pytest.mark.django_db
 
@@ -404,6 +405,7 @@ def test_the_digest_message_reaches_the_administrator_with_the_weeks_figures(
     assert link in text
     assert f'href="{link}"' in message.get_body(("html",)).get_content()
     assert "Collège Jean Moulin" in text
+    assert faults(text) == []
     assert f"Semaine du lundi 30{NBSP}novembre 2026 à 8{NBSP}h{NBSP}00 au lundi" in text
     # and: recorded as sent, the send finished
     (digest_send,) = _digests(reminder)
@@ -412,6 +414,25 @@ def test_the_digest_message_reaches_the_administrator_with_the_weeks_figures(
     (row,) = digest_send.deliveries.all()
     assert row.status == Delivery.Status.SENT
     assert row.sent_at is not None
+
+
+def test_the_digest_goes_through_a_django_mail_backend_too(engine, mailoutbox):
+    # given: Monday's digest of a reminder, the locmem backend configured
+    reminder = _reminder(name="Relance des 3e")
+
+    # when: dispatched and sent
+    engine.dispatch(now=MONDAY)
+    engine.work()
+
+    # then: the same message, to the administrator, without unsubscribe header
+    (email,) = mailoutbox
+    assert email.to == [reminder.reply_to]
+    assert email.subject == f"Bilan hebdomadaire{NBSP}: Relance des 3e"
+    assert "List-Unsubscribe" not in email.extra_headers
+    assert f"0 utilisateur relancé cette semaine{NNBSP}; 0 a repris" in email.body
+    assert Delivery.objects.get(send__purpose=Send.Purpose.DIGEST).status == (
+        Delivery.Status.SENT
+    )
 
 
 def test_reminders_to_learners_still_carry_their_unsubscribe_link(smtp_server, engine):
@@ -548,3 +569,26 @@ def test_the_reminders_page_lists_its_digests_apart_from_its_sends(
     row = next(r for r in listing.context["rows"] if r.communication.pk == reminder.pk)
     assert row.last_counts is not None
     assert row.last_counts["sent"] == 1
+
+
+def test_the_option_ticked_in_the_form_is_saved_and_shown_on_the_page(
+    admin_client, sphere
+):
+    # given: the new reminder form filled in, the option ticked
+    from communications.tests.test_views import _form
+
+    url = reverse("communications:create", args=[sphere.slug, "reminder"])
+
+    # when: saved, then the reminder's page opened
+    response = admin_client.post(url, _form(sphere, weekly_digest="on"))
+    reminder = Communication.objects.get()
+    page = admin_client.get(
+        reverse("communications:detail", args=[sphere.slug, reminder.pk])
+    ).content.decode()
+
+    # then: kept, and the page says where the digests go; none sent yet
+    assert response.status_code == 302
+    assert reminder.weekly_digest is True
+    assert "Bilans hebdomadaires" in page
+    assert f"Chaque lundi à 8{NBSP}h{NBSP}00, à {reminder.reply_to}" in page
+    assert "Aucun bilan envoyé pour l'instant." in page
