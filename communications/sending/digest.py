@@ -27,7 +27,9 @@ from last week's).
 When: due from Monday 8 h 00 until ``CATCH_UP`` later (a dispatcher down for a few
 hours still sends it, late; an option ticked on a Wednesday waits for the next Monday
 rather than sending a digest at once), never for a week before the reminder existed
-(created after that Monday 8 h 00), never for a reminder deactivated or completed.
+(created after that Monday 8 h 00), never for a deactivated reminder. A reminder that
+completed (its last send is past) still gets the digest of the week of its last send,
+not later ones.
 """
 
 from __future__ import annotations
@@ -133,21 +135,39 @@ def digests_due(now: dt.datetime) -> list[tuple[int, dt.datetime]]:
     )
     candidates = (
         Communication.objects.filter(
-            state=Communication.State.ACTIVE,
+            Q(state=Communication.State.ACTIVE)
+            # Completed: only if it sent within the last week (checked exactly below).
+            | Q(
+                state=Communication.State.COMPLETED,
+                last_sent_at__gt=now - dt.timedelta(days=8),
+            ),
             kind=Communication.Kind.REMINDER,
             weekly_digest=True,
             created_at__lt=now,
         )
         .filter(~Exists(recent))
-        .values_list("pk", "sphere__timezone", "created_at")
+        .values_list("pk", "sphere__timezone", "created_at", "state", "last_sent_at")
         .order_by("pk")
     )
     due = []
-    for pk, timezone, created_at in candidates:
-        moment = digest_moment(now, ZoneInfo(timezone))
-        if moment <= now < moment + CATCH_UP and created_at < moment:
-            due.append((pk, moment))
+    for pk, timezone, created_at, state, last_sent_at in candidates:
+        tz = ZoneInfo(timezone)
+        moment = digest_moment(now, tz)
+        if not (moment <= now < moment + CATCH_UP and created_at < moment):
+            continue
+        if state == Communication.State.COMPLETED and (
+            last_sent_at is None or last_sent_at < _week_start(moment, tz)
+        ):
+            continue
+        due.append((pk, moment))
     return due
+
+
+def _week_start(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The Monday 8 h 00 (local) a week before ``moment``: the start of its week."""
+    return dt.datetime.combine(
+        moment.astimezone(tz).date() - dt.timedelta(days=7), DIGEST_TIME, tzinfo=tz
+    )
 
 
 def digests_dispatch_due(
@@ -198,7 +218,7 @@ def _dispatch_locked(
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     communication = rows.filter(
         pk=communication_id,
-        state=Communication.State.ACTIVE,
+        state__in=(Communication.State.ACTIVE, Communication.State.COMPLETED),
         kind=Communication.Kind.REMINDER,
         weekly_digest=True,
     ).first()
@@ -263,11 +283,8 @@ def digest_figures(communication: Communication, moment: dt.datetime) -> DigestF
     day before the digest. Learners counted once however many reminders they got; one
     query."""
     tz = communication.sphere.tzinfo
-    end = moment.astimezone(tz)
-    start = dt.datetime.combine(
-        end.date() - dt.timedelta(days=7), DIGEST_TIME, tzinfo=tz
-    )
-    last_day = end.date() - dt.timedelta(days=1)
+    start = _week_start(moment, tz)
+    last_day = moment.astimezone(tz).date() - dt.timedelta(days=1)
     trained = Exists(
         DailyActivity.objects.filter(
             learner_id=OuterRef("learner_id"),

@@ -198,15 +198,19 @@ def test_no_digest_for_a_week_before_the_reminder_existed():
     assert [r.communication_id for r in next_monday] == [reminder.pk]
 
 
-def test_no_digest_without_the_option_or_once_deactivated_or_completed(admin_user):
-    # given: a reminder without the option, one deactivated, one completed, and an
+def test_no_digest_without_the_option_or_once_deactivated_or_completed_before(
+    admin_user,
+):
+    # given: a reminder without the option, one deactivated, one completed before the
+    # week (its last send just before the previous Monday 8 h 00), and an
     # announcement whose row says yes (the form never offers it)
     _reminder(weekly_digest=False)
     deactivated = _reminder()
     communication_deactivate(communication=deactivated, actor=admin_user)
     completed = _reminder()
     Communication.objects.filter(pk=completed.pk).update(
-        state=Communication.State.COMPLETED
+        state=Communication.State.COMPLETED,
+        last_sent_at=MONDAY - dt.timedelta(days=7, minutes=1),
     )
     announcement = _reminder(
         kind=Communication.Kind.ANNOUNCEMENT,
@@ -222,6 +226,25 @@ def test_no_digest_without_the_option_or_once_deactivated_or_completed(admin_use
     assert announcement.weekly_digest is True
     assert results == []
     assert _digests() == []
+
+
+def test_a_reminder_completed_during_the_week_gets_that_weeks_digest_only():
+    # given: a reminder whose last send went on Thursday, then completed
+    reminder = _reminder()
+    Communication.objects.filter(pk=reminder.pk).update(
+        state=Communication.State.COMPLETED,
+        next_send_at=None,
+        last_sent_at=MONDAY - dt.timedelta(days=4),
+    )
+
+    # when: the dispatcher passes on Monday at 8 h 00, then the next Monday
+    this_week = sending.sends_dispatch_due(now=MONDAY)
+    next_week = sending.sends_dispatch_due(now=MONDAY + dt.timedelta(days=7))
+
+    # then: the digest of its last week, and no more
+    assert [r.communication_id for r in this_week] == [reminder.pk]
+    assert next_week == []
+    assert [s.scheduled_for for s in _digests(reminder)] == [MONDAY]
 
 
 def test_outside_monday_mornings_a_pass_reads_nothing_for_digests(
