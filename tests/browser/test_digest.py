@@ -72,6 +72,7 @@ def test_the_administrator_asks_for_the_digest_and_sees_it_sent(
         created_at=monday - dt.timedelta(days=7)
     )
     (written,) = digest.digests_dispatch_due(now=monday)
+    assert written.send_id is not None
     Delivery.objects.filter(send_id=written.send_id).update(
         status=Delivery.Status.SENT, sent_at=monday
     )
