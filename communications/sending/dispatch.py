@@ -68,7 +68,8 @@ class DispatchResult:
 def sends_dispatch_due(
     *, now: dt.datetime | None = None, dry_run: bool = False
 ) -> list[DispatchResult]:
-    """One pass of the dispatcher: every active communication whose time has come.
+    """One pass of the dispatcher: every active communication whose time has come, then
+    the weekly digests due (``digest``).
 
     Safe to run twice, and twice at once: see ``communication_dispatch``.
     """

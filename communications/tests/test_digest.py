@@ -3,9 +3,12 @@ its text, and its way through the engine (the ``engine`` fixture stands for the 
 and the worker; the mail server is a real one)."""
 
 import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
@@ -615,3 +618,19 @@ def test_the_option_ticked_in_the_form_is_saved_and_shown_on_the_page(
     assert "Bilans hebdomadaires" in page
     assert f"Chaque lundi à 8{NBSP}h{NBSP}00, à {reminder.reply_to}" in page
     assert "Aucun bilan envoyé pour l'instant." in page
+
+
+def test_the_ops_command_reports_the_digests_it_writes():
+    # given: a reminder with the option, on Monday at 8 h 00
+    _reminder(name="Relance des 3e")
+    output = io.StringIO()
+
+    # when: ops run one pass of the dispatcher
+    with time_machine.travel(MONDAY, tick=False):
+        call_command("send_due_communications", stdout=output)
+
+    # then: the digest is named as such
+    assert "« Relance des 3e »" in output.getvalue().replace(NBSP, " ")
+    assert f"1 message(s) à envoyer en 1 tâche(s){NNBSP}; bilan hebdomadaire" in (
+        output.getvalue()
+    )
