@@ -8,9 +8,10 @@ for that Monday 8 h 00), one ``Delivery`` row to the reply-to address (no learne
 same chunk task, claim, retries and outcome records (``delivery``). It is a service
 message to the administrator: no unsubscribe link; the option is unticked in the form.
 
-Exactly once per week: the send is unique per (communication, purpose, scheduled time),
-so a second dispatcher, or a second pass, meets the constraint and adds nothing; the
-reminder's row is locked (skip locked) while its digest is written.
+Exactly once per week: a second pass finds this week's digest written and passes the
+reminder by; a second dispatcher racing the first passes the reminder by while its row
+is locked (skip locked: the next pass takes it if the first one failed), or meets the
+unique constraint on (communication, purpose, scheduled time) and adds nothing.
 
 Fixed at dispatch: the figures and the text are computed by the dispatcher and copied
 onto the send (subject, message), as any send's content is: a retry, a redelivered task
@@ -20,7 +21,8 @@ since, and the send's page shows what was sent.
 Cheap: beat runs the dispatcher every minute, but Monday 8 h 00 to the end of the
 catch-up (``CATCH_UP``) falls, in every time zone on Earth, between Sunday 18 h 00 and
 Tuesday 20 h 00 UTC: outside that span a pass makes no query; inside it, one query
-reads the active reminders with the option that have no digest from the last six days
+reads the reminders with the option (active, or completed within the week) that have
+no digest from the last six days
 (a week is 167 to 169 hours across a change of time: six days tell this week's digest
 from last week's).
 
