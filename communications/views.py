@@ -39,6 +39,7 @@ from .forms import (
 )
 from .models import Communication, Delivery, Send, field_label
 from .rendering import PREVIEW_CSP
+from .sending.digest import digest_next
 from .unsubscribe import unsubscribe_read
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
@@ -414,6 +415,7 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "events": _events(communication),
             "sends": _sends_with_counts(communication),
             "digests": _digests(communication),
+            "next_digest": digest_next(communication, timezone.now()),
         },
     )
 

@@ -114,6 +114,18 @@ def digest_moment(now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def digest_next(communication: Communication, now: dt.datetime) -> dt.datetime | None:
+    """When the reminder's next digest is due (the next Monday 8 h 00 after ``now``,
+    local), or ``None`` when it will get none."""
+    if not (
+        communication.weekly_digest
+        and communication.kind == Communication.Kind.REMINDER
+        and communication.state == Communication.State.ACTIVE
+    ):
+        return None
+    return digest_moment(now + dt.timedelta(days=7), communication.sphere.tzinfo)
+
+
 def _due_somewhere(now: dt.datetime) -> bool:
     """Whether it is Monday 8 h 00 (to ``CATCH_UP`` later) in some time zone."""
     utc = now.astimezone(dt.UTC)

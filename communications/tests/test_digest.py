@@ -250,6 +250,24 @@ def test_a_reminder_completed_during_the_week_gets_that_weeks_digest_only():
     assert [s.scheduled_for for s in _digests(reminder)] == [MONDAY]
 
 
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (MONDAY - dt.timedelta(minutes=1), MONDAY),
+        (MONDAY, MONDAY + dt.timedelta(days=7)),
+        (MONDAY + dt.timedelta(days=3), MONDAY + dt.timedelta(days=7)),
+    ],
+)
+def test_the_next_digest_is_the_next_monday_at_8(now, expected):
+    # given: a reminder with the option, and one without
+    reminder = _reminder()
+    without = _reminder(weekly_digest=False)
+
+    # when / then
+    assert digest.digest_next(reminder, now) == expected
+    assert digest.digest_next(without, now) is None
+
+
 def test_outside_monday_mornings_a_pass_reads_nothing_for_digests(
     django_assert_num_queries,
 ):
@@ -598,7 +616,7 @@ def test_the_reminders_page_lists_its_digests_apart_from_its_sends(
 
 
 def test_the_option_ticked_in_the_form_is_saved_and_shown_on_the_page(
-    admin_client, sphere
+    admin_client, admin_user, sphere
 ):
     # given: the new reminder form filled in, the option ticked
     from communications.tests.test_views import _form
@@ -608,9 +626,11 @@ def test_the_option_ticked_in_the_form_is_saved_and_shown_on_the_page(
     # when: saved, then the reminder's page opened
     response = admin_client.post(url, _form(sphere, weekly_digest="on"))
     reminder = Communication.objects.get()
-    page = admin_client.get(
-        reverse("communications:detail", args=[sphere.slug, reminder.pk])
-    ).content.decode()
+    with time_machine.travel(dt.datetime(2026, 12, 9, 10, 0, tzinfo=PARIS)):
+        admin_client.force_login(admin_user)  # a session of that day
+        page = admin_client.get(
+            reverse("communications:detail", args=[sphere.slug, reminder.pk])
+        ).content.decode()
 
     # then: kept, and the page says where the digests go; none sent yet
     assert response.status_code == 302
@@ -618,6 +638,9 @@ def test_the_option_ticked_in_the_form_is_saved_and_shown_on_the_page(
     assert "Bilans hebdomadaires" in page
     assert f"Chaque lundi à 8{NBSP}h{NBSP}00, à {reminder.reply_to}" in page
     assert "Aucun bilan envoyé pour l'instant." in page
+    assert (
+        f"Prochain bilan{NBSP}: lundi 14{NBSP}décembre 2026 à 8{NBSP}h{NBSP}00" in page
+    )
 
 
 def test_the_ops_command_reports_the_digests_it_writes():
