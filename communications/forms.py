@@ -113,6 +113,16 @@ class CommunicationForm(forms.Form):
         min_value=1,
         max_value=365,
     )
+    # Reminders: a summary every Monday to the reply-to address.
+    weekly_digest = forms.BooleanField(
+        label=_("M'envoyer chaque lundi un bilan de cette relance"),
+        required=False,
+        help_text=_(
+            "Chaque lundi à 8 h 00, un message à l'adresse de « Votre adresse "
+            "électronique » : le nombre d'utilisateurs relancés la semaine passée et "
+            "combien ont repris l'entraînement."
+        ),
+    )
     # Audience
     groups = forms.ModelMultipleChoiceField(
         label=_("Groupes destinataires"),
@@ -258,6 +268,7 @@ class CommunicationForm(forms.Form):
         if kind != Communication.Kind.REMINDER:
             for field in self.REMINDER_FIELDS:
                 del self.fields[field]
+            del self.fields["weekly_digest"]
 
     def _kept_password_salt(self) -> str:
         # Good for this form only: the same sphere, type and communication.

@@ -510,6 +510,50 @@ def prepare(
     )
 
 
+def prepare_notice(
+    *,
+    kind: str,
+    subject: str,
+    message: str,
+    footer: list[str],
+    reply_to: str,
+    sphere: Sphere,
+) -> PreparedMessage:
+    """A message the platform writes itself, to the administrator (the weekly digest):
+    its texts are taken as they are, without placeholders (a communication's name may
+    hold braces), in the same layout as the learners' messages, with its own
+    footer."""
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    from django.conf import settings
+
+    display_name = one_line(sphere.name)
+    platform_address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    html_footer = "\n".join(_FOOTER_LINE.format(line=escape(line)) for line in footer)
+    body = Template((_one_line_break(message),))
+    return PreparedMessage(
+        kind=kind,
+        subject=Template((one_line(subject),)),
+        text=Template((*body.segments, _TEXT_FOOTER.format(footer="\n".join(footer)))),
+        html_head=_HTML_HEAD.format(language=escape(settings.LANGUAGE_CODE)),
+        html=Template(
+            (
+                _HTML_BODY.format(sphere=escape(display_name)),
+                *body.as_html().segments,
+                _HTML_TAIL.format(footer=html_footer),
+                _HTML_END,
+            )
+        ),
+        constants={},
+        html_constants={},
+        from_email=str(Address(display_name=display_name, addr_spec=platform_address)),
+        reply_to=reply_to,
+        timezone=sphere.tzinfo,
+        language=settings.LANGUAGE_CODE,
+    )
+
+
 def _footer(*, sphere_name: str, reply_to: str) -> list[str]:
     """Who sends the message, why, and where a reply goes: one line each."""
     lines = [

@@ -288,6 +288,8 @@ def _clear_other_kinds(communication: Communication) -> None:
     all_kinds = {field for fields in KIND_FIELDS.values() for field in fields}
     for field in all_kinds - set(KIND_FIELDS[communication.kind]):
         setattr(communication, field, False if field == "never_started" else None)
+    if communication.kind != Communication.Kind.REMINDER:
+        communication.weekly_digest = False
     if communication.frequency != Communication.Frequency.WEEKLY:
         communication.weekdays = 0
     if communication.frequency != Communication.Frequency.MONTHLY:

@@ -38,8 +38,9 @@ from .forms import (
     CommunicationForm,
     placeholder_choices,
 )
-from .models import Communication, Delivery, field_label
+from .models import Communication, Delivery, Send, field_label
 from .rendering import PREVIEW_CSP
+from .sending.digest import digest_next
 from .unsubscribe import unsubscribe_read
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
@@ -414,6 +415,8 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "upcoming": selectors.communication_upcoming(communication),
             "events": _events(communication),
             "sends": _sends_with_counts(communication),
+            "digests": _digests(communication),
+            "next_digest": digest_next(communication, timezone.now()),
         },
     )
 
@@ -479,9 +482,23 @@ def _events(communication: Communication) -> list[tuple[Any, list[str], str]]:
 
 
 def _sends_with_counts(communication: Communication) -> list[tuple]:
-    sends = list(selectors.communication_history(communication)[:50])
+    """The communication's own sends: its weekly digests are listed apart."""
+    sends = list(
+        selectors.communication_history(communication).exclude(
+            purpose=Send.Purpose.DIGEST
+        )[:50]
+    )
     counts = selectors.send_counts(sends)
     return [(send, counts[send.pk]) for send in sends]
+
+
+def _digests(communication: Communication) -> list[tuple[Send, Delivery | None]]:
+    """A reminder's last weekly digests, each with its one message (two queries)."""
+    if communication.kind != Communication.Kind.REMINDER:
+        return []
+    sends = list(communication.sends.filter(purpose=Send.Purpose.DIGEST)[:10])
+    rows = {d.send_id: d for d in Delivery.objects.filter(send__in=sends)}
+    return [(send, rows.get(send.pk)) for send in sends]
 
 
 @login_required

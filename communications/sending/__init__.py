@@ -10,7 +10,8 @@ hands it to the mail server (``transport``) and writes its outcome at once, befo
 next message. Beat also runs the recovery pass (``recovery``): stale claims taken back,
 lost tasks replaced, retries enqueued when their time has come. Every night it purges
 the history past its retention (``retention``), an active announcement keeping who
-already received it.
+already received it. On Monday mornings the dispatcher also writes the weekly digests
+that administrators asked for (``digest``), sent to them as any other send.
 
 Exactly once:
 - two dispatchers, or beat running twice: the communication row is locked (skip

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import crypto, rendering
 from ..models import Communication, Send
+from . import digest
 
 # Send field <- Communication field, copied at dispatch.
 FROZEN_FIELDS = ("subject", "message", "reply_to", "password_token")
@@ -24,6 +25,8 @@ def send_frozen_content(communication: Communication) -> dict[str, Any]:
 def send_prepare(send: Send) -> rendering.PreparedMessage:
     """The send's own copy of the texts, parsed once, its password decrypted in memory
     only (``send.communication.sphere`` should be selected with it)."""
+    if send.purpose == Send.Purpose.DIGEST:
+        return digest.digest_prepare(send)
     communication = send.communication
     return rendering.prepare(
         kind=communication.kind,

@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
@@ -50,7 +50,7 @@ from spheres.models import EvaluationWindow, UndeliverableAddress
 from .. import selectors
 from ..models import Communication, Delivery, Send
 from ..schedule import move_note
-from . import queue
+from . import digest, queue
 from .content import send_frozen_content
 from .skips import note_fit, skips_record
 
@@ -71,7 +71,8 @@ class DispatchResult:
 def sends_dispatch_due(
     *, now: dt.datetime | None = None, dry_run: bool = False
 ) -> list[DispatchResult]:
-    """One pass of the dispatcher: every active communication whose time has come.
+    """One pass of the dispatcher: every active communication whose time has come, then
+    the weekly digests due (``digest``).
 
     Safe to run twice, and twice at once: see ``communication_dispatch``.
     """
@@ -84,6 +85,11 @@ def sends_dispatch_due(
         result = communication_dispatch(communication_id=pk, now=now, dry_run=dry_run)
         if result is not None:
             results.append(result)
+    # The administrators' weekly digests: no query at all outside Monday mornings.
+    results += [
+        DispatchResult(**asdict(written))
+        for written in digest.digests_dispatch_due(now=now, dry_run=dry_run)
+    ]
     return results
 
 

@@ -57,6 +57,8 @@ class Command(BaseCommand):
             ) % {"n": result.already_received}
         if result.note == "evaluation over":
             line += _(" ; l'évaluation est terminée : communication close")
+        elif result.note == "weekly digest":
+            line += _(" ; bilan hebdomadaire de la relance")
         elif result.note == "already dispatched":
             line += _(" ; cette échéance était déjà partie : calendrier avancé")
         elif result.note == "closed day":
