@@ -215,15 +215,32 @@ class SphereSettingsForm(forms.Form):
         ),
     )
 
+    def __init__(self, *args: Any, sphere: Sphere, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sphere = sphere
+
     @classmethod
     def of(cls, sphere: Sphere) -> "SphereSettingsForm":
         return cls(
+            sphere=sphere,
             initial={
                 "school_zone": sphere.school_zone,
                 "holiday_subdivision": sphere.holiday_subdivision,
                 "one_reminder_per_day": sphere.one_reminder_per_day,
-            }
+            },
         )
+
+    def clean_school_zone(self) -> str:
+        zone = self.cleaned_data["school_zone"]
+        if zone == SchoolZone.IMPORTED and not self.sphere.school_holidays.exists():
+            raise forms.ValidationError(
+                _(
+                    "Aucun calendrier scolaire n'a été importé pour cette sphère : "
+                    "choisissez une zone, ou demandez au support d'importer le "
+                    "calendrier de votre académie."
+                )
+            )
+        return zone
 
 
 class GroupForm(forms.Form):

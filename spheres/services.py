@@ -57,7 +57,12 @@ def sphere_settings_update(
     """The sphere's settings page: its school calendar and the reminder cap.
 
     The cap applies from the next reminder dispatched: the sends already written keep
-    their delivery rows."""
+    their delivery rows. A new calendar moves the next sends of the communications that
+    follow it (and their skips to come) at once."""
+    calendar_changed = (sphere.school_zone, sphere.holiday_subdivision) != (
+        school_zone,
+        holiday_subdivision,
+    )
     sphere.school_zone = school_zone
     sphere.holiday_subdivision = holiday_subdivision
     sphere.one_reminder_per_day = one_reminder_per_day
@@ -69,10 +74,20 @@ def sphere_settings_update(
             not in ("school_zone", "holiday_subdivision", "one_reminder_per_day")
         ]
     )
-    sphere.save(
-        update_fields=["school_zone", "holiday_subdivision", "one_reminder_per_day"]
-    )
+    with transaction.atomic():
+        sphere.save(
+            update_fields=["school_zone", "holiday_subdivision", "one_reminder_per_day"]
+        )
+        if calendar_changed:
+            _communications_reschedule(sphere)
     return sphere
+
+
+def _communications_reschedule(sphere: Sphere) -> None:
+    # Imported here: communications depends on spheres, not the other way round.
+    from communications.services import communications_reschedule
+
+    communications_reschedule(sphere=sphere)
 
 
 def sphere_admin_add(
@@ -465,6 +480,7 @@ def sphere_school_calendar_replace(
         if previous_zone != SchoolZone.IMPORTED:
             locked.school_zone = SchoolZone.IMPORTED
             locked.save(update_fields=["school_zone"])
+        _communications_reschedule(locked)
     sphere.school_zone = SchoolZone.IMPORTED
     return SchoolCalendarReplaced(
         periods=len(periods),

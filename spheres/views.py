@@ -616,7 +616,7 @@ def sphere_evaluation_delete(
 def sphere_settings(request: HttpRequest, slug: str) -> HttpResponse:
     sphere = sphere_for(request, slug)
     if request.method == "POST":
-        form = SphereSettingsForm(request.POST)
+        form = SphereSettingsForm(request.POST, sphere=sphere)
         if form.is_valid():
             services.sphere_settings_update(sphere=sphere, **form.cleaned_data)
             messages.success(request, _("Paramètres de la sphère enregistrés."))

@@ -355,9 +355,9 @@ def digest_texts(
     engine adds to the learners' messages are)."""
     sphere = communication.sphere
     tz = sphere.tzinfo
-    # TODO-merge: link to the reminder's effectiveness page (communications:effectiveness).
     link = settings.SITE_URL + reverse(
-        "communications:detail", kwargs={"slug": sphere.slug, "pk": communication.pk}
+        "communications:effectiveness",
+        kwargs={"slug": sphere.slug, "pk": communication.pk},
     )
     with translation.override(settings.LANGUAGE_CODE):
         subject = _("Bilan hebdomadaire : %(name)s") % {"name": communication.name}

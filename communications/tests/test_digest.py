@@ -444,7 +444,7 @@ def test_the_digest_message_reaches_the_administrator_with_the_weeks_figures(
         in text
     )
     link = "https://comms.example.org" + reverse(
-        "communications:detail", kwargs={"slug": sphere.slug, "pk": reminder.pk}
+        "communications:effectiveness", kwargs={"slug": sphere.slug, "pk": reminder.pk}
     )
     assert link in text
     assert f'href="{link}"' in message.get_body(("html",)).get_content()

@@ -22,6 +22,7 @@ from spheres.models import (
     Learner,
     LearnerErasure,
     Membership,
+    SchoolHoliday,
     Sphere,
     UndeliverableAddress,
 )
@@ -1830,3 +1831,64 @@ def test_settings_of_another_sphere_are_not_found_and_unchanged(
     sphere.refresh_from_db()
     assert (sphere.school_zone, sphere.holiday_subdivision) == ("", "")
     assert sphere.one_reminder_per_day is True
+
+
+def test_settings_refuse_an_imported_calendar_that_was_never_imported(
+    admin_client, sphere
+):
+    # when: « Calendrier importé » chosen while ops imported nothing for the sphere
+    response = admin_client.post(
+        _settings_url(sphere), {"school_zone": "imported", "holiday_subdivision": ""}
+    )
+    # then: the form says so and nothing changes
+    assert response.status_code == 400
+    assert "Aucun calendrier scolaire n'a été importé pour cette sphère" in _content(
+        response
+    )
+    sphere.refresh_from_db()
+    assert sphere.school_zone == ""
+    # given: ops imported a calendar, then the administrator chose zone A
+    SchoolHoliday.objects.create(
+        sphere=sphere,
+        name="Vacances de Noël",
+        first_day=dt.date(2026, 12, 19),
+        last_day=dt.date(2027, 1, 3),
+    )
+    Sphere.objects.filter(pk=sphere.pk).update(school_zone="A")
+    # when: back to the imported calendar
+    admin_client.post(
+        _settings_url(sphere), {"school_zone": "imported", "holiday_subdivision": ""}
+    )
+    # then
+    sphere.refresh_from_db()
+    assert sphere.school_zone == "imported"
+
+
+def test_choosing_a_zone_moves_the_next_send_of_the_reminders_that_follow_it(
+    admin_client, admin_user, sphere
+):
+    # given: a Monday reminder that skips school holidays, next sent on 21 December
+    reminder = CommunicationFactory(
+        sphere=sphere,
+        kind=Communication.Kind.REMINDER,
+        max_level=50,
+        frequency=Communication.Frequency.WEEKLY,
+        weekdays=1,
+        start_date=dt.date(2026, 12, 7),
+        send_time=dt.time(8, 0),
+        holiday_policy=Communication.HolidayPolicy.SKIP,
+        next_send_at=dt.datetime(2026, 12, 21, 7, 0, tzinfo=dt.UTC),
+    )
+    # when: on 15 December, the administrator chooses zone C (Christmas holidays
+    # from 19 December)
+    with time_machine.travel(
+        dt.datetime(2026, 12, 15, 9, 0, tzinfo=dt.UTC), tick=False
+    ):
+        admin_client.force_login(admin_user)  # a session of that day
+        response = admin_client.post(
+            _settings_url(sphere), {"school_zone": "C", "holiday_subdivision": ""}
+        )
+    # then: the next send is Monday 4 January at 8 h 00 in Paris
+    assert response.status_code == 302, _content(response)
+    reminder.refresh_from_db()
+    assert reminder.next_send_at == dt.datetime(2027, 1, 4, 7, 0, tzinfo=dt.UTC)
