@@ -7,10 +7,12 @@ The dispatcher copies the communication's subject, message, reply-to address and
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import crypto, rendering
 from ..models import Communication, Send
+from .schedule_change import invitation_sequence
 
 # Send field <- Communication field, copied at dispatch.
 FROZEN_FIELDS = ("subject", "message", "reply_to", "password_token")
@@ -25,7 +27,7 @@ def send_prepare(send: Send) -> rendering.PreparedMessage:
     """The send's own copy of the texts, parsed once, its password decrypted in memory
     only (``send.communication.sphere`` should be selected with it)."""
     communication = send.communication
-    return rendering.prepare(
+    prepared = rendering.prepare(
         kind=communication.kind,
         subject=send.subject,
         message=send.message,
@@ -34,3 +36,8 @@ def send_prepare(send: Send) -> rendering.PreparedMessage:
         evaluation_id=communication.evaluation_id,
         password=crypto.decrypt(send.password_token) if send.password_token else "",
     )
+    if send.purpose == Send.Purpose.SCHEDULE_CHANGE:
+        prepared = dataclasses.replace(
+            prepared, invitation_sequence=invitation_sequence(send)
+        )
+    return prepared
