@@ -516,7 +516,9 @@ def communication_schedule_change(
     sphere = sphere_for(request, slug)
     communication = selectors.communication_get(sphere=sphere, pk=pk)
     if request.method == "POST":
-        send = schedule_change.schedule_change_send(communication=communication)
+        send = schedule_change.schedule_change_send(
+            communication=communication, actor=request_user(request)
+        )
         if send is None:
             messages.info(
                 request,

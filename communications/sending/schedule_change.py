@@ -38,11 +38,12 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
 from spheres.addresses import AddressRefused, address_normalize
 from spheres.models import Learner
 
 from .. import rendering, selectors
-from ..models import Communication, Delivery, Send
+from ..models import Communication, CommunicationEvent, Delivery, Send
 from . import queue
 
 # The statuses of a notice's delivery that count as « told »: sent, or on its way.
@@ -244,13 +245,16 @@ def schedule_change_preview(
 
 
 def schedule_change_send(
-    *, communication: Communication, now: dt.datetime | None = None
+    *,
+    communication: Communication,
+    actor: User | None,
+    now: dt.datetime | None = None,
 ) -> Send | None:
     """Send the notice to the learners concerned now; ``None`` when nobody is (or no
     longer is: a second confirmation finds the first one's deliveries).
 
     One transaction: the communication row locked, the send and its deliveries written,
-    the chunks enqueued after commit."""
+    the audit trail told who sent it, the chunks enqueued after commit."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
@@ -289,6 +293,12 @@ def schedule_change_send(
                 queued_at=now,
             )
             for c in concerned
+        )
+        CommunicationEvent.objects.create(
+            communication=locked,
+            actor=actor,
+            action=CommunicationEvent.Action.RESCHEDULED,
+            details={"send": send.pk, "count": len(deliveries)},
         )
         chunks = queue.ranges([d.pk for d in deliveries])
         transaction.on_commit(lambda: queue.enqueue_chunks(send.pk, chunks))

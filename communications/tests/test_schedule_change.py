@@ -12,7 +12,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from communications.models import Communication, Delivery, Send
+from communications.models import Communication, CommunicationEvent, Delivery, Send
 from communications.sending import schedule_change
 from communications.tests.factories import CommunicationFactory
 from spheres import services as sphere_services
@@ -338,7 +338,7 @@ def _event(message: EmailMessage) -> icalendar.Component:
 
 
 def test_the_notice_goes_out_once_with_the_new_window_and_an_updated_invitation(
-    admin_client, setting, smtp_server, django_capture_on_commit_callbacks
+    admin_client, admin_user, setting, smtp_server, django_capture_on_commit_callbacks
 ):
     with time_machine.travel(NOW, tick=False):
         lea = LearnerFactory(
@@ -385,13 +385,19 @@ def test_the_notice_goes_out_once_with_the_new_window_and_an_updated_invitation(
         assert after.decoded("DTEND") == MOVED_A + dt.timedelta(minutes=90)
         assert before.decoded("DTSTART") == START_A
     # recorded like any send: one delivery each, sent, with the new window
-    assert send.status == Send.Status.SENDING or send.status == Send.Status.DONE
     send.refresh_from_db()
     assert send.status == Send.Status.DONE
     assert send.subject == "Changement d'horaire\u00a0: Brevet blanc"
     assert send.reply_to == setting.communication.reply_to
     rows = list(send.deliveries.values_list("status", "window_starts_at"))
     assert rows == [(Delivery.Status.SENT, MOVED_A)] * 2
+    # the audit trail says who sent it, once
+    (event,) = CommunicationEvent.objects.filter(
+        action=CommunicationEvent.Action.RESCHEDULED
+    )
+    assert event.communication_id == setting.communication.pk
+    assert event.actor == admin_user
+    assert event.details == {"send": send.pk, "count": 2}
     # nobody is left to tell
     with time_machine.travel(AFTER, tick=False):
         assert setting.concerned() == []
