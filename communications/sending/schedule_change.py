@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
@@ -190,10 +190,12 @@ def schedule_change_offers(
     communications = Communication.objects.filter(
         evaluation_id=evaluation_id, kind=Communication.Kind.EVALUATION
     ).exclude(state=Communication.State.DEACTIVATED)
-    communications = communications.filter(
-        sends__purpose=Send.Purpose.SCHEDULED,
-        sends__deliveries__status=Delivery.Status.SENT,
-    ).distinct()
+    announced = Delivery.objects.filter(
+        send__communication=OuterRef("pk"),
+        send__purpose=Send.Purpose.SCHEDULED,
+        status=Delivery.Status.SENT,
+    )
+    communications = communications.filter(Exists(announced))
     offers = []
     for communication in communications.select_related("sphere").order_by("name"):
         count = len(schedule_change_concerned(communication, now=now))
