@@ -36,7 +36,9 @@ def send_prepare(send: Send) -> rendering.PreparedMessage:
         evaluation_id=communication.evaluation_id,
         password=crypto.decrypt(send.password_token) if send.password_token else "",
     )
-    if send.purpose == Send.Purpose.SCHEDULE_CHANGE:
+    if communication.kind == Communication.Kind.EVALUATION:
+        # After a « changement d'horaire », every later invitation of the evaluation is
+        # an update of the learner's event (schedule_change.invitation_sequence).
         prepared = dataclasses.replace(
             prepared, invitation_sequence=invitation_sequence(send)
         )

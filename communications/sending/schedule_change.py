@@ -23,7 +23,8 @@ time).
 The calendar invitation of a notice has the UID of the learner's event for the
 evaluation (``invitation.invitation_uid``) and a higher SEQUENCE than any earlier
 message about it (RFC 5546: an update), so a calendar moves the event rather than
-adding a second one.
+adding a second one; later announcements of the evaluation keep that SEQUENCE
+(``invitation_sequence``).
 """
 
 from __future__ import annotations
@@ -308,8 +309,11 @@ def schedule_change_send(
 
 
 def invitation_sequence(send: Send) -> int:
-    """The SEQUENCE of a notice's invitation: one more for each notice about the same
-    evaluation up to this one (the announcement's invitation has none: 0)."""
+    """The SEQUENCE of the invitations of an evaluation's send: the number of notices
+    about that evaluation up to this send. 0 (none written) before any notice; each
+    notice one more than the last; a later announcement the same as the last notice,
+    whose event it repeats or, if the windows moved again, updates (a calendar takes
+    the later DTSTAMP)."""
     evaluation_id = send.communication.evaluation_id
     if evaluation_id is None:
         return 0

@@ -462,3 +462,34 @@ def test_the_history_lists_the_notice_and_its_page_works(
     text = html.unescape(send_page.content.decode())
     assert "Changement d'horaire" in text
     assert setting.zoe.identifiant in text
+
+
+def test_a_later_announcement_keeps_the_version_of_the_event(
+    admin_client, setting, smtp_server, django_capture_on_commit_callbacks
+):
+    # given: the announcement, then a notice of group A's new window
+    with time_machine.travel(NOW, tick=False):
+        setting.announce()
+    with time_machine.travel(AFTER, tick=False):
+        setting.move_a()
+        with django_capture_on_commit_callbacks(execute=True):
+            admin_client.post(setting.url())
+        setting.engine.work()
+    notice = next(
+        r.message
+        for r in smtp_server.received
+        if r.message["Subject"].startswith("Changement")
+    )
+    smtp_server.received.clear()
+    # when: the announcement goes out again (a recurring announcement's next send)
+    with time_machine.travel(AFTER + dt.timedelta(days=1), tick=False):
+        Communication.objects.filter(pk=setting.communication.pk).update(
+            state=Communication.State.ACTIVE
+        )
+        setting.announce()
+    # then: Zoé's invitation is the notice's event, not an older version of it
+    received = {r.recipients[0]: r.message for r in smtp_server.received}
+    again = _event(received[setting.zoe.email])
+    assert str(again["UID"]) == str(_event(notice)["UID"])
+    assert again.decoded("SEQUENCE") == _event(notice).decoded("SEQUENCE") == 1
+    assert again.decoded("DTSTART") == MOVED_A
