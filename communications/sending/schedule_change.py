@@ -211,17 +211,30 @@ def schedule_change_content(communication: Communication) -> dict[str, str]:
     evaluation and a message giving the learner's new window, in the site's language,
     with the placeholders of an evaluation announcement."""
     assert communication.evaluation is not None  # noqa: S101 - an evaluation's
-    # The evaluation's name is literal text: its braces are doubled.
-    name = communication.evaluation.name.replace("{", "{{").replace("}", "}}")
+    name = communication.evaluation.name
     with translation.override(settings.LANGUAGE_CODE):
         subject = str(DEFAULT_SUBJECT) % {"evaluation": name}
-        message = str(DEFAULT_MESSAGE) % {"evaluation": name}
+        message = str(DEFAULT_MESSAGE) % {"evaluation": _literal(name)}
     return {
-        "subject": rendering.one_line(subject)[:250],
+        "subject": _literal(rendering.one_line(subject), limit=250),
         "message": message,
         "reply_to": communication.reply_to,
         "password_token": "",
     }
+
+
+def _literal(text: str, *, limit: int | None = None) -> str:
+    """``text`` as literal text of a message (its braces doubled: an evaluation named
+    « Groupe {A} » is not a placeholder), cut to ``limit`` characters without ever
+    cutting a doubled brace in two."""
+    pieces, size = [], 0
+    for char in text:
+        piece = char * 2 if char in "{}" else char
+        if limit is not None and size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)
 
 
 def schedule_change_preview(

@@ -493,3 +493,31 @@ def test_a_later_announcement_keeps_the_version_of_the_event(
     assert str(again["UID"]) == str(_event(notice)["UID"])
     assert again.decoded("SEQUENCE") == _event(notice).decoded("SEQUENCE") == 1
     assert again.decoded("DTSTART") == MOVED_A
+
+
+def test_braces_in_the_evaluations_name_are_text_not_placeholders(setting):
+    # given: an evaluation whose long name has braces
+    evaluation = Evaluation.objects.get(pk=setting.evaluation.pk)
+    evaluation.name = "Groupe {A}1 " + "}" * 180
+    evaluation.save()
+    communication = Communication.objects.select_related("evaluation", "sphere").get(
+        pk=setting.communication.pk
+    )
+    # when
+    content = schedule_change.schedule_change_content(communication)
+    concerned = schedule_change.Concerned(
+        setting.zoe.pk,
+        setting.zoe.identifiant,
+        "Zoé",
+        "Martin",
+        setting.zoe.email,
+        schedule_change.Window(START_A, START_A + dt.timedelta(hours=2)),
+        schedule_change.Window(MOVED_A, MOVED_A + dt.timedelta(hours=2)),
+    )
+    _prepared, message = schedule_change.schedule_change_preview(
+        communication, concerned
+    )
+    # then: the subject fits its column and reads the name as it is, cut
+    assert len(content["subject"]) <= 250
+    assert message.subject.startswith("Changement d'horaire\u00a0: Groupe {A}1 }}}")
+    assert "«\u00a0Groupe {A}1 " + "}" * 180 + "\u00a0»" in message.text
