@@ -2,13 +2,16 @@
 received its announcement are offered a notice with their new window, sent through the
 engine once confirmed, with an invitation that updates their calendar's event."""
 
+import contextlib
 import datetime as dt
 import html
+import threading
 from email.message import EmailMessage
 
 import icalendar
 import pytest
 import time_machine
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +26,7 @@ from spheres.tests.factories import (
     GroupFactory,
     LearnerFactory,
 )
+from tests.support import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -521,3 +525,51 @@ def test_braces_in_the_evaluations_name_are_text_not_placeholders(setting):
     assert len(content["subject"]) <= 250
     assert message.subject.startswith("Changement d'horaire\u00a0: Groupe {A}1 }}}")
     assert "«\u00a0Groupe {A}1 " + "}" * 180 + "\u00a0»" in message.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_confirmations_at_the_same_moment_send_one_notice(setting, monkeypatch):
+    # given: PostgreSQL, where the two confirmations truly run at once
+    require_postgresql()
+    # and: each waits, once it has found who is concerned, for the other to find them
+    # too (for a second at most: a confirmation held by the other's lock never comes)
+    found = threading.Barrier(2, timeout=1)
+    concerned = schedule_change.schedule_change_concerned
+
+    def concerned_then_wait(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        result = concerned(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            found.wait()
+        return result
+
+    monkeypatch.setattr(
+        schedule_change, "schedule_change_concerned", concerned_then_wait
+    )
+    with time_machine.travel(NOW, tick=False):
+        setting.announce()
+        setting.move_a()
+        start = threading.Barrier(2)
+        results: list[Send | None] = []
+
+        def confirm() -> None:
+            try:
+                start.wait()
+                results.append(
+                    schedule_change.schedule_change_send(
+                        communication=setting.communication, actor=None
+                    )
+                )
+            finally:
+                connection.close()
+
+        # when: two requests confirm the same notice at the same instant
+        threads = [threading.Thread(target=confirm) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # then: one send, one message for Zoé, and the other request sent nothing
+    assert len(results) == 2
+    assert sum(result is not None for result in results) == 1
+    (send,) = Send.objects.filter(purpose=Send.Purpose.SCHEDULE_CHANGE)
+    assert list(send.deliveries.values_list("learner", flat=True)) == [setting.zoe.pk]
