@@ -301,7 +301,8 @@ class CommunicationEvent(models.Model):
 
     Recorded by the services: creation, modification (which fields), duplication,
     deactivation, a test sent, failed messages sent again (which rows, by whom: an
-    administrator, support in the Django admin, or ops).
+    administrator, support in the Django admin, or ops), a schedule change notice sent
+    (its send, how many messages).
 
     Database triggers (migration ``audit_trail_append_only``) refuse any UPDATE or DELETE of a row, on every
     path (ORM, admin, raw SQL), with two exceptions that follow a parent's deletion
@@ -318,6 +319,7 @@ class CommunicationEvent(models.Model):
         DEACTIVATED = "deactivated", _("Désactivation")
         TEST_SENT = "test_sent", _("Envoi d'un test")
         RETRIED = "retried", _("Renvoi des messages en échec")
+        RESCHEDULED = "rescheduled", _("Envoi d'un changement d'horaire")
 
     class Origin(models.TextChoices):
         """Where an action came from (``details["origin"]``), when not the pages."""

@@ -356,6 +356,9 @@ class PreparedMessage:
     language: str  # of the dates and times, and of the texts the message adds
     evaluation_id: int | None = None
     unsubscribe_label: str = ""  # reminders: « Ne plus recevoir ces relances : »
+    # The SEQUENCE of the calendar invitation (RFC 5546): above 0 for an update of the
+    # event a learner already has (« changement d'horaire »).
+    invitation_sequence: int = 0
 
     def values(
         self,

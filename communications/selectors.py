@@ -409,11 +409,13 @@ def communications_for_sphere(
         communications = communications.filter(kind=kind)
     for word in search.split():
         communications = communications.filter(name__icontains=word)
-    # The last of its own sends: a skipped date or a weekly digest is not one.
+    # The last of its own scheduled sends: a skipped date, a weekly digest or a
+    # schedule change notice is not one.
     last_send = (
-        Send.objects.filter(communication=OuterRef("pk"))
+        Send.objects.filter(
+            communication=OuterRef("pk"), purpose=Send.Purpose.SCHEDULED
+        )
         .exclude(status=Send.Status.SKIPPED)
-        .exclude(purpose=Send.Purpose.DIGEST)
         .order_by("-scheduled_for", "-pk")
     )
     return (

@@ -36,6 +36,11 @@ urlpatterns = [
     path(f"{_base}<int:pk>/apercu/", views.communication_preview, name="preview"),
     path(f"{_base}<int:pk>/test/", views.communication_send_test, name="send_test"),
     path(
+        f"{_base}<int:pk>/changement-horaire/",
+        views.communication_schedule_change,
+        name="schedule_change",
+    ),
+    path(
         f"{_base}<int:pk>/envois/<int:send_id>/",
         views.communication_send_detail,
         name="send_detail",

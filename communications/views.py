@@ -41,6 +41,7 @@ from .forms import (
 from .models import Communication, Delivery, Send, field_label
 from .rendering import PREVIEW_CSP
 from .sending.digest import digest_next
+from .sending import schedule_change
 from .unsubscribe import unsubscribe_read
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
@@ -417,6 +418,9 @@ def communication_detail(request: HttpRequest, slug: str, pk: int) -> HttpRespon
             "sends": _sends_with_counts(communication),
             "digests": _digests(communication),
             "next_digest": digest_next(communication, timezone.now()),
+            "schedule_changed": len(
+                schedule_change.schedule_change_concerned(communication)
+            ),
         },
     )
 
@@ -558,6 +562,48 @@ def communication_send_retry(
         )
     return redirect(
         "communications:send_detail", slug=sphere.slug, pk=pk, send_id=send_id
+    )
+
+
+@_shows_an_email
+@login_required
+@require_http_methods(["GET", "POST"])
+def communication_schedule_change(
+    request: HttpRequest, slug: str, pk: int
+) -> HttpResponse:
+    """GET: the « changement d'horaire » to confirm (how many learners, one message
+    as it will be received); POST: send it. Nothing is sent without the POST."""
+    sphere = sphere_for(request, slug)
+    communication = selectors.communication_get(sphere=sphere, pk=pk)
+    if request.method == "POST":
+        send = schedule_change.schedule_change_send(
+            communication=communication, actor=request_user(request)
+        )
+        if send is None:
+            messages.info(
+                request,
+                _("Aucun utilisateur n'est concerné par un changement d'horaire."),
+            )
+            return redirect("communications:detail", slug=sphere.slug, pk=pk)
+        messages.success(request, _("Le changement d'horaire est en cours d'envoi."))
+        return redirect(
+            "communications:send_detail", slug=sphere.slug, pk=pk, send_id=send.pk
+        )
+    concerned = schedule_change.schedule_change_concerned(communication)
+    context: dict[str, Any] = {"communication": communication, "concerned": concerned}
+    if concerned:
+        prepared, message = schedule_change.schedule_change_preview(
+            communication, concerned[0]
+        )
+        context.update(
+            learner=concerned[0], message=message, from_email=prepared.from_email
+        )
+    return render_tab(
+        request,
+        sphere,
+        "communications",
+        "communications/schedule_change.html",
+        context,
     )
 
 

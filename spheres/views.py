@@ -14,11 +14,13 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from communications.sending.schedule_change import schedule_change_offers
 from voltaire_comms.pagination import CappedCountPaginator, paginate
 
 from . import privacy, selectors, services
@@ -575,10 +577,39 @@ def sphere_evaluation_edit(
                     request,
                     _("Évaluation « %(name)s » modifiée.") % {"name": evaluation.name},
                 )
+                _offer_schedule_change(request, sphere, evaluation)
                 return redirect("spheres:evaluations", slug=sphere.slug)
     else:
         form = EvaluationForm(sphere=sphere, evaluation=evaluation)
     return _render_evaluation_form(request, sphere, form, evaluation)
+
+
+def _offer_schedule_change(
+    request: HttpRequest, sphere: Sphere, evaluation: Evaluation
+) -> None:
+    """Windows moved after an announcement went out: the administrator is offered to
+    tell the learners concerned (nothing is sent from here)."""
+    for communication, count in schedule_change_offers(evaluation_id=evaluation.pk):
+        url = reverse(
+            "communications:schedule_change",
+            kwargs={"slug": sphere.slug, "pk": communication.pk},
+        )
+        messages.warning(
+            request,
+            format_html(
+                '{} <a href="{}">{}</a>',
+                ngettext(
+                    "L'horaire a changé pour %(count)d utilisateur qui a reçu "
+                    "l'annonce « %(name)s ».",
+                    "L'horaire a changé pour %(count)d utilisateurs qui ont reçu "
+                    "l'annonce « %(name)s ».",
+                    count,
+                )
+                % {"count": count, "name": communication.name},
+                url,
+                _("Prévenir du changement d'horaire"),
+            ),
+        )
 
 
 @login_required

@@ -203,6 +203,8 @@ ROUTES = [
     Route("communications:effectiveness", _communication, get=200, post=405),
     Route("communications:preview", _communication, get=200, post=405),
     Route("communications:send_test", _communication, get=405, post=302),
+    # Nobody to tell of a changed window here: the page says so, the POST sends nothing
+    Route("communications:schedule_change", _communication, get=200, post=302),
     Route("communications:send_detail", _send, get=200, post=405),
     Route("communications:send_retry", _send, get=405, post=302),
 ]

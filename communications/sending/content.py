@@ -7,11 +7,13 @@ The dispatcher copies the communication's subject, message, reply-to address and
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from .. import crypto, rendering
 from ..models import Communication, Send
 from . import digest
+from .schedule_change import invitation_sequence
 
 # Send field <- Communication field, copied at dispatch.
 FROZEN_FIELDS = ("subject", "message", "reply_to", "password_token")
@@ -28,7 +30,7 @@ def send_prepare(send: Send) -> rendering.PreparedMessage:
     if send.purpose == Send.Purpose.DIGEST:
         return digest.digest_prepare(send)
     communication = send.communication
-    return rendering.prepare(
+    prepared = rendering.prepare(
         kind=communication.kind,
         subject=send.subject,
         message=send.message,
@@ -37,3 +39,10 @@ def send_prepare(send: Send) -> rendering.PreparedMessage:
         evaluation_id=communication.evaluation_id,
         password=crypto.decrypt(send.password_token) if send.password_token else "",
     )
+    if communication.kind == Communication.Kind.EVALUATION:
+        # After a « changement d'horaire », every later invitation of the evaluation is
+        # an update of the learner's event (schedule_change.invitation_sequence).
+        prepared = dataclasses.replace(
+            prepared, invitation_sequence=invitation_sequence(send)
+        )
+    return prepared

@@ -54,6 +54,7 @@ def invitation_attachment(
         ends_at=window[1],
         tz=prepared.timezone,
         url=prepared.constants.get("lien_connexion", ""),
+        sequence=prepared.invitation_sequence,
     )
     return (FILENAME, ics, CONTENT_TYPE)
 
@@ -66,9 +67,11 @@ def evaluation_invitation(
     ends_at: dt.datetime,
     tz: ZoneInfo,
     url: str = "",
+    sequence: int = 0,
 ) -> bytes:
     """The ``.ics`` file of one learner's evaluation window. ``summary``: the message's
-    subject, as the learner reads it."""
+    subject, as the learner reads it; ``sequence`` above 0: an update of the event
+    of the same ``uid`` (RFC 5546), which a calendar moves rather than duplicates."""
     calendar = Calendar()
     calendar.add("prodid", "-//Voltaire Communications//Annonce d'évaluation//FR")
     calendar.add("version", "2.0")
@@ -76,6 +79,8 @@ def evaluation_invitation(
     event = Event()
     event.add("uid", uid)
     event.add("dtstamp", timezone.now())
+    if sequence:
+        event.add("sequence", sequence)
     event.add("dtstart", starts_at.astimezone(tz))
     event.add("dtend", ends_at.astimezone(tz))
     event.add("summary", " ".join(summary.split()))
