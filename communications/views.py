@@ -40,8 +40,8 @@ from .forms import (
 )
 from .models import Communication, Delivery, Send, field_label
 from .rendering import PREVIEW_CSP
-from .sending.digest import digest_next
 from .sending import schedule_change
+from .sending.digest import digest_next
 from .unsubscribe import unsubscribe_read
 
 _View = TypeVar("_View", bound=Callable[..., HttpResponse])
