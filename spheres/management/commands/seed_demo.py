@@ -22,7 +22,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from spheres.models import DailyActivity, Evaluation, Group, Learner, Membership, Sphere
+from spheres.models import (
+    DailyActivity,
+    Evaluation,
+    Group,
+    Learner,
+    Membership,
+    SchoolZone,
+    Sphere,
+)
 from spheres.services import (
     evaluation_create,
     group_create,
@@ -184,6 +192,7 @@ def seed_communications(*, sphere: Sphere, admin: User) -> int:
                 "weekdays": 0b0001001,  # Monday and Thursday
                 "start_date": today,
                 "send_time": dt.time(8, 0),
+                "holiday_policy": Communication.HolidayPolicy.SKIP,
             },
             "",
         ),
@@ -273,6 +282,8 @@ def seed_reminder_history(*, sphere: Sphere, admin: User) -> int:
                 "weekdays": 0b0000001,  # Monday
                 "start_date": today - dt.timedelta(days=ACTIVITY_DAYS),
                 "send_time": send_time,
+                "holiday_policy": Communication.HolidayPolicy.SKIP,
+                "weekly_digest": True,
             },
             groups=list(Group.objects.filter(sphere=sphere, name__in=GROUPS)),
         )
@@ -402,6 +413,10 @@ class Command(BaseCommand):
             sphere = sphere_create(
                 name=DEMO_NAME, slug=DEMO_SLUG, timezone=DEMO_TIMEZONE
             )
+            # A school of the Paris academy: zone C, so that the reminders' upcoming
+            # sends show the school holidays they skip.
+            sphere.school_zone = SchoolZone.C
+            sphere.save(update_fields=["school_zone"])
             counts["sphère"] = 1
 
         groups = {
