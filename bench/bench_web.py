@@ -19,7 +19,10 @@ once all are in, browse with a pause of 1 to 3 s between pages.
 
 It prints one table, per page type: requests, requests per second, p50/p95/p99 and
 errors, with the targets (p95 under 150 ms for list and detail pages, under 300 ms for
-the live count, under 500 ms for the reminder's effectiveness, no error). Missed targets are marked; the exit status is 0 all the
+the live count, under 500 ms for the reminder's effectiveness, no error). A second
+table gives each page type for one administrator alone on the server (five requests one
+after the other, after the warm-up): what a page costs with no one else's request
+queued in front of it, the median held to the same targets. Missed targets are marked; the exit status is 0 all the
 same (a measurement), and non-zero only when the setup fails. Everything it created is
 deleted at the end, unless ``--keep``; ``--reuse`` measures again on the data a
 ``--keep`` run left (generated if there is none).
@@ -33,6 +36,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -56,6 +60,8 @@ ADMIN_PASSWORD = "bench-web-password-2026"  # noqa: S105
 SECRET_KEY = "bench-web-only-not-a-secret-" * 2
 FIELD_ENCRYPTION_KEY = "k6NKjC1PrCE7rwqwcXHBVxfmYc5Fc0xva_7G-vFNiyo="
 SERVER_READY_TIMEOUT = 60
+# Requests per page type for one administrator alone, after the warm-up.
+ALONE_ROUNDS = 5
 
 # p95 targets (ms) by page type, the names of bench/locustfile.py. The other rows
 # (log-in) are shown without a target.
@@ -192,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.workers} workers)",
             flush=True,
         )
-        _warm_up(server, plan, rounds=2 * args.workers)
+        alone = _warm_up(server, plan, rounds=2 * args.workers, timed=ALONE_ROUNDS)
         load = os.getloadavg()[0]  # what else the machine does shows in the times
         cpu_before = _cpu_times()
         stats = _run_locust(args, server.url, plan_path)
@@ -207,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows = _rows(stats)
     _print_table(rows, args, load, busy)
+    _print_alone(alone)
     login = next((r for r in rows if r.name == "login"), None)
     if login is None or login.requests < args.users or login.errors:
         # The accounts are ours: a refused log-in is a broken setup, not a measure.
@@ -680,11 +687,14 @@ class Server:
             self.process.wait(10)
 
 
-def _warm_up(server: Server, plan: dict[str, Any], rounds: int) -> None:
+def _warm_up(
+    server: Server, plan: dict[str, Any], rounds: int, timed: int
+) -> dict[str, list[float]]:
     """Open each page type a few times per worker before measuring, as one of the
     administrators: a server in service has compiled its templates and loaded its
     translations long ago; a cold worker's first pages would weigh on the p95 of
-    the rarer page types."""
+    the rarer page types. Then ``timed`` more rounds, one page at a time: the time of
+    each page type for an administrator alone on the server (ms, by page type)."""
     import http.cookiejar
     import re
     from urllib.parse import urlencode
@@ -715,21 +725,54 @@ def _warm_up(server: Server, plan: dict[str, Any], rounds: int) -> None:
     base = f"/spheres/{plan['slug']}"
     communication = plan["communications"][0]
     paths = [
-        f"{base}/communications/",
-        f"{base}/communications/{communication}/",
-        f"{base}/utilisateurs/",
-        f"{base}/utilisateurs/?q=martin",
+        ("communications list", f"{base}/communications/"),
+        ("communication detail", f"{base}/communications/{communication}/"),
+        ("users", f"{base}/utilisateurs/"),
+        ("users search", f"{base}/utilisateurs/?q=martin"),
     ]
     if plan["sends"]:
         pk, send_id = plan["sends"][0]
-        paths.append(f"{base}/communications/{pk}/envois/{send_id}/")
+        paths.append(("send detail", f"{base}/communications/{pk}/envois/{send_id}/"))
     for pk in plan["effectiveness"]:
-        paths.append(f"{base}/communications/{pk}/efficacite/")
+        paths.append(
+            ("reminder effectiveness", f"{base}/communications/{pk}/efficacite/")
+        )
     audience = [("csrfmiddlewaretoken", token), ("groups", plan["groups"][0])]
-    for _ in range(rounds):
-        for path in paths:
-            open_(path)
-        open_(f"{base}/communications/destinataires/announcement/", audience)
+    pages: list[tuple[str, str, list | None]] = [(n, p, None) for n, p in paths]
+    pages.append(
+        ("live count", f"{base}/communications/destinataires/announcement/", audience)
+    )
+    times: dict[str, list[float]] = {}
+    for round_ in range(rounds + timed):
+        for name, path, body in pages:
+            started = time.perf_counter()
+            open_(path, body)
+            if round_ >= rounds:
+                elapsed = (time.perf_counter() - started) * 1000
+                times.setdefault(name, []).append(elapsed)
+    return times
+
+
+def _print_alone(times: dict[str, list[float]]) -> None:
+    """The page types for one administrator alone: what a page costs without the
+    others' requests queued in front of it (the table above is under load)."""
+    if not times:
+        return
+    width = max(len(name) for name in times)
+    rounds = max(len(t) for t in times.values())
+    print()
+    print(f"One administrator alone, {rounds} requests per page type; times in ms")
+    print(f"{'page type':<{width}}  {'median':>6}  {'max':>5}  target")
+    for name, values in times.items():
+        target = TARGETS_MS.get(name)
+        mark = ""
+        if target is not None:
+            ok = statistics.median(values) < target
+            mark = f"median < {target:g} ms {'ok' if ok else 'MISSED'}"
+        print(
+            f"{name:<{width}}  {statistics.median(values):>6.0f}  "
+            f"{max(values):>5.0f}  {mark}"
+        )
 
 
 def _run_locust(args: argparse.Namespace, host: str, plan: Path) -> list[dict]:
