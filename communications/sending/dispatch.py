@@ -357,7 +357,15 @@ _REMINDER_LOCK = 0x524D4E44
 def _already_reminded(send: Send, communication: Communication) -> Q | None:
     """The learners this reminder's send leaves out because another reminder of the
     sphere reminded them on the same day (``Sphere.one_reminder_per_day``); ``None``
-    when the cap does not apply or no other reminder was dispatched that day.
+    when the cap does not apply or no other reminder was dispatched that day."""
+    send_ids = capping_sends(send, communication)
+    return selectors.already_reminded(send_ids) if send_ids else None
+
+
+def capping_sends(send: Send, communication: Communication) -> list[int]:
+    """The other reminders' sends of ``send``'s day whose learners ``send`` must leave
+    out, when the sphere caps reminders (empty otherwise). Used by the dispatch and by
+    « Renvoyer » (a failed reminder sent again must not make a second one that day).
 
     The day is the sphere's calendar day of the send's scheduled time (a late dispatch
     still counts for its own day). The first reminder dispatched wins: two dispatchers
@@ -377,7 +385,7 @@ def _already_reminded(send: Send, communication: Communication) -> Q | None:
         or send.purpose != Send.Purpose.SCHEDULED
         or not communication.sphere.one_reminder_per_day
     ):
-        return None
+        return []
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             # Two int4 keys; a sphere id past 2**31 folds onto another's lock, which
@@ -388,14 +396,13 @@ def _already_reminded(send: Send, communication: Communication) -> Q | None:
                 [_REMINDER_LOCK, communication.sphere_id],
             )
     day = send.scheduled_for.astimezone(communication.sphere.tzinfo).date()
-    send_ids = list(
+    return list(
         selectors.reminder_sends_of_day(
             sphere=communication.sphere,
             day=day,
             excluding_communication_id=communication.pk,
         ).values_list("pk", flat=True)
     )
-    return selectors.already_reminded(send_ids) if send_ids else None
 
 
 _FAST_PATH = re.compile(FAST_PATH_REGEX)

@@ -29,6 +29,7 @@ from django.db.models import CharField, F, QuerySet, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from .. import selectors
 from ..models import Communication, CommunicationEvent, Delivery, Send
 from . import queue
 from .delivery import finish_if_done, max_attempts
@@ -189,6 +190,11 @@ def deliveries_retry_failed(
             )
             if not ids:  # retried meanwhile by someone else
                 continue
+            capped = _reminded_elsewhere_today(send_id, ids)
+            if capped:
+                ids = [pk for pk in ids if pk not in capped]
+                if not ids:
+                    continue
             Delivery.objects.filter(pk__in=ids).update(
                 status=Delivery.Status.PENDING,
                 attempts=0,
@@ -216,6 +222,36 @@ def deliveries_retry_failed(
             )
         total += len(ids)
     return total
+
+
+def _reminded_elsewhere_today(send_id: int, ids: list[int]) -> set[int]:
+    """Among the failed rows ``ids`` of a reminder's send, those whose learner another
+    reminder of the sphere has reached on that send's day since, when the sphere caps
+    reminders: they are not sent again but written as « Déjà relancé aujourd'hui »
+    (their error kept), as the dispatch would have. Empty otherwise."""
+    from .dispatch import capping_sends
+
+    send = Send.objects.select_related("communication__sphere").get(pk=send_id)
+    send_ids = capping_sends(send, send.communication)
+    if not send_ids:
+        return set()
+    reached = Delivery.objects.filter(
+        send_id__in=send_ids,
+        status__in=selectors.RECEIVED_STATUSES,
+        learner_id__isnull=False,
+    ).values("learner_id")
+    capped = set(
+        Delivery.objects.filter(pk__in=ids, learner_id__in=reached).values_list(
+            "pk", flat=True
+        )
+    )
+    Delivery.objects.filter(pk__in=capped).update(
+        status=Delivery.Status.SKIPPED,
+        reason=Delivery.Reason.ALREADY_REMINDED,
+        claim=None,
+        next_attempt_at=None,
+    )
+    return capped
 
 
 def id_runs(ids: list[int]) -> list[list[int]]:

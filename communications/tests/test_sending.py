@@ -9,6 +9,7 @@ import time_machine
 from django.utils import timezone
 
 from communications.models import Communication, Delivery, Send
+from communications.sending.recovery import deliveries_retry_failed
 from communications.services import communication_deactivate, communication_update
 from communications.tests.factories import CommunicationFactory
 from spheres.models import Learner
@@ -538,6 +539,39 @@ def test_a_learner_caught_by_two_reminders_the_same_day_gets_the_first_only(
     assert sorted(r.recipients[0] for r in smtp_server.received) == sorted(
         [lea.email, hugo.email]
     )
+
+
+@pytest.mark.parametrize("capped", [True, False])
+def test_renvoyer_does_not_make_a_second_reminder_of_the_day(
+    smtp_server, engine, capped, django_capture_on_commit_callbacks
+):
+    # given: Léa's message of the first reminder failed; the second reminder of the
+    # day then reached her (it did not count the failed one)
+    sphere = SphereFactory(one_reminder_per_day=capped)
+    lea = LearnerFactory(sphere=sphere, level=10)
+    now = timezone.now()
+    first = _reminder_due_at(now - dt.timedelta(minutes=2), sphere=sphere)
+    engine.dispatch()
+    Delivery.objects.filter(send__communication=first).update(
+        status=Delivery.Status.FAILED, error="550 boîte pleine"
+    )
+    second = _reminder_due_at(now - dt.timedelta(minutes=1), sphere=sphere)
+    engine.dispatch()
+    engine.work()
+    assert _outcome(second, lea) == ("sent", "")
+    # when: « Renvoyer les messages en échec » on the first reminder's send
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = deliveries_retry_failed(send=Send.objects.get(communication=first))
+    engine.work()
+    # then: with the cap, Léa is not reminded twice; the row says why
+    if capped:
+        assert retried == 0
+        assert _outcome(first, lea) == ("skipped", "already_reminded")
+        assert len(smtp_server.received) == 1
+    else:
+        assert retried == 1
+        assert _outcome(first, lea) == ("sent", "")
+        assert len(smtp_server.received) == 2
 
 
 def test_without_the_cap_both_reminders_of_the_day_are_sent(smtp_server, engine):
