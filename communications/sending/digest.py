@@ -37,7 +37,7 @@ not later ones.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -63,6 +63,7 @@ from spheres.models import DailyActivity, UndeliverableAddress
 from .. import rendering
 from ..models import Communication, Delivery, Send
 from . import queue
+from .result import DispatchResult
 
 DIGEST_TIME = dt.time(8, 0)  # on Mondays, in the sphere's time zone
 CATCH_UP = dt.timedelta(days=1)
@@ -78,20 +79,6 @@ FOOTER = gettext_lazy(
     "lundi un bilan de cette relance » est cochée. Pour ne plus le recevoir, "
     "modifiez la relance et décochez-la."
 )
-
-
-@dataclass
-class DigestResult:
-    """One digest written by a pass (the fields of ``dispatch.DispatchResult``)."""
-
-    communication_id: int
-    name: str
-    scheduled_for: dt.datetime
-    send_id: int | None = None
-    recipients: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    chunks: list[tuple[int, int]] = field(default_factory=list)
-    note: str = "weekly digest"
 
 
 @dataclass(frozen=True)
@@ -186,7 +173,7 @@ def _week_start(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
 
 def digests_dispatch_due(
     *, now: dt.datetime, dry_run: bool = False
-) -> list[DigestResult]:
+) -> list[DispatchResult]:
     """Write and enqueue every digest due at ``now``. Safe to run twice, and twice at
     once: see ``digest_dispatch``."""
     results = []
@@ -205,7 +192,7 @@ def digest_dispatch(
     moment: dt.datetime,
     now: dt.datetime,
     dry_run: bool = False,
-) -> DigestResult | None:
+) -> DispatchResult | None:
     """Write one reminder's digest for the week ending at ``moment`` and enqueue it
     after commit; ``None`` when there is nothing to do: another dispatcher holds the
     reminder or already wrote this digest, or the reminder no longer asks for one.
@@ -226,7 +213,7 @@ def digest_dispatch(
 
 def _dispatch_locked(
     communication_id: int, moment: dt.datetime, now: dt.datetime
-) -> DigestResult | None:
+) -> DispatchResult | None:
     rows = Communication.objects.select_related("sphere")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
@@ -253,7 +240,9 @@ def _dispatch_locked(
             )
     except IntegrityError:
         return None  # this week's digest was already written
-    result = DigestResult(communication.pk, communication.name, moment, send.pk)
+    result = DispatchResult(
+        communication.pk, communication.name, moment, send.pk, note="weekly digest"
+    )
     delivery = _write_delivery(send, communication, now)
     if delivery.status == Delivery.Status.PENDING:
         result.recipients = 1

@@ -26,7 +26,7 @@ import datetime as dt
 import re
 from array import array
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
@@ -52,20 +52,8 @@ from ..models import Communication, Delivery, Send
 from ..schedule import move_note
 from . import digest, queue
 from .content import send_frozen_content
+from .result import DispatchResult
 from .skips import note_fit, skips_record
-
-
-@dataclass
-class DispatchResult:
-    communication_id: int
-    name: str
-    scheduled_for: dt.datetime
-    send_id: int | None = None
-    recipients: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    already_received: int = 0
-    chunks: list[tuple[int, int]] = field(default_factory=list)
-    note: str = ""
 
 
 def sends_dispatch_due(
@@ -86,10 +74,7 @@ def sends_dispatch_due(
         if result is not None:
             results.append(result)
     # The administrators' weekly digests: no query at all outside Monday mornings.
-    results += [
-        DispatchResult(**asdict(written))
-        for written in digest.digests_dispatch_due(now=now, dry_run=dry_run)
-    ]
+    results += digest.digests_dispatch_due(now=now, dry_run=dry_run)
     return results
 
 
