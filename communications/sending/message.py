@@ -32,18 +32,20 @@ Attachment = tuple[str, bytes, str]
 
 
 def _encoded_words(value: str) -> str:
-    """RFC 2047 base64 encoded-words, each under the 75-character limit, folded."""
-    words, chunk = [], bytearray()
-    for char in value:
-        data = char.encode()
-        if len(chunk) + len(data) > 45:
-            words.append(chunk)
-            chunk = bytearray()
-        chunk += data
-    if chunk or not words:
-        words.append(chunk)
+    """RFC 2047 base64 encoded-words, each under the 75-character limit, folded: the
+    UTF-8 bytes in runs of at most 45, cut between two characters."""
+    data = value.encode()
+    words, start = [], 0
+    while True:
+        end = min(start + 45, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # inside a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
+        if start >= len(data):
+            break
     return "\r\n ".join(
-        "=?utf-8?b?" + binascii.b2a_base64(bytes(w), newline=False).decode() + "?="
+        "=?utf-8?b?" + binascii.b2a_base64(w, newline=False).decode() + "?="
         for w in words
     )
 
@@ -74,10 +76,9 @@ def _b64_body(text: str) -> bytes:
 
 
 def _b64_bytes(data: bytes) -> bytes:
-    return CRLF.join(
-        binascii.b2a_base64(data[i : i + 57], newline=False)
-        for i in range(0, len(data), 57)
-    )
+    """Base64 in lines of 76 characters (RFC 2045), CRLF between them."""
+    encoded = binascii.b2a_base64(data, newline=False)
+    return CRLF.join(encoded[i : i + 76] for i in range(0, len(encoded), 76))
 
 
 def unsubscribe_headers(url: str) -> dict[str, str]:

@@ -10,11 +10,14 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from communications.models import Communication, Delivery
 from communications.tests.factories import CommunicationFactory
 from communications.unsubscribe import (
     EXAMPLE_TOKEN,
+    UnsubscribeLinks,
     unsubscribe_read,
     unsubscribe_token,
     unsubscribe_url,
@@ -302,3 +305,27 @@ def test_the_link_is_absolute_on_site_url():
     learner = LearnerFactory()
     url = unsubscribe_url(learner_id=learner.pk, sphere_id=learner.sphere_id)
     assert re.fullmatch(rf"{re.escape(SITE_URL)}/desinscription/[^/\s<>]+/", url)
+
+
+@given(
+    learner_id=st.integers(min_value=1, max_value=2**63 - 1),
+    sphere_id=st.integers(min_value=1, max_value=2**63 - 1),
+)
+def test_the_links_a_chunk_makes_are_the_signers_links(learner_id, sphere_id):
+    # a chunk makes its links without the signer, for speed: they must be the same
+    # links, and unsubscribe the same learner
+    made = UnsubscribeLinks(sphere_id=sphere_id).url(learner_id)
+    assert made == unsubscribe_url(learner_id=learner_id, sphere_id=sphere_id)
+    token = made.removeprefix(f"{SITE_URL}/desinscription/").removesuffix("/")
+    read = unsubscribe_read(token)
+    assert read is not None
+    assert (read.learner_id, read.sphere_id) == (learner_id, sphere_id)
+
+
+def test_the_links_a_chunk_makes_follow_the_secret_key(settings):
+    links = UnsubscribeLinks(sphere_id=3).url(5)
+    settings.SECRET_KEY = "another-secret-key-for-this-test-only-0123456789abcdef"
+    assert UnsubscribeLinks(sphere_id=3).url(5) != links
+    assert UnsubscribeLinks(sphere_id=3).url(5) == unsubscribe_url(
+        learner_id=5, sphere_id=3
+    )
