@@ -15,8 +15,10 @@ transaction: after an error that smtplib did not clean up itself, the session is
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import socket
+from collections.abc import Callable
 from email.mime.text import MIMEText
 from typing import Any, Protocol
 
@@ -88,6 +90,11 @@ def classify(exc: BaseException) -> TransientError | PermanentError:
     return TransientError(f"{type(exc).__name__}: {exc}")
 
 
+class Stop(Exception):
+    """Raised by a ``checkpoint`` to stop before the message goes out (nothing of it
+    was delivered): not a failure of that message."""
+
+
 class Transport(Protocol):
     raw: bool  # takes our message bytes (True) or an EmailMultiAlternatives
 
@@ -95,20 +102,87 @@ class Transport(Protocol):
 
     def close(self) -> None: ...
 
-    def send(self, *, to: str, raw: bytes | None, email: Any) -> str:
-        """Send one message; return the ESP's message id if it gave one, else ""."""
+    def send(
+        self,
+        *,
+        to: str,
+        raw: bytes | None,
+        email: Any,
+        meanwhile: Callable[[], None] | None = None,
+        checkpoint: Callable[[], None] | None = None,
+        while_sent: Callable[[], None] | None = None,
+    ) -> str:
+        """Send one message; return the ESP's message id if it gave one, else "".
+
+        The hooks let the caller work while the server does: ``meanwhile()`` once the
+        server has a first command to answer (or at once), ``checkpoint()`` before
+        the point of no return (it raises ``Stop``, or anything, to leave the message
+        unsent), ``while_sent()`` once the whole message is sent, while the server
+        reads it. None of them may raise anything but ``Stop``."""
         ...
 
 
+# A reply longer than this is not a mail server's (smtplib's own limit is per line).
+_MAX_REPLY = 65536
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _exchange(sock: Any, command: bytes) -> tuple[int, bytes]:
+    """Send ``command`` (a command line, or a message's data up to its final dot) and
+    read the server's reply."""
+    sock.sendall(command)
+    return _reply(sock)
+
+
+def _reply(sock: Any) -> tuple[int, bytes]:
+    """The server's reply: its code and its text, as ``smtplib`` gives them."""
+    data = b""
+    while True:
+        received = sock.recv(8192)
+        if not received:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        data += received
+        if data.endswith(b"\r\n"):
+            lines = data[:-2].split(b"\r\n")
+            if lines[-1][3:4] != b"-":  # « 250-… » continues, « 250 … » ends
+                break
+        if len(data) > _MAX_REPLY:
+            raise smtplib.SMTPResponseException(500, b"Line too long.")
+    code = lines[-1][:3]
+    text = b"\n".join(line[4:] for line in lines)
+    return (int(code) if code.isdigit() else -1), text
+
+
+def _data_block(raw: bytes) -> bytes:
+    """A message as DATA sends it: lines starting with a dot doubled (RFC 5321
+    §4.5.2), then the final dot. Ours have none (base64 bodies, headers that start
+    with a name or a space), so the search is all it costs."""
+    if raw.startswith(b".") or b"\n." in raw:
+        raw = _LEADING_DOT.sub(b"..", raw)
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    return raw + b".\r\n"
+
+
 class SmtpTransport:
-    """Raw SMTP over the Django SMTP backend's settings: one connection for the chunk,
-    one ``sendmail`` per message so each outcome is known."""
+    """Raw SMTP over the Django SMTP backend's settings: one connection for the chunk
+    (opened, secured and authenticated by the backend, with ``smtplib``), one
+    transaction per message so each outcome is known.
+
+    The transaction itself (MAIL, RCPT, DATA, the message) is written and read here
+    on the connection's socket: what ``smtplib.sendmail`` adds around the same four
+    exchanges (parsing the addresses again, reading replies through a file object,
+    debug hooks) cost the worker more CPU per message than the exchanges themselves
+    (measured on a local server: 148 µs per message through ``sendmail``, 65 µs
+    here). Addresses are ours and checked before (the message builder refuses ``<``,
+    ``>``, CR and LF; the address policy converts domains to ASCII)."""
 
     raw = True
 
     def __init__(self, backend: SmtpBackend, envelope_from: str) -> None:
         self.backend = backend
         self.envelope_from = envelope_from
+        self._sender = envelope_from.encode("ascii")
         self._open = False
 
     def open(self) -> None:
@@ -116,7 +190,11 @@ class SmtpTransport:
             return
         try:
             self.backend.open()
+            connection = self.backend.connection
+            if connection is not None:
+                connection.ehlo_or_helo_if_needed()
         except Exception as exc:
+            self.close()
             raise classify(exc) from exc
         self._open = True
 
@@ -129,23 +207,64 @@ class SmtpTransport:
         # The backend keeps a broken connection object when QUIT fails: drop it.
         self.backend.connection = None
 
-    def send(self, *, to: str, raw: bytes | None, email: Any = None) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        raw: bytes | None,
+        email: Any = None,
+        meanwhile: Callable[[], None] | None = None,
+        checkpoint: Callable[[], None] | None = None,
+        while_sent: Callable[[], None] | None = None,
+    ) -> str:
+        """MAIL (``meanwhile()`` runs while the server answers it), RCPT, DATA
+        (``checkpoint()`` runs while the server answers it: if it raises, the
+        connection is closed, which ends the transaction with nothing delivered, and
+        its exception is raised as it is), the message (``while_sent()`` runs while
+        the server reads it)."""
         self.open()
         assert raw is not None  # noqa: S101 - the raw transport is given bytes
         connection = self.backend.connection
         assert connection is not None  # noqa: S101 - open() connected or raised
         try:
-            connection.sendmail(self.envelope_from, [to], raw)
+            sock = connection.sock
+            if sock is None:
+                raise smtplib.SMTPServerDisconnected("please run connect() first")
+            sock.sendall(b"MAIL FROM:<%s>\r\n" % self._sender)
+            if meanwhile is not None:
+                meanwhile()
+            code, reply = _reply(sock)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, self.envelope_from)
+            code, reply = _exchange(sock, f"RCPT TO:<{to}>\r\n".encode("ascii"))
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+            sock.sendall(b"DATA\r\n")
+            if checkpoint is not None:
+                try:
+                    checkpoint()
+                except Stop:
+                    self.close()  # no final dot: nothing is delivered
+                    raise
+            code, reply = _reply(sock)
+            if code != 354:
+                raise smtplib.SMTPDataError(code, reply)
+            sock.sendall(_data_block(raw))
+            if while_sent is not None:
+                while_sent()
+            code, reply = _reply(sock)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except Stop:
+            raise
         except Exception as exc:
             error = classify(exc)
             if error.__class__ is TransientError and error.connection_lost:
                 self.close()
-            elif not isinstance(
-                exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPResponseException)
-            ):
-                # smtplib sends RSET itself after a refusal; after anything else the
-                # session may be half-way through MAIL/RCPT/DATA: the next message
-                # would meet « 503 nested MAIL command ».
+            else:
+                # After a refusal, or anything else half-way through MAIL/RCPT/DATA,
+                # the session must be reset: the next message would meet « 503
+                # nested MAIL command ».
                 self._reset()
             raise error from exc
         return ""
@@ -181,7 +300,20 @@ class DjangoTransport:
         except Exception:  # noqa: BLE001
             logger.debug("closing the e-mail backend failed", exc_info=True)
 
-    def send(self, *, to: str, raw: bytes | None, email: Any) -> str:
+    def send(
+        self,
+        *,
+        to: str,
+        raw: bytes | None,
+        email: Any,
+        meanwhile: Callable[[], None] | None = None,
+        checkpoint: Callable[[], None] | None = None,
+        while_sent: Callable[[], None] | None = None,
+    ) -> str:
+        if meanwhile is not None:
+            meanwhile()
+        if checkpoint is not None:
+            checkpoint()
         try:
             sent = self.backend.send_messages([email])
         except Exception as exc:
