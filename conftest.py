@@ -46,6 +46,17 @@ def outsider_client(client, db):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: ids start again in each test database
+    transaction, and a figure cached by one test must not answer in the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """Every test starts in the default language (French).
 

@@ -32,7 +32,7 @@ from spheres.views import render_tab, request_user, sphere_for
 from voltaire_comms.pagination import paginate
 
 from . import charts, rendering, selectors, sending, services
-from .effectiveness import DAYS, SENDS_SHOWN, reminder_effectiveness
+from .effectiveness import CACHE_SECONDS, DAYS, SENDS_SHOWN, reminder_effectiveness
 from .forms import (
     CommunicationFilterForm,
     CommunicationForm,
@@ -447,6 +447,7 @@ def communication_effectiveness(
             "result": result,
             "days": DAYS,
             "shown": SENDS_SHOWN,
+            "cache_minutes": CACHE_SECONDS // 60,
             "chart": charts.effectiveness_chart(result, title_id="chart-title")
             if result.sends
             else "",

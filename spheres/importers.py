@@ -77,6 +77,7 @@ from django.utils.translation import ngettext as django_ngettext
 from . import services
 from .addresses import AddressRefused, address_normalize
 from .models import DailyActivity, Group, Learner, Membership, SchoolHoliday, Sphere
+from .versions import sphere_data_changed
 
 # Rows per bulk write. Large enough to keep the query count low, small enough that one
 # chunk of row tuples stays a few megabytes.
@@ -388,7 +389,7 @@ def learners_import(
         if has_groups and rows:
             say(gettext("Mise à jour des groupes des apprenants…"))
             _memberships_replace(sphere=sphere, rows=rows, group_ids=group_ids)
-
+    sphere_data_changed(sphere_id=sphere.pk)
     return ImportReport(
         rows=len(rows),
         created=created,
@@ -610,6 +611,7 @@ def activity_import(
             )
             _say_written(say, done, total)
         created = in_file.count() - before
+    sphere_data_changed(sphere_id=sphere.pk)
     return ImportReport(
         rows=total, created=created, updated=total - created, groups_created=0
     )

@@ -35,6 +35,7 @@ from .models import (
     Membership,
     UndeliverableAddress,
 )
+from .versions import sphere_data_changed
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def erase_learner(
         erasure = LearnerErasure.objects.create(
             sphere=sphere, erased_by=actor, via=via, counts=counts
         )
+        sphere_data_changed(sphere_id=sphere.pk)
     logger.info(
         "learner %d of sphere %s erased by user %s (via %s): %s",
         learner_id,

@@ -27,6 +27,7 @@ from .models import (
     Sphere,
     UndeliverableAddress,
 )
+from .versions import sphere_data_changed
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +124,12 @@ def group_create(*, sphere: Sphere, name: str) -> Group:
     try:
         # The unique constraint still decides when two requests race past the check.
         with transaction.atomic():
-            return Group.objects.create(sphere=sphere, name=name)
+            group = Group.objects.create(sphere=sphere, name=name)
     except IntegrityError:
         raise _group_name_taken(name) from None
+    # The first group of a sphere changes who « every group » covers.
+    sphere_data_changed(sphere_id=sphere.pk)
+    return group
 
 
 def group_rename(*, group: Group, name: str) -> Group:
@@ -183,6 +187,7 @@ def group_delete(*, group: Group) -> None:
                 % {"group": group, "names": _names(sole)}
             )
         group.delete()
+    sphere_data_changed(sphere_id=group.sphere_id)
 
 
 def group_add_learners(*, group: Group, learners: Iterable[Learner]) -> int:
@@ -196,6 +201,7 @@ def group_add_learners(*, group: Group, learners: Iterable[Learner]) -> int:
     created = Membership.objects.bulk_create(
         [Membership(group=group, learner_id=pk) for pk in ids if pk not in existing]
     )
+    sphere_data_changed(sphere_id=group.sphere_id)
     return len(created)
 
 
@@ -204,6 +210,7 @@ def group_remove_learners(*, group: Group, learners: Iterable[Learner]) -> int:
     deleted, _per_model = Membership.objects.filter(
         group=group, learner_id__in=[learner.pk for learner in learners]
     ).delete()
+    sphere_data_changed(sphere_id=group.sphere_id)
     return deleted
 
 

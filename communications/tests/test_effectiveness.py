@@ -2,8 +2,11 @@
 by hand."""
 
 import datetime as dt
+import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from communications.effectiveness import Figures, reminder_effectiveness
 from communications.models import Delivery, Send
@@ -12,6 +15,8 @@ from communications.tests.factories import (
     DeliveryFactory,
     SendFactory,
 )
+from spheres.importers import activity_import
+from spheres.services import group_add_learners
 from spheres.tests.factories import (
     DailyActivityFactory,
     GroupFactory,
@@ -258,6 +263,69 @@ def test_the_number_of_queries_does_not_grow_with_sends_or_learners(
         assert reminder_effectiveness(small).sends
     with django_assert_num_queries(len(small_run)):
         assert len(reminder_effectiveness(big).sends) == 5
+
+
+def test_the_figures_of_finished_sends_are_kept_until_the_data_changes(
+    reunion, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    # given: the figures computed once
+    reminder, first, _second = reunion
+    today = _day(30)
+    computed = reminder_effectiveness(reminder, today=today)
+    # when: read again: the sends and the chosen groups, not the figures
+    with django_assert_num_queries(2):
+        again = reminder_effectiveness(reminder, today=today)
+    # then
+    assert again == computed
+    assert again.computed_at == computed.computed_at
+    # when: an import gives r2 25 minutes on the 19th (after the first send)
+    with django_capture_on_commit_callbacks(execute=True):
+        activity_import(
+            sphere=reminder.sphere,
+            file=io.BytesIO(b"identifiant,date,minutes\r\nr2,2026-11-19,25\r\n"),
+        )
+    # then: computed again, with them
+    after = reminder_effectiveness(reminder, today=today)
+    assert after.computed_at is not None and computed.computed_at is not None
+    assert after.computed_at > computed.computed_at
+    (old,) = [e.reminded for e in computed.sends if e.send == first]
+    (new,) = [e.reminded for e in after.sends if e.send == first]
+    assert new.minutes_after == old.minutes_after + 25
+    assert new.trained == old.trained + 1
+
+
+def test_a_group_change_computes_the_comparison_again(
+    reunion, django_capture_on_commit_callbacks
+):
+    # given: b1 (group B, 50 minutes on the 20th) is not covered by the reminder
+    reminder, first, _second = reunion
+    today = _day(30)
+    before = reminder_effectiveness(reminder, today=today)
+    # when: b1 joins group A
+    group_a = reminder.groups.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        group_add_learners(
+            group=group_a, learners=[reminder.sphere.learners.get(identifiant="b1")]
+        )
+    # then: the not reminded of the first send count them
+    after = reminder_effectiveness(reminder, today=today)
+    (old,) = [e.others for e in before.sends if e.send == first]
+    (new,) = [e.others for e in after.sends if e.send == first]
+    assert new.learners == old.learners + 1
+    assert new.minutes_after == old.minutes_after + 50
+
+
+def test_a_send_under_way_is_computed_at_each_reading(reunion):
+    # given: the last send is still going out
+    reminder, _first, second = reunion
+    second.status = Send.Status.SENDING
+    second.save()
+    reminder_effectiveness(reminder, today=_day(30))
+    # when: read again
+    with CaptureQueriesContext(connection) as queries:
+        reminder_effectiveness(reminder, today=_day(30))
+    # then: the activity is read again
+    assert any("dailyactivity" in query["sql"] for query in queries.captured_queries)
 
 
 def test_a_reminder_never_sent_has_no_figures(django_assert_num_queries):

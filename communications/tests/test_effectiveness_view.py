@@ -89,6 +89,8 @@ def test_the_table_shows_the_figures_of_each_send(admin_client, reminder):
         "0,0",
     ]
     assert "Indicatif : pas une mesure de cause à effet." in page.replace(NBSP, " ")
+    # and when the figures were computed (they are kept a while: SPEC of the page)
+    assert re.search(r"Chiffres calculés le \w+ \d", page.replace(NBSP, " "))
 
 
 @time_machine.travel(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), tick=False)
