@@ -101,6 +101,7 @@ def test_a_missing_secret_key_with_debug_off_fails_at_start(tmp_path: Path) -> N
     [
         ("TIME_ZONE", "Mars/Olympus"),
         ("DATABASE_URL", "nonsense"),
+        ("CACHE_URL", "memcached-please://cache"),
         ("EMAIL_URL", "anymail://post-mark"),
         ("SEND_TIME_LIMIT", "100"),  # not above the soft limit (240)
         ("SITE_URL", "comms.example.org"),  # no scheme

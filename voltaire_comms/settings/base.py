@@ -105,6 +105,17 @@ TEMPLATES = [
     },
 ]
 
+# --- Cache ----------------------------------------------------------------------------
+# Figures worth keeping a while (communications/effectiveness.py). Per process by
+# default; one shared cache (rediscache://host:6379/2) lets every process see a
+# change of a sphere's data at once (spheres/versions.py).
+try:
+    CACHES = {"default": _read("CACHE_URL", env.cache_url, default="locmemcache://")}
+except ImproperlyConfigured as exc:  # django-environ does not name the variable
+    raise ImproperlyConfigured(
+        f"CACHE_URL is malformed: {exc} (expected e.g. rediscache://host:6379/2)"
+    ) from exc
+
 # --- Database -------------------------------------------------------------------------
 DATABASES = {
     "default": _read(
