@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -67,6 +67,7 @@ from .invitation import invitation_attachment
 from .message import MessageBuilder, unsubscribe_headers
 from .transport import (
     DjangoTransport,
+    Hooks,
     PermanentError,
     SmtpTransport,
     Stop,
@@ -314,9 +315,7 @@ def _send_rows(
                         row,
                         cast(_Built, built),
                         transport,
-                        meanwhile=meanwhile,
-                        checkpoint=checkpoint,
-                        while_sent=while_sent,
+                        Hooks(meanwhile, checkpoint, while_sent),
                     )
                 )
             except Stop as stopped:  # this message did not go out
@@ -478,7 +477,7 @@ def _send_one(
     row: _Row,
     built: _Built,
     transport: SmtpTransport | DjangoTransport,
-    **hooks: Callable[[], None] | None,
+    hooks: Hooks,
 ) -> _Result:
     """Hand one built message to the mail server; every failure is this message's
     outcome, except ``Stop`` from the ``checkpoint`` hook (see ``Transport.send``)."""
@@ -487,7 +486,9 @@ def _send_one(
     except (TransientError, PermanentError) as exc:
         return _later(row, str(exc), unreachable=True)
     try:
-        esp_id = transport.send(to=row.email, raw=built.raw, email=built.email, **hooks)
+        esp_id = transport.send(
+            to=row.email, raw=built.raw, email=built.email, hooks=hooks
+        )
     except (SoftTimeLimitExceeded, Stop):
         raise
     except Exception as exc:  # noqa: BLE001 - classified below

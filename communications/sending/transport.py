@@ -20,7 +20,7 @@ import smtplib
 import socket
 from collections.abc import Callable
 from email.mime.text import MIMEText
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from anymail.exceptions import AnymailRecipientsRefused
 from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
@@ -95,6 +95,22 @@ class Stop(Exception):
     was delivered): not a failure of that message."""
 
 
+def _nothing() -> None:
+    return None
+
+
+class Hooks(NamedTuple):
+    """What the caller does while the mail server works on a message (see
+    ``Transport.send``). None of them may raise anything but ``Stop``."""
+
+    meanwhile: Callable[[], None] = _nothing
+    checkpoint: Callable[[], None] = _nothing
+    while_sent: Callable[[], None] = _nothing
+
+
+NO_HOOKS = Hooks()
+
+
 class Transport(Protocol):
     raw: bool  # takes our message bytes (True) or an EmailMultiAlternatives
 
@@ -108,17 +124,14 @@ class Transport(Protocol):
         to: str,
         raw: bytes | None,
         email: Any,
-        meanwhile: Callable[[], None] | None = None,
-        checkpoint: Callable[[], None] | None = None,
-        while_sent: Callable[[], None] | None = None,
+        hooks: Hooks = NO_HOOKS,
     ) -> str:
         """Send one message; return the ESP's message id if it gave one, else "".
 
-        The hooks let the caller work while the server does: ``meanwhile()`` once the
+        ``hooks`` let the caller work while the server does: ``meanwhile()`` once the
         server has a first command to answer (or at once), ``checkpoint()`` before
-        the point of no return (it raises ``Stop``, or anything, to leave the message
-        unsent), ``while_sent()`` once the whole message is sent, while the server
-        reads it. None of them may raise anything but ``Stop``."""
+        the point of no return (it raises ``Stop`` to leave the message unsent),
+        ``while_sent()`` once the whole message is sent, while the server reads it."""
         ...
 
 
@@ -213,15 +226,13 @@ class SmtpTransport:
         to: str,
         raw: bytes | None,
         email: Any = None,
-        meanwhile: Callable[[], None] | None = None,
-        checkpoint: Callable[[], None] | None = None,
-        while_sent: Callable[[], None] | None = None,
+        hooks: Hooks = NO_HOOKS,
     ) -> str:
-        """MAIL (``meanwhile()`` runs while the server answers it), RCPT, DATA
-        (``checkpoint()`` runs while the server answers it: if it raises, the
-        connection is closed, which ends the transaction with nothing delivered, and
-        its exception is raised as it is), the message (``while_sent()`` runs while
-        the server reads it)."""
+        """MAIL (``hooks.meanwhile()`` runs while the server answers it), RCPT, DATA
+        (``hooks.checkpoint()`` runs while the server answers it: if it raises
+        ``Stop``, the connection is closed, which ends the transaction with nothing
+        delivered), the message (``hooks.while_sent()`` runs while the server reads
+        it)."""
         self.open()
         assert raw is not None  # noqa: S101 - the raw transport is given bytes
         connection = self.backend.connection
@@ -231,8 +242,7 @@ class SmtpTransport:
             if sock is None:
                 raise smtplib.SMTPServerDisconnected("please run connect() first")
             sock.sendall(b"MAIL FROM:<%s>\r\n" % self._sender)
-            if meanwhile is not None:
-                meanwhile()
+            hooks.meanwhile()
             code, reply = _reply(sock)
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, self.envelope_from)
@@ -240,18 +250,16 @@ class SmtpTransport:
             if code not in (250, 251):
                 raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
             sock.sendall(b"DATA\r\n")
-            if checkpoint is not None:
-                try:
-                    checkpoint()
-                except Stop:
-                    self.close()  # no final dot: nothing is delivered
-                    raise
+            try:
+                hooks.checkpoint()
+            except Stop:
+                self.close()  # no final dot: nothing is delivered
+                raise
             code, reply = _reply(sock)
             if code != 354:
                 raise smtplib.SMTPDataError(code, reply)
             sock.sendall(_data_block(raw))
-            if while_sent is not None:
-                while_sent()
+            hooks.while_sent()
             code, reply = _reply(sock)
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
@@ -306,14 +314,10 @@ class DjangoTransport:
         to: str,
         raw: bytes | None,
         email: Any,
-        meanwhile: Callable[[], None] | None = None,
-        checkpoint: Callable[[], None] | None = None,
-        while_sent: Callable[[], None] | None = None,
+        hooks: Hooks = NO_HOOKS,
     ) -> str:
-        if meanwhile is not None:
-            meanwhile()
-        if checkpoint is not None:
-            checkpoint()
+        hooks.meanwhile()
+        hooks.checkpoint()
         try:
             sent = self.backend.send_messages([email])
         except Exception as exc:

@@ -21,7 +21,7 @@ from accounts.models import User
 from communications.models import Communication, Delivery, Send
 from communications.sending import delivery as delivery_module
 from communications.sending.message import MessageBuilder
-from communications.sending.transport import PermanentError, SmtpTransport
+from communications.sending.transport import NO_HOOKS, PermanentError, SmtpTransport
 from communications.tests.factories import CommunicationFactory
 from spheres.importers import learners_import
 from spheres.models import UndeliverableAddress
@@ -158,14 +158,13 @@ def test_a_server_that_hangs_on_one_message_until_the_hard_limit_costs_no_one_el
     hanging = learners[1].email
     original = SmtpTransport.send
 
-    def hang(self, *, to, raw, meanwhile=None, **kwargs):
+    def hang(self, *, to, raw, hooks=NO_HOOKS, **kwargs):
         if to == hanging:
             # MAIL is sent (and the last outcome's write while it is answered); the
             # server never answers
-            if meanwhile is not None:
-                meanwhile()
+            hooks.meanwhile()
             raise Killed
-        return original(self, to=to, raw=raw, meanwhile=meanwhile, **kwargs)
+        return original(self, to=to, raw=raw, hooks=hooks, **kwargs)
 
     monkeypatch.setattr(SmtpTransport, "send", hang)
     _due(sphere=sphere)
