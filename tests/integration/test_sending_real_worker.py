@@ -281,3 +281,44 @@ def test_refusals_through_the_worker_are_retried_or_failed_and_others_delivered(
     assert list(sphere.undeliverable_addresses.values_list("email", flat=True)) == [
         unknown.email
     ]
+
+
+def _worker_connections() -> set[tuple[int, dt.datetime]]:
+    """The other client connections to this test database: (process id, start)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = "
+            "current_database() AND backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()"
+        )
+        return set(cursor.fetchall())
+
+
+def test_a_worker_keeps_its_database_connections_from_one_task_to_the_next(
+    services: Services,
+) -> None:
+    # given: a worker that has sent a first send of 6 chunks
+    sphere = SphereFactory()
+    bulk_learners(sphere, 60, prefix="conn")
+    due(sphere=sphere)
+    worker = services.start_worker()
+    sending.sends_dispatch_due()
+    _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
+    after_first = _worker_connections()
+    # when: a second send of 6 chunks (an announcement: the reminders' daily cap
+    # would leave everyone out of a second reminder)
+    due(
+        sphere=sphere,
+        kind=Communication.Kind.ANNOUNCEMENT,
+        max_minutes=None,
+        minutes_days=None,
+        max_level=None,
+    )
+    sending.sends_dispatch_due()
+    _wait_until_sent(services, worker, timeout=DELIVERY_TIMEOUT)
+    # then: its pool processes kept one connection each (not one per chunk), open
+    # from the first send to after the second
+    assert 1 <= len(after_first) <= 2
+    assert after_first <= _worker_connections()

@@ -289,6 +289,10 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT
     }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Connections are closed around tasks by voltaire_comms/celery.py as Django closes them
+# around requests (broken or older than CONN_MAX_AGE); this keeps Celery's Django fixup
+# from closing them all after each task.
+CELERY_DB_REUSE_MAX = 1_000_000
 
 # --- Sending --------------------------------------------------------------------------
 # How many messages one send task delivers over one SMTP connection. Each outcome is
