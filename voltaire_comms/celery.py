@@ -26,9 +26,8 @@ def _close_old_connections(**kwargs: Any) -> None:
     broken (a failed health check, an error) or older than ``CONN_MAX_AGE``, kept
     otherwise. Celery's own Django fixup closes them around every task unless
     ``CELERY_DB_REUSE_MAX`` is set (it is, see the settings): a new connection per
-    chunk of a send cost its process the connection, a PostgreSQL backend whose caches
-    start cold, and the outcome statement prepared again (about a tenth of the time
-    of a chunk of 400 messages)."""
+    chunk of a send cost its process the connection and a PostgreSQL backend whose
+    caches start cold (about a tenth of the time of a chunk of 400 messages)."""
     from django.db import close_old_connections
 
     close_old_connections()

@@ -520,12 +520,13 @@ class _Recorder:
     database refuses as it is (an odd character in a server's reply) is written again
     without its detail.
 
-    On PostgreSQL the write is a statement prepared once per connection (parsed and
-    planned once: that was half of the database's work per write), sent through libpq
-    on Django's connection, its parameters bound by the server. Errors are Django's,
-    as with any cursor. Like ``synchronous_commit``, a prepared statement is session
-    state: the connection must be the worker's own while the chunk runs (as it is,
-    unless a pooler in transaction mode stands in between). Elsewhere (SQLite in
+    On PostgreSQL the write is a statement prepared once per chunk (parsed and planned
+    once: that was half of the database's work per write; again after a reconnection),
+    sent through libpq on Django's connection, its parameters bound by the server, and
+    deallocated at the end of the chunk (the connection serves the next tasks). Errors
+    are Django's, as with any cursor. Like ``synchronous_commit``, a prepared statement
+    is session state: the connection must be the worker's own while the chunk runs (as
+    it is, unless a pooler in transaction mode stands in between). Elsewhere (SQLite in
     development) ``start`` writes at once and ``finish`` gives its answer.
     """
 
