@@ -305,7 +305,12 @@ def _send_rows(
 
             def while_sent(index: int = index) -> None:
                 nonlocal following
-                following = build(index + 1)
+                try:
+                    following = build(index + 1)
+                except SoftTimeLimitExceeded:
+                    # Not this message's failure (it is with the server): taken as
+                    # the request to stop before the next one.
+                    stop.signalled = True
 
             try:
                 result = (

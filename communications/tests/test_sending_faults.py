@@ -13,6 +13,7 @@ from typing import cast
 
 import pytest
 import time_machine
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import OperationalError
 from django.utils import timezone
@@ -342,6 +343,36 @@ def test_the_soft_time_limit_ends_the_chunk_between_two_messages(
     assert requeued.sent == 5
     assert _received(smtp_server) == Counter({learner.email: 1 for learner in learners})
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+def test_a_soft_limit_raised_while_the_next_message_is_built_stops_after_this_one(
+    smtp_server, engine, monkeypatch
+):
+    # given: where the limit cannot be a request (not the main thread), it is raised
+    # wherever the code is: here while the 4th message is built, as the server reads
+    # the 3rd
+    sphere = SphereFactory()
+    learners = _learners(sphere, 8)
+    original = delivery_module._build_one
+    built: list[str] = []
+
+    def build_then_raise(row, *args, **kwargs):
+        built.append(row.email)
+        if len(built) == 4:
+            raise SoftTimeLimitExceeded
+        return original(row, *args, **kwargs)
+
+    monkeypatch.setattr(delivery_module, "_build_one", build_then_raise)
+    _due(sphere=sphere)
+    engine.dispatch()
+    # when
+    (outcome,) = engine.work()
+    # then: the 3rd message is the server's and recorded sent; the rest given back
+    assert outcome.stopped == "soft time limit"
+    assert outcome.sent == 3 and outcome.given_back == 5
+    (requeued,) = engine.work()
+    assert requeued.sent == 5
+    assert _received(smtp_server) == Counter({learner.email: 1 for learner in learners})
 
 
 @pytest.mark.django_db(transaction=True)
