@@ -287,6 +287,18 @@ def _send_rows(
 
     # The next message, built while the server reads the current one (``while_sent``).
     following: _Built | _Result | None = None
+    current = 0  # the index of the message being sent
+
+    def while_sent() -> None:
+        nonlocal following
+        try:
+            following = build(current + 1)
+        except SoftTimeLimitExceeded:
+            # Not this message's failure (it is with the server): taken as the request
+            # to stop before the next one.
+            stop.signalled = True
+
+    hooks = Hooks(meanwhile, checkpoint, while_sent)
 
     with _stop_on_soft_limit(deadline) as stop, recorder, contextlib.closing(transport):
         for index, row in enumerate(rows):
@@ -301,27 +313,12 @@ def _send_rows(
                 outcome.given_back = _give_back(send.pk, rows[index:], claim)
                 return
             built = following if following is not None else build(index)
-            following = None
-
-            def while_sent(index: int = index) -> None:
-                nonlocal following
-                try:
-                    following = build(index + 1)
-                except SoftTimeLimitExceeded:
-                    # Not this message's failure (it is with the server): taken as
-                    # the request to stop before the next one.
-                    stop.signalled = True
-
+            following, current = None, index
             try:
                 result = (
                     built
                     if isinstance(built, _Result)
-                    else _send_one(
-                        row,
-                        cast(_Built, built),
-                        transport,
-                        Hooks(meanwhile, checkpoint, while_sent),
-                    )
+                    else _send_one(row, cast(_Built, built), transport, hooks)
                 )
             except Stop as stopped:  # this message did not go out
                 _raise_cause(stopped)
