@@ -158,9 +158,8 @@ def main() -> int:
         print(f"Worker started (pid {worker.process.pid}, 2 pool processes)")
 
         print(f"Sending {small_recipients:,} messages (memory at 1,000)…", flush=True)
-        sink.reset()
         with worker.sampling() as peak:
-            _send_through_worker(small_send_id, small_chunks, sink, small_recipients)
+            _send_round(small_send_id, small_chunks, sink, small_recipients)
         peak_small = peak()
 
         # The send through the worker goes in rounds (a share of its chunks each), the
@@ -417,29 +416,6 @@ def _measure_capped_dispatch(sphere: Sphere) -> Row:
     )
 
 
-def _send_through_worker(
-    send_id: int, chunks: list[tuple[int, int]], sink: Sink, expected: int
-) -> float:
-    """Enqueue the chunks for real and wait until the send is done."""
-    from communications.models import Send
-    from communications.sending import queue
-
-    started = time.perf_counter()
-    queue.enqueue_chunks(send_id, chunks)
-    deadline = time.monotonic() + SEND_TIMEOUT
-    last_report = time.monotonic()
-    while not Send.objects.filter(pk=send_id, status=Send.Status.DONE).exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"send {send_id} not done after {SEND_TIMEOUT} s")
-        if time.monotonic() - last_report > 10:
-            print(f"  {sink.count():,}/{expected:,} received", flush=True)
-            last_report = time.monotonic()
-        time.sleep(0.2)  # light: this process must not take CPU from the measured ones
-    seconds = time.perf_counter() - started
-    print(f"  {sink.count():,} received in {seconds:.1f} s", flush=True)
-    return seconds
-
-
 def _shares(chunks: list[tuple[int, int]], count: int) -> list[list[tuple[int, int]]]:
     """The chunks in ``count`` consecutive shares of (nearly) the same size."""
     size, extra = divmod(len(chunks), count)
@@ -454,8 +430,9 @@ def _shares(chunks: list[tuple[int, int]], count: int) -> list[list[tuple[int, i
 def _send_round(
     send_id: int, chunks: list[tuple[int, int]], sink: Sink, expected: int
 ) -> float:
-    """Enqueue these chunks of the send for real; the seconds until the sink has
-    received their messages and each of their rows has its outcome."""
+    """Enqueue these chunks of a send for real (all of them, or a round's share); the
+    seconds until the sink has received their messages and each of their rows has its
+    outcome."""
     from communications.models import Delivery
     from communications.sending import queue
 
