@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import (
     Case,
     Count,
@@ -56,6 +56,7 @@ from django.utils import timezone
 from spheres.models import Learner
 from spheres.selectors import sphere_today
 from spheres.versions import sphere_data_version
+from voltaire_comms.db import jit_off
 
 from .models import Communication, Delivery, Send
 from .selectors import AudienceSpec, audience_groups_condition
@@ -248,11 +249,7 @@ def _figures_by_send(
             aggregates[f"{prefix}{pk}_before"] = Sum(f"b{pk}", filter=who)
             aggregates[f"{prefix}{pk}_after"] = Sum(f"a{pk}", filter=who)
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # As for the live count: compiling this query (JIT) costs more than it
-            # saves.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+        jit_off()  # as for the live count
         row = learners.aggregate(**aggregates)
     return {pk: (_figures(row, f"r{pk}"), _figures(row, f"o{pk}")) for pk in days}
 

@@ -42,6 +42,7 @@ from spheres.models import (
     UndeliverableAddress,
 )
 from spheres.selectors import sphere_today
+from voltaire_comms.db import jit_off
 
 from .models import (
     EDITABLE_FIELDS,
@@ -293,10 +294,7 @@ def audience_summary(spec: AudienceSpec, *, sample_size: int = 5) -> AudienceSum
             ArrayAgg("pk", filter=reached, order_by=ordering), count=sample_size
         )
     with transaction.atomic():
-        if postgresql:
-            # Compiling these queries (JIT) costs more than it saves: they are short.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+        jit_off()  # compiling these queries costs more than it saves: they are short
         figures = audience(spec).aggregate(
             reach=Count("pk", filter=reached),
             no_email=Count("pk", filter=no_email),

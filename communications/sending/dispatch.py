@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from spheres.addresses import FAST_PATH_REGEX, AddressRefused, address_normalize
 from spheres.models import EvaluationWindow, UndeliverableAddress
+from voltaire_comms.db import jit_off
 
 from .. import selectors
 from ..models import Communication, Delivery, Send
@@ -309,7 +310,7 @@ def _write_deliveries(
             # of simple expressions (and far more once a large sphere's plan passes the
             # cost at which PostgreSQL also optimises and inlines).
             cursor.execute("SET LOCAL work_mem = '64MB'")
-            cursor.execute("SET LOCAL jit = off")
+            jit_off()
             # The rows written come back from the same statement, streamed.
             with connection.wrap_database_errors:
                 written = _Written.tally(

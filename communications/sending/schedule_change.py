@@ -42,6 +42,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import User
 from spheres.addresses import AddressRefused, address_normalize
 from spheres.models import Learner
+from voltaire_comms.db import jit_off
 
 from .. import rendering, selectors
 from ..models import Communication, CommunicationEvent, Delivery, Send
@@ -163,8 +164,11 @@ def schedule_change_concerned(
             "now_ends",
         )
     )
+    with transaction.atomic():
+        jit_off()  # four subqueries over a large sphere: estimated far above their cost
+        found = list(rows)
     concerned = []
-    for pk, identifiant, first, last, email, t_s, t_e, n_s, n_e in rows:
+    for pk, identifiant, first, last, email, t_s, t_e, n_s, n_e in found:
         try:
             address = address_normalize(email)
         except AddressRefused:
