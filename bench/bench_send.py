@@ -93,7 +93,12 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--audience-groups", type=int, default=50)
     parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--kill", type=int, default=10_000)
+    parser.add_argument(
+        "--kill",
+        type=int,
+        default=10_000,
+        help="learners of the kill measure (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
 
@@ -224,7 +229,8 @@ def main() -> int:
         worker.stop()
         worker = None
 
-        rows.append(_measure_kill(killed, sink))
+        if args.kill:
+            rows.append(_measure_kill(killed, sink))
     finally:
         if worker is not None:
             worker.stop()
