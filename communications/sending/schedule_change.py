@@ -119,7 +119,7 @@ def schedule_change_concerned(
     """The learners a « changement d'horaire » of ``communication`` would reach now
     (see the module's docstring), by name; none for a communication that is not an
     evaluation announcement or is deactivated. Two queries (the groups, the
-    learners)."""
+    learners, the latter with JIT compilation off)."""
     if (
         communication.kind != Communication.Kind.EVALUATION
         or communication.is_deactivated
