@@ -21,6 +21,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
+from voltaire_comms.db import in_subquery
 
 from .models import (
     DailyActivity,
@@ -169,16 +170,13 @@ def learners_list(
     if without_group:
         learners = learners.filter(memberships__isnull=True)
     elif group is not None:
-        # The members' ids first, when a group is of a usual size: given them,
-        # PostgreSQL reads the learners by primary key, where a join made it read the
-        # whole sphere to hash it.
-        member_ids = list(
-            Membership.objects.filter(group=group)
-            .order_by()
-            .values_list("learner_id", flat=True)[: MEMBER_IDS_MAX + 1]
-        )
-        if len(member_ids) <= MEMBER_IDS_MAX:
-            learners = learners.filter(pk__in=member_ids)
+        # A group of a usual size is read by the members' ids (``in_subquery``), in
+        # the same query: a join made PostgreSQL read the whole sphere to hash it.
+        # Sending the ids from Python cost more than the query (psycopg parses a
+        # query of 700 parameters in about a millisecond, twice per page).
+        members = Membership.objects.filter(group=group).order_by().values("learner_id")
+        if members[: MEMBER_IDS_MAX + 1].count() <= MEMBER_IDS_MAX:
+            learners = learners.filter(in_subquery("pk", members))
         else:
             learners = learners.filter(memberships__group=group)
     if search.split():

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.db import connection
+from django.db.models import F, Lookup, QuerySet
+from django.db.models.lookups import In
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 
 def jit_off() -> None:
@@ -17,3 +25,32 @@ def jit_off() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
+
+
+class _EqualsAny(Lookup):
+    """``lhs = ANY(rhs)``, for an array on the right."""
+
+    lookup_name = "equals_any"
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, tuple[Any, ...]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} = ANY({rhs})", (*lhs_params, *rhs_params)
+
+
+def in_subquery(field: str, values: QuerySet[Any, Any]) -> Lookup[Any]:
+    """A filter: ``field`` is one of the values of ``values`` (a one-column queryset).
+
+    On PostgreSQL, ``field = ANY(ARRAY(subquery))``: the values are computed once, then
+    the rows are read by ``field``'s index, whatever the planner estimates. With
+    ``IN (subquery)`` it estimated the semi-join no better than the join it replaces
+    and read the whole table to hash it (16 ms for a group of 700 learners among
+    100,000, against 2 ms). Elsewhere, ``IN (subquery)``. Meant for a few thousand
+    values: past that, reading by index costs more than a hash join."""
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        return _EqualsAny(F(field), ArraySubquery(values))
+    return In(F(field), values)

@@ -1,7 +1,10 @@
 import datetime as dt
+import re
 
 import pytest
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -80,6 +83,51 @@ def test_recent_minutes_with_a_group_filter(sphere):
     rows = list(selectors.learners_list(sphere=sphere, group=group, today=TODAY))
     # then
     assert [(row.pk, row.recent_minutes) for row in rows] == [(learner.pk, 12)]
+
+
+@pytest.mark.parametrize("members_read", ["by id", "by a join"])
+def test_a_group_filter_lists_its_members_only_in_name_order(
+    sphere, monkeypatch, members_read
+):
+    # given: a group of 3 (read by the members' ids), or of more than the limit
+    # for that (read by a join); others in another group, in none, in another sphere
+    if members_read == "by a join":
+        monkeypatch.setattr(selectors, "MEMBER_IDS_MAX", 2)
+    group, other = GroupFactory.create_batch(2, sphere=sphere)
+    zoe = LearnerFactory(sphere=sphere, last_name="Zola", groups=[group, other])
+    anne = LearnerFactory(sphere=sphere, last_name="Arnaud", groups=[group])
+    marc = LearnerFactory(sphere=sphere, last_name="Morel", groups=[group])
+    LearnerFactory(sphere=sphere, groups=[other])
+    LearnerFactory(sphere=sphere)
+    elsewhere = SphereFactory()
+    LearnerFactory(sphere=elsewhere, groups=[GroupFactory(sphere=elsewhere)])
+    # when
+    rows = list(selectors.learners_list(sphere=sphere, group=group, today=TODAY))
+    # then: each member once, with both their groups
+    assert rows == [anne, marc, zoe]
+    assert [g.pk for g in rows[2].groups.all()] == sorted(
+        [group.pk, other.pk],
+        key=lambda pk: {group.pk: group.name, other.pk: other.name}[pk],
+    )
+
+
+def test_a_group_of_usual_size_is_read_in_the_page_query_without_its_ids(sphere):
+    # given: a group of 30
+    group = GroupFactory(sphere=sphere)
+    members = LearnerFactory.create_batch(30, sphere=sphere, groups=[group])
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        rows = list(selectors.learners_list(sphere=sphere, group=group, today=TODAY))
+    # then: the members' ids are not sent back in the count or the page's query
+    # (only in the query that reads the groups of the page's learners)
+    assert {row.pk for row in rows} == {m.pk for m in members}
+    listed = [
+        q["sql"]
+        for q in queries
+        if re.search(r"IN \((\d+, ){29}\d+\)", q["sql"])
+        and "_prefetch_related_val" not in q["sql"]
+    ]
+    assert listed == []
 
 
 def test_learners_list_search_requires_every_word(sphere):
