@@ -260,6 +260,10 @@ class DailyActivity(models.Model):
         on_delete=models.CASCADE,
         related_name="activity",
         verbose_name=_("apprenant"),
+        # The unique constraint and the index below both start with the learner:
+        # they serve the lookups by learner. A third index would only slow the
+        # activity import, which writes every index of every row.
+        db_index=False,
     )
     date = models.DateField(_("date"))
     minutes = models.PositiveIntegerField(_("minutes"))
