@@ -151,8 +151,16 @@ def chunk_deliver(
     outcome = ChunkOutcome()
     send = Send.objects.select_related("communication__sphere").get(pk=send_id)
     communication = send.communication
-    in_range = Delivery.objects.filter(
-        send_id=send_id, pk__gte=first_id, pk__lte=last_id
+    # The chunk's rows are read by their primary key range, whatever the planner's
+    # statistics say: a send dispatched a moment ago is not in them yet, and with
+    # ``send_id = …`` PostgreSQL took the send's index and read every row of the send
+    # for each chunk (20,000 rows for a chunk of 400, 10 ms per statement; the whole
+    # send at 100,000). ``send_id + 0`` still keeps other sends' rows out, without
+    # being a condition an index can serve.
+    in_range = (
+        Delivery.objects.filter(pk__gte=first_id, pk__lte=last_id)
+        .alias(of_send=F("send_id") + 0)
+        .filter(of_send=send_id)
     )
     if communication.state == Communication.State.DEACTIVATED:
         outcome.cancelled = cancel(in_range)

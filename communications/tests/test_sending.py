@@ -768,3 +768,64 @@ def test_two_dispatchers_racing_on_two_reminders_do_not_both_send(monkeypatch):
     assert waiting
     assert _outcome(first, lea) == ("pending", "")
     assert _outcome(second, lea) == ("skipped", "already_reminded")
+
+
+def _delivery_rows_examined(plan: dict) -> int:
+    """The rows of the deliveries table a plan node and its children looked at."""
+    examined = 0
+    if plan.get("Relation Name") == "communications_delivery":
+        examined += (
+            plan["Actual Rows"] * plan["Actual Loops"]
+            + plan.get("Rows Removed by Filter", 0)
+            + plan.get("Rows Removed by Index Recheck", 0)
+        )
+    for child in plan.get("Plans", []):
+        examined += _delivery_rows_examined(child)
+    return examined
+
+
+def test_a_chunk_of_a_send_just_dispatched_reads_only_its_own_rows(
+    smtp_server, engine, settings
+):
+    """Right after a dispatch, PostgreSQL's statistics do not know the send yet: the
+    chunk's statements must still read its id range, not every row of the send."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.support import require_postgresql
+
+    require_postgresql()
+    # given: a reminder to 1,000 learners, in chunks of 100
+    settings.SEND_CHUNK_SIZE = 100
+    sphere = SphereFactory()
+    Learner.objects.bulk_create(
+        Learner(
+            sphere=sphere,
+            identifiant=f"e{n:04d}",
+            first_name="Élève",
+            last_name=f"N{n:04d}",
+            email=f"e{n}@ecole.example",
+            level=10,
+        )
+        for n in range(1_000)
+    )
+    _due(sphere=sphere)
+    engine.dispatch()
+    assert len(engine.queued) == 10
+    engine.queued = engine.queued[4:5]
+    # when: one chunk goes out
+    with CaptureQueriesContext(connection) as queries:
+        (outcome,) = engine.work()
+    # then: each of its statements over the chunk's range looks at about its 100 rows
+    assert outcome.sent == 100
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if '"communications_delivery"."id" >=' in q["sql"]
+    ]
+    assert len(statements) >= 3  # claim, unsubscribed since the dispatch, rows
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
+            (plan,) = cursor.fetchone()[0]
+            assert _delivery_rows_examined(plan["Plan"]) <= 200, sql
