@@ -20,6 +20,7 @@ from spheres.tests.factories import (
     GroupFactory,
     LearnerFactory,
     SphereFactory,
+    bulk_learners,
 )
 
 pytestmark = pytest.mark.django_db
@@ -798,17 +799,7 @@ def test_a_chunk_of_a_send_just_dispatched_reads_only_its_own_rows(
     # given: a reminder to 1,000 learners, in chunks of 100
     settings.SEND_CHUNK_SIZE = 100
     sphere = SphereFactory()
-    Learner.objects.bulk_create(
-        Learner(
-            sphere=sphere,
-            identifiant=f"e{n:04d}",
-            first_name="Élève",
-            last_name=f"N{n:04d}",
-            email=f"e{n}@ecole.example",
-            level=10,
-        )
-        for n in range(1_000)
-    )
+    bulk_learners(sphere, 1_000, prefix="e")
     _due(sphere=sphere)
     engine.dispatch()
     assert len(engine.queued) == 10

@@ -115,3 +115,18 @@ class SchoolHolidayFactory(factory.django.DjangoModelFactory):
         lambda n: dt.date(2026, 10, 17) + dt.timedelta(weeks=4 * n)
     )
     last_day = factory.LazyAttribute(lambda o: o.first_day + dt.timedelta(days=15))
+
+
+def bulk_learners(sphere: Sphere, count: int, *, prefix: str) -> list[Learner]:
+    """``count`` learners of ``sphere`` with an address each, in one statement."""
+    return Learner.objects.bulk_create(
+        Learner(
+            sphere=sphere,
+            identifiant=f"{prefix}{n:04d}",
+            first_name="Élève",
+            last_name=f"Numéro {n}",
+            email=f"{prefix}{n:04d}@eleves.example",
+            level=10,
+        )
+        for n in range(count)
+    )

@@ -31,7 +31,6 @@ from tests.support import require_postgresql, require_rabbitmq, require_redis
 
 if TYPE_CHECKING:
     from communications.models import Communication
-    from spheres.models import Learner, Sphere
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WORKER_READY_TIMEOUT = 60
@@ -311,23 +310,6 @@ def _drop(app, name: str) -> None:  # noqa: ANN001
         if bound.exchange.name:  # RabbitMQ keeps a direct exchange per queue name
             bound.exchange.delete()
     app.amqp.queues.pop(name, None)
-
-
-def bulk_learners(sphere: Sphere, count: int, *, prefix: str) -> list[Learner]:
-    """``count`` learners of ``sphere`` with an address each, in one statement."""
-    from spheres.models import Learner
-
-    return Learner.objects.bulk_create(
-        Learner(
-            sphere=sphere,
-            identifiant=f"{prefix}{n:04d}",
-            first_name="Élève",
-            last_name=f"Numéro {n}",
-            email=f"{prefix}{n:04d}@eleves.example",
-            level=10,
-        )
-        for n in range(count)
-    )
 
 
 def due(**kwargs: Any) -> Communication:

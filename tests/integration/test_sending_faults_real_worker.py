@@ -17,14 +17,13 @@ from django.db import connection
 from communications import sending
 from communications.models import Delivery, Send
 from spheres.models import Learner
-from spheres.tests.factories import SphereFactory
+from spheres.tests.factories import SphereFactory, bulk_learners
 
 from .conftest import (
     CHUNK_SIZE,
     VISIBILITY_TIMEOUT,
     PrivateRedis,
     Services,
-    bulk_learners,
     due,
     running_services,
     wait_for,

@@ -31,9 +31,10 @@ from spheres.tests.factories import (
     GroupFactory,
     LearnerFactory,
     SphereFactory,
+    bulk_learners,
 )
 
-from .conftest import Services, bulk_learners, due, wait_for
+from .conftest import Services, due, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
