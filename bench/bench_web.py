@@ -15,7 +15,8 @@ production settings (DEBUG off, static files collected; cookies without the Secu
 flag, the one concession to plain http), opens each page type a few times per worker
 (a server in service is warm), and runs locust headless on it for 60 s:
 ``bench/locustfile.py``, 20 administrators who log in each as their own account, then,
-once all are in, browse with a pause of 1 to 3 s between pages.
+once all are in, browse with a pause of 1 to 3 s before each page (the first one
+included: released together, their first pages would come in the same instant).
 
 It prints one table, per page type: requests, requests per second, p50/p95/p99 and
 errors, with the targets (p95 under 150 ms for list and detail pages, under 300 ms for
@@ -936,7 +937,7 @@ def _print_table(
     print()
     print(
         f"{args.users} administrators, {args.run_time} s, "
-        f"{args.think_min:g}-{args.think_max:g} s between pages, "
+        f"{args.think_min:g}-{args.think_max:g} s before each page, "
         f"gunicorn {args.workers} workers; load average before the run {load:.1f} "
         f"on {os.cpu_count()} CPUs"
         + (f", CPU in use during the run {busy:.0%}" if busy is not None else "")
