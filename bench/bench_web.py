@@ -816,8 +816,8 @@ def _run_locust(args: argparse.Namespace, host: str, plan: Path) -> list[dict]:
     ]  # fmt: skip
     print(
         f"locust: {args.users} administrators, {args.spawn_rate:g} started per "
-        f"second, {args.run_time} s, {args.think_min:g}-{args.think_max:g} s between "
-        f"pages (log: {log})…",
+        f"second, {args.run_time} s, {args.think_min:g}-{args.think_max:g} s before "
+        f"each page (log: {log})…",
         flush=True,
     )
     # Locust exits 1 when a request failed: the table says which; only missing

@@ -62,10 +62,10 @@ def _arguments(parser: Any) -> None:
         help="the JSON plan bench_web.py writes (sphere, administrators, ids)",
     )
     parser.add_argument(
-        "--think-min", type=float, default=1.0, help="shortest pause between pages (s)"
+        "--think-min", type=float, default=1.0, help="shortest pause before a page (s)"
     )
     parser.add_argument(
-        "--think-max", type=float, default=3.0, help="longest pause between pages (s)"
+        "--think-max", type=float, default=3.0, help="longest pause before a page (s)"
     )
     parser.add_argument(
         "--max-requests",
