@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import signal
 import threading
+import time
 import uuid
 from collections import Counter
 from typing import cast
@@ -22,7 +23,12 @@ from accounts.models import User
 from communications.models import Communication, Delivery, Send
 from communications.sending import delivery as delivery_module
 from communications.sending.message import MessageBuilder
-from communications.sending.transport import NO_HOOKS, PermanentError, SmtpTransport
+from communications.sending.transport import (
+    NO_HOOKS,
+    PermanentError,
+    SmtpTransport,
+    TransientError,
+)
 from communications.tests.factories import CommunicationFactory
 from spheres.importers import learners_import
 from spheres.models import UndeliverableAddress
@@ -249,6 +255,33 @@ def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
     transport.send(to="suivant@ecole.example", raw=raw)
     transport.close()
     assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+
+
+def test_a_server_slower_than_the_time_out_fails_that_message_for_now_in_time(
+    smtp_server, settings
+):
+    # given: a raw SMTP transport with a one-second time-out, and a mail server that
+    # takes three seconds to answer the end of a message
+    from django.core.mail import get_connection
+
+    settings.EMAIL_TIMEOUT = 1
+    smtp_server.handler.data_delay = 3
+    transport = SmtpTransport(
+        cast(SmtpBackend, get_connection()), "no-reply@plateforme.example"
+    )
+    raw = b"Subject: test\r\n\r\nbody\r\n"
+
+    # when
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out") as caught:
+        transport.send(to="lent@ecole.example", raw=raw)
+    waited = time.monotonic() - started
+    transport.close()
+
+    # then: a temporary failure once the time-out has passed, not once the server has
+    # answered, and the connection is given up (the next message opens a new one)
+    assert 0.9 <= waited < 2.5
+    assert caught.value.connection_lost
 
 
 def test_a_550_at_rcpt_marks_the_address_until_it_changes(
