@@ -30,7 +30,9 @@ processes, then measures
   each address received.
 
 It prints one table, with the targets, and deletes everything it created. Redis db 1
-keeps it apart from the tests (db 0); its ``celery`` queue is purged first.
+keeps it apart from the tests (db 0); its ``celery`` queue is purged first. It refuses
+to start on a database that holds messages pending or in flight it did not create:
+its worker and its recovery pass would send them too.
 """
 
 from __future__ import annotations
@@ -139,6 +141,15 @@ def main() -> int:
     print("Migrating…", flush=True)
     call_command("migrate", verbosity=0)
     _delete_leftovers()
+    in_flight = _others_in_flight()
+    if in_flight:
+        print(
+            f"The database holds {in_flight:,} messages pending or in flight that this "
+            "benchmark did not create: its workers and the recovery pass of its kill "
+            "measure would send them. Give it a database of its own (DATABASE_URL).",
+            file=sys.stderr,
+        )
+        return 2
     purged = _purge_queue()
     if purged:
         print(f"Purged {purged} message(s) left in the queue.")
@@ -832,6 +843,16 @@ def _delete_leftovers() -> None:
             flush=True,
         )
         _data.delete_spheres(leftovers)
+
+
+def _others_in_flight() -> int:
+    """Deliveries pending or in flight in the database (this run has created none
+    yet): the engine would take them on like its own."""
+    from communications.models import Delivery
+
+    return Delivery.objects.filter(
+        status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING]
+    ).count()
 
 
 def _print_table(rows: list[Row]) -> None:

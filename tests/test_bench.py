@@ -1,6 +1,6 @@
-"""The web benchmark's parts that can be checked in a second: the locustfile loads,
-and ``bench_web.py`` reads its arguments. The benchmark itself runs with
-``make bench-web``."""
+"""The benchmarks' parts that can be checked in a second: the locustfile loads,
+``bench_web.py`` reads its arguments, ``bench_send.py`` sees messages it did not
+create. The benchmarks themselves run with ``make bench-web`` and ``make bench-send``."""
 
 import subprocess
 import sys
@@ -70,3 +70,25 @@ def test_bench_web_refuses_more_users_than_administrators(bench_web, capsys) -> 
     # then
     assert exit_.value.code == 2
     assert "--users must be between 1 and --admins" in capsys.readouterr().err
+
+
+@pytest.mark.django_db
+def test_bench_send_sees_messages_in_the_database_it_did_not_create(
+    monkeypatch,
+) -> None:
+    # given: a message waiting to be sent and one already failed, in the database the
+    # benchmark is given
+    from communications.models import Delivery
+    from communications.tests.factories import DeliveryFactory
+
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    import bench_send
+
+    DeliveryFactory(status=Delivery.Status.PENDING, error="", attempts=0)
+    DeliveryFactory()
+
+    # when
+    in_flight = bench_send._others_in_flight()
+
+    # then: the waiting one, which its workers would send (it refuses to start then)
+    assert in_flight == 1
