@@ -275,34 +275,3 @@ def test_cookies_are_secure_unless_turned_off_for_a_local_benchmark(
     assert _last_line(plain.stdout) == "False False", plain.stderr
     assert deploy.returncode != 0
     assert "SESSION_COOKIE_SECURE" in deploy.stdout + deploy.stderr
-
-
-@pytest.mark.django_db
-def test_postgresql_connections_compile_no_query_unless_the_url_asks_for_it(
-    tmp_path: Path,
-) -> None:
-    # given: the test database (PostgreSQL in CI), and a production DATABASE_URL that
-    # asks for PostgreSQL's JIT itself
-    from django.db import connection
-
-    from tests.support import require_postgresql
-
-    require_postgresql()
-    show = (
-        "from django.conf import settings; "
-        "print(settings.DATABASES['default']['OPTIONS']['options'])"
-    )
-    asking = {
-        **_production_env(tmp_path),
-        "DATABASE_URL": "postgres://app@db.example.org/app?options=-c%20jit%3Don",
-    }
-
-    # when
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW jit")
-        jit = cursor.fetchone()
-    kept = _manage("shell", "-c", show, env=asking)
-
-    # then: off on our connections; the URL's own choice is kept as it is
-    assert jit == ("off",)
-    assert _last_line(kept.stdout) == "-c jit=on", kept.stderr

@@ -141,15 +141,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # No JIT compilation: PostgreSQL compiles a query whose estimated cost passes
-    # jit_above_cost, and for the largest of ours (the effectiveness of a reminder over
-    # 33,000 learners, a dispatch to 100,000) compiling took longer than it saved: 293
-    # functions, 410 ms of a 906 ms run. A DATABASE_URL that sets jit itself
-    # (``?options=-c%20jit%3Don``) keeps its own choice.
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    if "jit" not in _options.get("options", ""):
-        _options["options"] = f"{_options.get('options', '')} -c jit=off".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
