@@ -155,10 +155,11 @@ def _exchange(sock: Any, command: bytes) -> tuple[int, bytes]:
 
 def _kernel_timeouts(sock: Any) -> None:
     """Leave a plain TCP connection's time-out to the kernel (``SO_RCVTIMEO``,
-    ``SO_SNDTIMEO``) on a blocking socket. With a time-out of Python's, each send and
-    each receive is a ``poll()`` then the call itself: sixteen system calls for the
-    eight of a message instead of eight. Linux only (the layout of ``struct timeval``),
-    and not for TLS, whose reads ``ssl`` would retry without end once timed out."""
+    ``SO_SNDTIMEO``) on a blocking socket. With a time-out kept by Python, each send
+    and each receive is a ``poll()`` then the call itself: sixteen system calls per
+    message instead of eight. Linux only (the layout of ``struct timeval``), and not
+    for TLS: on a blocking socket, ``ssl`` reads again after a read the kernel timed
+    out, so the time-out would never come."""
     if (
         sock is None
         or isinstance(sock, ssl.SSLSocket)
