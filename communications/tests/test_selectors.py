@@ -150,6 +150,35 @@ def test_activity_before_the_window_does_not_count():
     assert list(audience(spec)) == [learner]
 
 
+def test_a_minutes_audience_is_one_row_per_learner_whatever_their_days_and_groups():
+    # given: learners in two chosen groups with several days of activity each
+    sphere = SphereFactory()
+    a, b = GroupFactory.create_batch(2, sphere=sphere)
+    today = timezone.localdate(timezone=sphere.tzinfo)
+    idle = LearnerFactory(sphere=sphere, groups=[a, b], level=10)
+    busy = LearnerFactory(sphere=sphere, groups=[a, b], level=10)
+    inactive = LearnerFactory(sphere=sphere, groups=[a], level=10, is_active=False)
+    for day in range(3):
+        date = today - dt.timedelta(days=day)
+        DailyActivityFactory(learner=idle, date=date, minutes=4)  # 12 in all
+        DailyActivityFactory(learner=busy, date=date, minutes=6)  # 18 in all
+        DailyActivityFactory(learner=inactive, date=date, minutes=1)
+    spec = _spec(
+        sphere, kind=REMINDER, group_ids=(a.pk, b.pk), max_minutes=15, minutes_days=7
+    )
+    # when
+    learners = audience(spec)
+    # then: counted, listed and filtered further, each learner once
+    assert learners.count() == 2
+    assert sorted(learners.values_list("pk", flat=True)) == sorted(
+        [idle.pk, inactive.pk]
+    )
+    assert list(learners.filter(is_active=True)) == [idle]
+    summary = audience_summary(spec)
+    assert (summary.reach, summary.inactive) == (1, 1)
+    assert summary.sample == [idle]
+
+
 @pytest.mark.parametrize(("level", "included"), [(74, True), (75, False), (76, False)])
 def test_level_below_75_is_strict(level, included):
     sphere = SphereFactory()
