@@ -19,6 +19,7 @@ from spheres.tests.factories import (
     LearnerFactory,
     SphereFactory,
 )
+from tests.support import require_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -141,6 +142,49 @@ def test_learners_list_search_requires_every_word(sphere):
     found = list(selectors.learners_list(sphere=sphere, search="  martin JEAN "))
     # then
     assert found == [jean_martin]
+
+
+def test_learners_list_search_looks_into_each_field_and_never_across_two(sphere):
+    # given
+    ada = LearnerFactory(
+        sphere=sphere,
+        identifiant="E2026-017",
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada.l@ecole.example",
+    )
+    LearnerFactory(sphere=sphere, identifiant="x_1", first_name="Zoé", last_name="Roy")
+
+    def found(search):
+        return list(selectors.learners_list(sphere=sphere, search=search))
+
+    # when / then: a part of any field, in any case, finds the learner
+    for word in ("2026-01", "aDa", "LOVEL", "l@ecole", "zoé"):
+        assert found(word), word
+    assert found("lovelace") == [ada]
+    # a word never spans two fields, and « % » or « _ » are plain characters
+    for word in ("adalove", "017ada", "%", "x%1"):
+        assert found(word) == [], word
+    assert [learner.identifiant for learner in found("x_")] == ["x_1"]
+
+
+def test_the_learners_search_is_served_by_its_trigram_index():
+    require_postgresql()
+    # given: the condition of one word of the search of « Utilisateurs »
+    from spheres.models import Learner
+
+    sql, params = (
+        Learner.objects.filter(selectors.learner_search_word("martin"))
+        .values("pk")
+        .query.sql_with_params()
+    )
+    # when: PostgreSQL plans it as on a large sphere
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # then: the index of that exact expression answers it (migration 0012)
+    assert "learner_search_text_trgm" in plan
 
 
 def test_learners_list_without_group(sphere):
