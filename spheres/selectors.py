@@ -199,7 +199,7 @@ def learners_list(
         else:
             learners = learners.filter(memberships__group=group)
     if search.split():
-        # The matches come from the trigram indexes and are sorted, without regard to
+        # The matches come from the trigram index and are sorted, without regard to
         # case. In the order of the name index, the one PostgreSQL's planner prefers for
         # a page of 50, a common name in the middle of the alphabet (« Martin ») made it
         # read half the sphere before the first match.
