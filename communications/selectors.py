@@ -209,20 +209,28 @@ def audience_rules(spec: AudienceSpec, *, today: dt.date | None = None) -> list[
     return rules
 
 
-def audience(spec: AudienceSpec, *, today: dt.date | None = None) -> QuerySet[Learner]:
+def audience(
+    spec: AudienceSpec, *, today: dt.date | None = None, ungrouped: bool = False
+) -> QuerySet[Learner]:
     """The learners a send of ``spec`` targets today (one query when evaluated): every
     rule of ``audience_rules``; the costly minutes rule last, over the learners every
     other rule has kept. With that rule the queryset is grouped by learner (one row
-    each): counting it or filtering it stays correct, Django wraps what needs it."""
+    each): counting it or filtering it stays correct, Django wraps what needs it.
+
+    ``ungrouped``: the same learners as a plain filter (``pk IN`` the grouped query),
+    for a query that computes columns per learner (the dispatch's INSERT): grouped,
+    those columns would join the GROUP BY and be computed once per day of activity."""
     rules = audience_rules(spec, today=today)
     condition = Q()
     for rule in rules:
         if rule.narrow is None:
             condition &= rule.condition(Q())
     learners = Learner.objects.filter(condition, sphere=spec.sphere)
-    for rule in rules:
-        if rule.narrow is not None:
-            learners = rule.narrow(learners)
+    narrowing = [rule.narrow for rule in rules if rule.narrow is not None]
+    for narrow in narrowing:
+        learners = narrow(learners)
+    if ungrouped and narrowing:
+        return Learner.objects.filter(pk__in=learners.values("pk"))
     return learners
 
 

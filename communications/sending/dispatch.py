@@ -45,7 +45,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from spheres.addresses import FAST_PATH_REGEX, AddressRefused, address_normalize
-from spheres.models import EvaluationWindow, Learner, UndeliverableAddress
+from spheres.models import EvaluationWindow, UndeliverableAddress
 from voltaire_comms.db import jit_off
 
 from .. import selectors
@@ -234,12 +234,7 @@ def _write_deliveries(
     """One delivery row per learner of the audience, in one INSERT … SELECT; then, from
     the rows written, the counts, the addresses to check and the chunk ranges."""
     spec = selectors.AudienceSpec.of(communication)
-    learners = selectors.audience(spec).order_by()
-    if learners.query.group_by is not None:
-        # A minutes rule groups the audience by learner: the columns below would
-        # join its GROUP BY and be computed once per day of activity, not once per
-        # learner.
-        learners = Learner.objects.filter(pk__in=learners.values("pk"))
+    learners = selectors.audience(spec, ungrouped=True).order_by()
     if communication.kind == Communication.Kind.ANNOUNCEMENT:
         # An announcement reaches each learner once ever: counted, not written again.
         received = selectors.announcement_received(
