@@ -9,6 +9,13 @@ import pytest
 
 
 @pytest.fixture
+def smtp_pipelining() -> bool:
+    """Whether the tests' SMTP server offers PIPELINING, as production servers do. A
+    test runs against both kinds with ``communications.tests.smtp.both_servers``."""
+    return True
+
+
+@pytest.fixture
 def sphere(db):
     from spheres.tests.factories import SphereFactory
 

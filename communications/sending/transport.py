@@ -1,8 +1,8 @@
 """Transports: hand one message at a time to the mail server, and say what it answered.
 
 ``transport_open()`` picks the transport from Django's e-mail backend: raw SMTP over the
-SMTP backend's settings (one connection for a chunk, one ``sendmail`` per message, our
-own message bytes), or any other Django backend (files in development, an ESP through
+SMTP backend's settings (one connection for a chunk, one transaction per message, our
+own message bytes, commands pipelined where the server offers it), or any other Django backend (files in development, an ESP through
 django-anymail) with ``EmailMultiAlternatives``.
 
 Every failure of one message is raised as ``TransientError`` (worth another attempt
@@ -146,13 +146,6 @@ _MAX_REPLY = 65536
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _exchange(sock: Any, command: bytes) -> tuple[int, bytes]:
-    """Send ``command`` (a command line, or a message's data up to its final dot) and
-    read the server's reply."""
-    sock.sendall(command)
-    return _reply(sock)
-
-
 def _kernel_timeouts(sock: Any) -> None:
     """Leave a plain TCP connection's time-out to the kernel (``SO_RCVTIMEO``,
     ``SO_SNDTIMEO``) on a blocking socket. With a time-out kept by Python, each send
@@ -176,23 +169,37 @@ def _kernel_timeouts(sock: Any) -> None:
     sock.settimeout(None)
 
 
-def _reply(sock: Any) -> tuple[int, bytes]:
-    """The server's reply: its code and its text, as ``smtplib`` gives them."""
-    data = b""
-    while True:
-        received = sock.recv(8192)
-        if not received:
-            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-        data += received
-        if data.endswith(b"\r\n"):
-            lines = data[:-2].split(b"\r\n")
-            if lines[-1][3:4] != b"-":  # « 250-… » continues, « 250 … » ends
+class _Replies:
+    """The server's replies on one connection, in order: several can come in one read
+    when commands were pipelined (RFC 2920), so what follows a reply is kept."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def read(self) -> tuple[int, bytes]:
+        """The next reply: its code and its text, as ``smtplib`` gives them."""
+        start = 0
+        while True:
+            end = self.buffer.find(b"\r\n", start)
+            if end < 0:
+                if len(self.buffer) > _MAX_REPLY:
+                    raise smtplib.SMTPResponseException(500, b"Line too long.")
+                received = self.sock.recv(8192)
+                if not received:
+                    raise smtplib.SMTPServerDisconnected(
+                        "Connection unexpectedly closed"
+                    )
+                self.buffer += received
+                continue
+            if self.buffer[start + 3 : start + 4] != b"-":  # « 250 … » ends it
                 break
-        if len(data) > _MAX_REPLY:
-            raise smtplib.SMTPResponseException(500, b"Line too long.")
-    code = lines[-1][:3]
-    text = b"\n".join(line[4:] for line in lines)
-    return (int(code) if code.isdigit() else -1), text
+            start = end + 2  # « 250-… » continues
+        lines = self.buffer[:end].split(b"\r\n")
+        self.buffer = self.buffer[end + 2 :]
+        code = lines[-1][:3]
+        text = b"\n".join(line[4:] for line in lines)
+        return (int(code) if code.isdigit() else -1), text
 
 
 def _data_block(raw: bytes) -> bytes:
@@ -217,7 +224,14 @@ class SmtpTransport:
     debug hooks) cost the worker more CPU per message than the exchanges themselves
     (measured on a local server: 148 µs per message through ``sendmail``, 65 µs
     here). Addresses are ours and checked before (the message builder refuses ``<``,
-    ``>``, CR and LF; the address policy converts domains to ASCII)."""
+    ``>``, CR and LF; the address policy converts domains to ASCII).
+
+    Where the server offers PIPELINING (RFC 2920: Postfix, Exim and the ESPs' relays
+    do), MAIL, RCPT and DATA go in one write and their three replies are read in
+    order: two round trips per message instead of four, which is what a relay across
+    a network costs most, and fewer wake-ups for both sides on a local one. The
+    message itself still goes only after DATA's 354, so nothing changes for the
+    moment a message is delivered."""
 
     raw = True
 
@@ -226,6 +240,8 @@ class SmtpTransport:
         self.envelope_from = envelope_from
         self._sender = envelope_from.encode("ascii")
         self._open = False
+        self._replies: _Replies | None = None
+        self._pipelining = False
 
     def open(self) -> None:
         if self._open:
@@ -233,16 +249,21 @@ class SmtpTransport:
         try:
             self.backend.open()
             connection = self.backend.connection
-            if connection is not None:
-                connection.ehlo_or_helo_if_needed()
-                _kernel_timeouts(connection.sock)
+            if connection is None or connection.sock is None:
+                raise smtplib.SMTPServerDisconnected("please run connect() first")
+            connection.ehlo_or_helo_if_needed()
+            _kernel_timeouts(connection.sock)
         except Exception as exc:
             self.close()
             raise classify(exc) from exc
+        self._replies = _Replies(connection.sock)
+        # RFC 2920: MAIL, RCPT and DATA in one write, where the server says it can.
+        self._pipelining = bool(connection.has_extn("pipelining"))
         self._open = True
 
     def close(self) -> None:
         self._open = False
+        self._replies = None
         try:
             self.backend.close()
         except Exception:  # noqa: BLE001 - closing a broken connection
@@ -259,38 +280,41 @@ class SmtpTransport:
         hooks: Hooks = NO_HOOKS,
     ) -> str:
         """MAIL (``hooks.meanwhile()`` runs while the server answers it), RCPT, DATA
-        (``hooks.checkpoint()`` runs while the server answers it: if it raises
+        (``hooks.checkpoint()`` runs before DATA's reply is read: if it raises
         ``Stop``, the connection is closed, which ends the transaction with nothing
         delivered), the message (``hooks.while_sent()`` runs while the server reads
-        it)."""
+        it). With PIPELINING, the three commands go at once, before ``meanwhile``."""
         self.open()
         assert raw is not None  # noqa: S101 - the raw transport is given bytes
-        connection = self.backend.connection
-        assert connection is not None  # noqa: S101 - open() connected or raised
+        replies = self._replies
+        assert replies is not None  # noqa: S101 - open() connected or raised
         try:
-            sock = connection.sock
-            if sock is None:
-                raise smtplib.SMTPServerDisconnected("please run connect() first")
-            sock.sendall(b"MAIL FROM:<%s>\r\n" % self._sender)
-            hooks.meanwhile()
-            code, reply = _reply(sock)
-            if code != 250:
-                raise smtplib.SMTPSenderRefused(code, reply, self.envelope_from)
-            code, reply = _exchange(sock, f"RCPT TO:<{to}>\r\n".encode("ascii"))
-            if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
-            sock.sendall(b"DATA\r\n")
-            try:
-                hooks.checkpoint()
-            except Stop:
-                self.close()  # no final dot: nothing is delivered
-                raise
-            code, reply = _reply(sock)
-            if code != 354:
-                raise smtplib.SMTPDataError(code, reply)
+            sock = replies.sock
+            mail = b"MAIL FROM:<%s>\r\n" % self._sender
+            rcpt = f"RCPT TO:<{to}>\r\n".encode("ascii")
+            answers: list[tuple[int, bytes]] = []
+            if self._pipelining:
+                # One write for the three commands, their replies read in order.
+                sock.sendall(mail + rcpt + b"DATA\r\n")
+                hooks.meanwhile()
+                answers += (replies.read(), replies.read())
+                self._checkpoint(hooks)
+                answers.append(replies.read())
+            else:  # each command once the one before is accepted
+                sock.sendall(mail)
+                hooks.meanwhile()
+                answers.append(replies.read())
+                if answers[0][0] == 250:
+                    sock.sendall(rcpt)
+                    answers.append(replies.read())
+                    if answers[1][0] in (250, 251):
+                        sock.sendall(b"DATA\r\n")
+                        self._checkpoint(hooks)
+                        answers.append(replies.read())
+            self._check(to, answers)
             sock.sendall(_data_block(raw))
             hooks.while_sent()
-            code, reply = _reply(sock)
+            code, reply = replies.read()
             if code != 250:
                 raise smtplib.SMTPDataError(code, reply)
         except Stop:
@@ -307,9 +331,42 @@ class SmtpTransport:
             raise error from exc
         return ""
 
+    def _checkpoint(self, hooks: Hooks) -> None:
+        """``hooks.checkpoint()``, before the message's point of no return."""
+        try:
+            hooks.checkpoint()
+        except Stop:
+            self.close()  # no final dot: nothing is delivered
+            raise
+
+    def _check(self, to: str, answers: list[tuple[int, bytes]]) -> None:
+        """The replies to MAIL, RCPT and DATA, as far as they went: raise the first
+        refusal. A server that took DATA after refusing MAIL or RCPT (RFC 2920 says
+        it must not) is waiting for a message: the connection is closed instead."""
+        (mail, mail_reply), *rest = answers
+        rcpt, rcpt_reply = rest[0] if rest else (-1, b"")
+        data, data_reply = rest[1] if len(rest) > 1 else (-1, b"")
+        if data == 354 and (mail != 250 or rcpt not in (250, 251)):
+            self._abort()
+        if mail != 250:
+            raise smtplib.SMTPSenderRefused(mail, mail_reply, self.envelope_from)
+        if rcpt not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({to: (rcpt, rcpt_reply)})
+        if data != 354:
+            raise smtplib.SMTPDataError(data, data_reply)
+
+    def _abort(self) -> None:
+        """Close without QUIT: a server waiting for a message would read QUIT as one."""
+        connection = self.backend.connection
+        if connection is not None:
+            connection.close()
+        self.backend.connection = None
+        self.close()
+
     def _reset(self) -> None:
         connection = self.backend.connection
-        if connection is None:
+        if connection is None or self._replies is None or self._replies.buffer:
+            # Replies not read yet would be taken for RSET's: start afresh.
             self.close()
             return
         try:

@@ -4,9 +4,9 @@ from communications.tests.smtp import SmtpServer
 
 
 @pytest.fixture
-def smtp_server(settings):
+def smtp_server(settings, smtp_pipelining):
     """A real SMTP server on localhost, with Django's SMTP backend pointed at it."""
-    server = SmtpServer().start()
+    server = SmtpServer(pipelining=smtp_pipelining).start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = server.port

@@ -1,4 +1,8 @@
-"""A real SMTP server for tests (aiosmtpd), scriptable to refuse some recipients."""
+"""A real SMTP server for tests (aiosmtpd), scriptable to refuse some recipients.
+
+It offers PIPELINING (RFC 2920) as production servers do (Postfix, the ESPs' relays),
+unless started with ``pipelining=False``: aiosmtpd reads pipelined commands in order
+but does not say so itself."""
 
 from __future__ import annotations
 
@@ -10,12 +14,24 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+import pytest
 from aiosmtpd.controller import Controller
 
 # aiosmtpd reports each connection's end at INFO from its own thread, which can outlive
 # the test whose captured output the log handler writes to (« I/O operation on closed
 # file » in the test run's output). Its warnings and errors still show.
 logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+# A test decorated with this runs against a server that offers PIPELINING and one
+# that does not (the ``smtp_pipelining`` fixture).
+both_servers = pytest.mark.parametrize(
+    "smtp_pipelining",
+    [
+        pytest.param(True, id="pipelining"),
+        pytest.param(False, id="one-command-at-a-time"),
+    ],
+)
 
 
 def free_port() -> int:
@@ -46,6 +62,13 @@ class RecordingHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Seconds before answering each DATA: a slow mail server.
     data_delay: float = 0.0
+    pipelining: bool = True
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802, ANN001
+        session.host_name = hostname
+        if not self.pipelining:
+            return responses
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802, ANN001
         with self.lock:
@@ -78,9 +101,9 @@ class RecordingHandler:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, pipelining: bool = True) -> None:
         self.port = port or free_port()
-        self.handler = RecordingHandler()
+        self.handler = RecordingHandler(pipelining=pipelining)
         self.controller: Controller | None = None
 
     def start(self) -> SmtpServer:

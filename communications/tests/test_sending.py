@@ -12,6 +12,7 @@ from communications.models import Communication, Delivery, Send
 from communications.sending.recovery import deliveries_retry_failed
 from communications.services import communication_deactivate, communication_update
 from communications.tests.factories import CommunicationFactory
+from communications.tests.smtp import both_servers
 from spheres.models import Learner
 from spheres.tests.factories import (
     DailyActivityFactory,
@@ -129,6 +130,7 @@ def test_skips_are_recorded_with_their_reason(smtp_server, engine):
     assert [r.recipients for r in smtp_server.received] == [[reachable.email]]
 
 
+@both_servers
 def test_a_unicode_domain_is_sent_in_idna_form_and_the_next_learner_is_delivered(
     smtp_server, engine
 ):
@@ -149,6 +151,7 @@ def test_a_unicode_domain_is_sent_in_idna_form_and_the_next_learner_is_delivered
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
+@both_servers
 def test_temporary_refusal_waits_for_its_retry_time_then_is_delivered_once(
     smtp_server, engine, settings
 ):
@@ -185,6 +188,7 @@ def test_temporary_refusal_waits_for_its_retry_time_then_is_delivered_once(
     assert Send.objects.get().status == Send.Status.DONE
 
 
+@both_servers
 def test_attempts_are_capped_and_the_last_one_says_so(smtp_server, engine, settings):
     # given: a mailbox always busy, three attempts allowed
     settings.SEND_RETRY_BACKOFF = [60, 60]
@@ -208,6 +212,7 @@ def test_attempts_are_capped_and_the_last_one_says_so(smtp_server, engine, setti
     assert Send.objects.get().status == Send.Status.DONE
 
 
+@both_servers
 def test_permanent_refusal_is_failed_with_its_reason_and_others_go_out(
     smtp_server, engine
 ):
@@ -226,6 +231,7 @@ def test_permanent_refusal_is_failed_with_its_reason_and_others_go_out(
     assert not sphere.undeliverable_addresses.exists()
 
 
+@both_servers
 def test_server_down_then_back_delivers_everything_once(smtp_server, engine):
     sphere = SphereFactory()
     LearnerFactory.create_batch(4, sphere=sphere, level=10)
@@ -473,6 +479,7 @@ def test_dry_run_writes_nothing(engine):
     assert communication.state == Communication.State.ACTIVE
 
 
+@both_servers
 def test_a_killed_run_is_taken_back_by_the_same_task_only(smtp_server, engine):
     sphere = SphereFactory()
     LearnerFactory.create_batch(3, sphere=sphere, level=10)

@@ -30,6 +30,7 @@ from communications.sending.transport import (
     TransientError,
 )
 from communications.tests.factories import CommunicationFactory
+from communications.tests.smtp import both_servers
 from spheres.importers import learners_import
 from spheres.models import UndeliverableAddress
 from spheres.tests.factories import LearnerFactory, SphereFactory
@@ -78,6 +79,7 @@ def _received(smtp_server) -> Counter:
     return Counter(r for message in smtp_server.received for r in message.recipients)
 
 
+@both_servers
 def test_a_kill_after_the_server_accepted_duplicates_that_message_only(
     smtp_server, engine, monkeypatch
 ):
@@ -116,6 +118,7 @@ def test_a_kill_after_the_server_accepted_duplicates_that_message_only(
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
+@both_servers
 def test_a_message_the_builder_cannot_build_fails_alone_and_never_comes_back(
     smtp_server, engine, monkeypatch
 ):
@@ -154,6 +157,7 @@ def test_a_message_the_builder_cannot_build_fails_alone_and_never_comes_back(
     assert Send.objects.get().status == Send.Status.DONE
 
 
+@both_servers
 def test_a_server_that_hangs_on_one_message_until_the_hard_limit_costs_no_one_else(
     smtp_server, engine, monkeypatch, settings
 ):
@@ -195,6 +199,7 @@ def test_a_server_that_hangs_on_one_message_until_the_hard_limit_costs_no_one_el
 
 
 @pytest.mark.django_db(transaction=True)  # the lost connection is really closed
+@both_servers
 def test_an_outcome_write_that_fails_is_written_again_without_a_second_copy(
     smtp_server, engine, monkeypatch
 ):
@@ -237,17 +242,18 @@ def test_an_outcome_write_that_fails_is_written_again_without_a_second_copy(
     assert failures == {"lost": 0, "refused": 0}
 
 
-def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
+@both_servers
+def test_an_address_smtp_cannot_carry_fails_alone_and_the_session_goes_on(
     smtp_server, settings
 ):
-    # given: a raw SMTP transport; an address smtplib cannot encode at RCPT
+    # given: a raw SMTP transport; an address that cannot be written in RCPT (ASCII)
     from django.core.mail import get_connection
 
     transport = SmtpTransport(
         cast(SmtpBackend, get_connection()), "no-reply@plateforme.example"
     )
     raw = b"Subject: test\r\n\r\nbody\r\n"
-    # when: that message fails half-way through its transaction
+    # when: that message fails
     with pytest.raises(PermanentError, match="UnicodeEncodeError"):
         transport.send(to="élève@exämple.fr", raw=raw)
     # then: it was a permanent failure of that message, and the next one goes through
@@ -257,6 +263,113 @@ def test_an_error_in_the_middle_of_an_smtp_transaction_resets_the_session(
     assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
 
 
+class _RecordedSocket:
+    """A client socket that keeps what each write carried."""
+
+    def __init__(self, sock, writes: list[bytes]) -> None:  # noqa: ANN001
+        self._sock = sock
+        self._writes = writes
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._sock, name)
+
+    def sendall(self, data: bytes, *args) -> None:  # noqa: ANN002
+        self._writes.append(bytes(data))
+        self._sock.sendall(data, *args)
+
+
+def _recorded_transport(writes: list[bytes]) -> SmtpTransport:
+    """The raw SMTP transport on Django's SMTP settings, its writes recorded."""
+    import smtplib
+
+    class Recorded(smtplib.SMTP):
+        def _get_socket(self, host, port, timeout):  # noqa: ANN001, ANN202
+            sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
+            return _RecordedSocket(sock, writes)
+
+    class Backend(SmtpBackend):
+        @property
+        def connection_class(self) -> type[smtplib.SMTP]:
+            return Recorded
+
+    return SmtpTransport(Backend(), "no-reply@plateforme.example")
+
+
+@pytest.mark.parametrize(
+    ("smtp_pipelining", "expected"),
+    [
+        pytest.param(
+            True,
+            # RFC 2920: MAIL, RCPT and DATA in one write; after the refusal, RSET
+            [["MAIL", "RCPT", "DATA"], ["RSET"], ["MAIL", "RCPT", "DATA"], ["(data)"]],
+            id="pipelining",
+        ),
+        pytest.param(
+            False,
+            # each command once the one before is accepted: no DATA after a refusal
+            [["MAIL"], ["RCPT"], ["RSET"], ["MAIL"], ["RCPT"], ["DATA"], ["(data)"]],
+            id="one-command-at-a-time",
+        ),
+    ],
+)
+def test_a_refused_recipient_ends_its_transaction_and_the_next_message_goes_out(
+    smtp_server, smtp_pipelining, expected
+):
+    # given: a server that offers PIPELINING or not, and refuses one mailbox for good
+    smtp_server.handler.refuse["parti@ecole.example"] = "550 5.1.1 user unknown"
+    writes: list[bytes] = []
+    transport = _recorded_transport(writes)
+    raw = b"Subject: test\r\n\r\nbody\r\n"
+    # when: a message to that mailbox, then one to another learner
+    with pytest.raises(PermanentError, match="550") as refused:
+        transport.send(to="parti@ecole.example", raw=raw)
+    transport.send(to="suivant@ecole.example", raw=raw)
+    transport.close()
+    # then: the refusal is that address's (remembered as dead), the next learner got
+    # their message on the same session, and the commands went as the server allows
+    assert refused.value.dead_address
+    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+    exchanges = [
+        ["(data)"]
+        if write.endswith(b"\r\n.\r\n")
+        else [
+            line.split(b" ")[0].split(b":")[0].decode().upper()
+            for line in write.rstrip(b"\r\n").split(b"\r\n")
+        ]
+        for write in writes
+    ]
+    assert exchanges[0] == ["EHLO"]
+    assert exchanges[1:-1] == expected
+    assert exchanges[-1] == ["QUIT"]
+
+
+def test_a_server_that_takes_data_after_refusing_the_recipient_gets_no_message(
+    smtp_server, monkeypatch
+):
+    # given: a server that offers PIPELINING but, against RFC 2920, answers 354 to the
+    # DATA that follows a refused RCPT (it waits for a message)
+    handler = smtp_server.handler
+
+    async def refuse_but_keep(server, session, envelope, address, options):  # noqa: ANN001, ANN202
+        envelope.rcpt_tos.append(address)
+        return "550 5.1.1 user unknown" if address.startswith("parti@") else "250 OK"
+
+    monkeypatch.setattr(handler, "handle_RCPT", refuse_but_keep)
+    writes: list[bytes] = []
+    transport = _recorded_transport(writes)
+    raw = b"Subject: test\r\n\r\nbody\r\n"
+    # when: a message to the refused mailbox, then one to another learner
+    with pytest.raises(PermanentError, match="550"):
+        transport.send(to="parti@ecole.example", raw=raw)
+    transport.send(to="suivant@ecole.example", raw=raw)
+    transport.close()
+    # then: no message went out with the refused one (the connection was closed
+    # instead of writing one); the next learner got theirs on a new connection
+    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+    assert sum(write.upper().startswith(b"EHLO") for write in writes) == 2
+
+
+@both_servers
 def test_a_server_slower_than_the_time_out_fails_that_message_for_now_in_time(
     smtp_server, settings
 ):
@@ -284,6 +397,7 @@ def test_a_server_slower_than_the_time_out_fails_that_message_for_now_in_time(
     assert caught.value.connection_lost
 
 
+@both_servers
 def test_a_550_at_rcpt_marks_the_address_until_it_changes(
     smtp_server, engine, settings
 ):
@@ -332,6 +446,7 @@ def test_a_550_at_rcpt_marks_the_address_until_it_changes(
     assert len(smtp_server.handler.to("nouvelle@ecole.example")) == 1
 
 
+@both_servers
 def test_551_and_553_mark_but_a_451_or_a_554_at_data_does_not(smtp_server, engine):
     sphere = SphereFactory()
     learners = _learners(sphere, 4)
@@ -348,6 +463,7 @@ def test_551_and_553_mark_but_a_451_or_a_554_at_data_does_not(smtp_server, engin
 
 
 @pytest.mark.django_db(transaction=True)
+@both_servers
 def test_the_soft_time_limit_ends_the_chunk_between_two_messages(
     smtp_server, engine, monkeypatch
 ):
@@ -378,6 +494,7 @@ def test_the_soft_time_limit_ends_the_chunk_between_two_messages(
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
 
 
+@both_servers
 def test_a_soft_limit_raised_while_the_next_message_is_built_stops_after_this_one(
     smtp_server, engine, monkeypatch
 ):
@@ -409,6 +526,7 @@ def test_a_soft_limit_raised_while_the_next_message_is_built_stops_after_this_on
 
 
 @pytest.mark.django_db(transaction=True)
+@both_servers
 def test_without_the_signal_the_chunk_stops_on_its_own_clock(
     smtp_server, engine, settings
 ):
@@ -432,6 +550,7 @@ def test_without_the_signal_the_chunk_stops_on_its_own_clock(
 
 
 @pytest.mark.django_db(transaction=True)
+@both_servers
 def test_deactivation_stops_a_chunk_before_its_next_message(
     smtp_server, engine, monkeypatch, settings
 ):
@@ -476,6 +595,7 @@ def test_deactivation_stops_a_chunk_before_its_next_message(
     Communication.objects.filter(pk=communication.pk).delete()
 
 
+@both_servers
 def test_the_recovery_pass_leaves_rows_waiting_for_their_retry_alone(
     smtp_server, engine, settings, django_assert_max_num_queries
 ):

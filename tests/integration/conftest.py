@@ -189,19 +189,23 @@ def broker_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def services(
-    transactional_db, settings, tmp_path: Path, broker_url: str
+    transactional_db, settings, tmp_path: Path, broker_url: str, smtp_pipelining: bool
 ) -> Iterator[Services]:
     """PostgreSQL, a broker, an SMTP server and a queue of this test's own.
 
     The test process enqueues to the queue of its workers, on their broker, with their
     chunk size.
     """
-    with running_services(settings, tmp_path, broker_url) as running:
+    with running_services(
+        settings, tmp_path, broker_url, pipelining=smtp_pipelining
+    ) as running:
         yield running
 
 
 @contextlib.contextmanager
-def running_services(settings, tmp_path: Path, broker_url: str) -> Iterator[Services]:  # noqa: ANN001
+def running_services(  # noqa: ANN001
+    settings, tmp_path: Path, broker_url: str, *, pipelining: bool = True
+) -> Iterator[Services]:
     from voltaire_comms.celery import app
 
     require_postgresql()  # the workers share the test database: not an SQLite file
@@ -210,7 +214,7 @@ def running_services(settings, tmp_path: Path, broker_url: str) -> Iterator[Serv
     app.conf.task_default_queue = queue
     use_broker(app, broker_url)
     settings.SEND_CHUNK_SIZE = CHUNK_SIZE
-    smtp = SmtpServer().start()
+    smtp = SmtpServer(pipelining=pipelining).start()
     running = Services(broker_url, queue, smtp, tmp_path)
     try:
         _purge(app, queue)

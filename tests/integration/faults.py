@@ -31,8 +31,10 @@ class _Watched:
         return getattr(self._sock, name)
 
     def sendall(self, data: bytes, *args: Any) -> None:
-        if data.upper().startswith(b"RCPT TO:<"):
-            self._recipient = data[9 : data.index(b">")].decode()
+        # RCPT alone, or after MAIL in one write (PIPELINING)
+        rcpt = data.upper().find(b"RCPT TO:<")
+        if rcpt >= 0:
+            self._recipient = data[rcpt + 9 : data.index(b">", rcpt)].decode()
         self._data_sent = data.endswith(b"\r\n.\r\n")
         self._sock.sendall(data, *args)
 

@@ -16,6 +16,7 @@ from django.db import connection
 
 from communications import sending
 from communications.models import Delivery, Send
+from communications.tests.smtp import both_servers
 from spheres.models import Learner
 from spheres.tests.factories import SphereFactory, bulk_learners
 
@@ -103,6 +104,7 @@ def test_a_worker_killed_mid_send_loses_nothing_and_resends_one_message_per_proc
 
 
 @pytest.mark.timeout(180)
+@both_servers
 def test_a_kill_right_after_the_server_accepted_resends_that_message_only(
     services: Services,
 ) -> None:
