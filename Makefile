@@ -41,8 +41,8 @@ test: $(VENV)/.installed-dev translations  ## Run the whole test suite (REQUIRE_
 bench-import: $(VENV)/.installed-run  ## Time the CSV import on a large generated file
 	$(PY) bench/bench_import.py
 
-bench-send: $(VENV)/.installed-dev  ## Measure dispatch and end-to-end sending of 100,000 messages (needs PostgreSQL and Redis)
-	$(PY) bench/bench_send.py
+bench-send: $(VENV)/.installed-dev  ## Measure dispatch and end-to-end sending of 100,000 messages (needs PostgreSQL and Redis; ARGS=--no-pipelining)
+	$(PY) bench/bench_send.py $(ARGS)
 
 bench-web: $(VENV)/.installed-dev  ## Measure the administrators' pages under load: locust, gunicorn, 100,000 learners (needs PostgreSQL; ARGS=--keep/--reuse)
 	$(PY) bench/bench_web.py $(ARGS)
