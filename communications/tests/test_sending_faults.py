@@ -242,6 +242,19 @@ def test_an_outcome_write_that_fails_is_written_again_without_a_second_copy(
     assert failures == {"lost": 0, "refused": 0}
 
 
+NEXT = "suivant@ecole.example"
+
+
+def _fails_then_next(transport: SmtpTransport, to: str, match: str) -> PermanentError:
+    """A message to ``to`` that fails for good (``match``), then one to ``NEXT``."""
+    raw = b"Subject: test\r\n\r\nbody\r\n"
+    with pytest.raises(PermanentError, match=match) as failed:
+        transport.send(to=to, raw=raw)
+    transport.send(to=NEXT, raw=raw)
+    transport.close()
+    return failed.value
+
+
 @both_servers
 def test_an_address_smtp_cannot_carry_fails_alone_and_the_session_goes_on(
     smtp_server, settings
@@ -252,15 +265,11 @@ def test_an_address_smtp_cannot_carry_fails_alone_and_the_session_goes_on(
     transport = SmtpTransport(
         cast(SmtpBackend, get_connection()), "no-reply@plateforme.example"
     )
-    raw = b"Subject: test\r\n\r\nbody\r\n"
-    # when: that message fails
-    with pytest.raises(PermanentError, match="UnicodeEncodeError"):
-        transport.send(to="élève@exämple.fr", raw=raw)
-    # then: it was a permanent failure of that message, and the next one goes through
+    # when: that message fails, then the next one goes
+    _fails_then_next(transport, "élève@exämple.fr", "UnicodeEncodeError")
+    # then: it was a permanent failure of that message, and the next one went through
     # on the same session (no « 503 nested MAIL command »)
-    transport.send(to="suivant@ecole.example", raw=raw)
-    transport.close()
-    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+    assert [r.recipients for r in smtp_server.received] == [[NEXT]]
 
 
 class _RecordedSocket:
@@ -319,16 +328,12 @@ def test_a_refused_recipient_ends_its_transaction_and_the_next_message_goes_out(
     smtp_server.handler.refuse["parti@ecole.example"] = "550 5.1.1 user unknown"
     writes: list[bytes] = []
     transport = _recorded_transport(writes)
-    raw = b"Subject: test\r\n\r\nbody\r\n"
     # when: a message to that mailbox, then one to another learner
-    with pytest.raises(PermanentError, match="550") as refused:
-        transport.send(to="parti@ecole.example", raw=raw)
-    transport.send(to="suivant@ecole.example", raw=raw)
-    transport.close()
+    refused = _fails_then_next(transport, "parti@ecole.example", "550")
     # then: the refusal is that address's (remembered as dead), the next learner got
     # their message on the same session, and the commands went as the server allows
-    assert refused.value.dead_address
-    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+    assert refused.dead_address
+    assert [r.recipients for r in smtp_server.received] == [[NEXT]]
     exchanges = [
         ["(data)"]
         if write.endswith(b"\r\n.\r\n")
@@ -357,15 +362,11 @@ def test_a_server_that_takes_data_after_refusing_the_recipient_gets_no_message(
     monkeypatch.setattr(handler, "handle_RCPT", refuse_but_keep)
     writes: list[bytes] = []
     transport = _recorded_transport(writes)
-    raw = b"Subject: test\r\n\r\nbody\r\n"
     # when: a message to the refused mailbox, then one to another learner
-    with pytest.raises(PermanentError, match="550"):
-        transport.send(to="parti@ecole.example", raw=raw)
-    transport.send(to="suivant@ecole.example", raw=raw)
-    transport.close()
+    _fails_then_next(transport, "parti@ecole.example", "550")
     # then: no message went out with the refused one (the connection was closed
     # instead of writing one); the next learner got theirs on a new connection
-    assert [r.recipients for r in smtp_server.received] == [["suivant@ecole.example"]]
+    assert [r.recipients for r in smtp_server.received] == [[NEXT]]
     assert sum(write.upper().startswith(b"EHLO") for write in writes) == 2
 
 
