@@ -20,10 +20,11 @@ processes, then measures
   learner's unsubscribe link included), built beforehand, with ``smtplib`` over one
   connection each, to the same sink. The sink offers PIPELINING (RFC 2920) as
   production mail servers do: the worker uses it, ``smtplib`` never does
-  (``--no-pipelining``: a sink without it, the worker then one command at a time too). The send goes in 4 rounds (a quarter of its
-  chunks each) with the raw limit measured before and after each round: a round's
-  ratio is read against the mean of the raw rates around it, and the median of the
-  rounds' ratios is the figure (the speed of a shared machine drifts);
+  (``--no-pipelining``: a sink without it, the worker then one command at a time
+  too). The send goes in 4 rounds (a quarter of its chunks each) with the raw limit
+  measured before and after each round: a round's ratio is read against the mean of
+  the raw rates around it, and the median of the rounds' ratios is the figure (the
+  speed of a shared machine drifts);
 - the peak resident memory of a worker pool process during a send to 1,000 learners
   and during the send to 100,000;
 - the duplicates and lost messages of a send to 10,000 learners when one pool process

@@ -2,8 +2,9 @@
 
 ``transport_open()`` picks the transport from Django's e-mail backend: raw SMTP over the
 SMTP backend's settings (one connection for a chunk, one transaction per message, our
-own message bytes, commands pipelined where the server offers it), or any other Django backend (files in development, an ESP through
-django-anymail) with ``EmailMultiAlternatives``.
+own message bytes, commands pipelined where the server offers it), or any other Django
+backend (files in development, an ESP through django-anymail) with
+``EmailMultiAlternatives``.
 
 Every failure of one message is raised as ``TransientError`` (worth another attempt
 later: 4xx replies, time-outs, a lost connection) or ``PermanentError`` (the server
