@@ -12,7 +12,12 @@ from communications.models import Communication, Delivery, Send
 from communications.sending.recovery import deliveries_retry_failed
 from communications.services import communication_deactivate, communication_update
 from communications.tests.factories import CommunicationFactory
-from communications.tests.smtp import both_servers
+from communications.tests.smtp import (
+    SmtpServer,
+    both_servers,
+    self_signed_tls,
+    use_smtp_server,
+)
 from spheres.models import Learner
 from spheres.tests.factories import (
     DailyActivityFactory,
@@ -148,6 +153,35 @@ def test_a_unicode_domain_is_sent_in_idna_form_and_the_next_learner_is_delivered
         ["eleve@xn--exmple-cua.fr"],
         [after.email],
     ]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+@both_servers
+def test_a_relay_that_requires_starttls_gets_every_message_encrypted(
+    smtp_pipelining, engine, settings, tmp_path, monkeypatch
+):
+    # given: a relay that takes mail only after STARTTLS (as on port 587), with a
+    # certificate the platform trusts; three learners due a reminder
+    context, certificate = self_signed_tls(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    relay = SmtpServer(pipelining=smtp_pipelining, tls_context=context).start()
+    use_smtp_server(settings, relay)
+    sphere = SphereFactory()
+    learners = [
+        LearnerFactory(sphere=sphere, level=10, identifiant=f"t{n}") for n in range(3)
+    ]
+    _due(sphere=sphere)
+    # when
+    try:
+        engine.dispatch()
+        engine.work()
+    finally:
+        relay.stop()
+    # then: each learner got their message once, over TLS
+    assert sorted(r.recipients for r in relay.received) == sorted(
+        [learner.email] for learner in learners
+    )
+    assert all(r.tls for r in relay.received)
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
