@@ -37,6 +37,9 @@ logger = logging.getLogger(__name__)
 # RCPT replies that say the mailbox does not exist, or never will accept mail for us:
 # the address is remembered as undeliverable (SPEC §6).
 DEAD_ADDRESS_CODES = frozenset({550, 551, 553})
+# « 530 Must issue a STARTTLS command first » (RFC 3207), « 530 5.7.0 Authentication
+# required » (RFC 4954): the server refuses the platform's session, not the message.
+CONFIGURATION_CODES = frozenset({530})
 
 
 class TransientError(Exception):
@@ -73,6 +76,10 @@ def classify(exc: BaseException) -> TransientError | PermanentError:
         return TransientError(message)
     if isinstance(exc, smtplib.SMTPResponseException):
         message = _reply_text(exc.smtp_code, exc.smtp_error)
+        if exc.smtp_code in CONFIGURATION_CODES:
+            # The server wants STARTTLS or a login first: the platform's settings are
+            # at fault, not this message; it waits for its retry, once they are fixed.
+            return TransientError(message)
         if 500 <= exc.smtp_code < 600:
             return PermanentError(message)
         return TransientError(

@@ -185,6 +185,33 @@ def test_a_relay_that_requires_starttls_gets_every_message_encrypted(
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
+def test_a_relay_that_requires_starttls_reached_without_it_fails_no_one(
+    engine, settings, tmp_path
+):
+    # given: a relay that takes mail only after STARTTLS, and the platform set up
+    # without TLS (a configuration error)
+    context, _ = self_signed_tls(tmp_path)
+    relay = SmtpServer(tls_context=context).start()
+    use_smtp_server(settings, relay)
+    settings.EMAIL_USE_TLS = False
+    sphere = SphereFactory()
+    LearnerFactory.create_batch(2, sphere=sphere, level=10)
+    _due(sphere=sphere)
+    # when
+    try:
+        engine.dispatch()
+        engine.work()
+    finally:
+        relay.stop()
+    # then: nothing went out, and no learner is failed for the platform's settings:
+    # each message waits for its retry, with the server's reply
+    assert relay.received == []
+    rows = list(Delivery.objects.values_list("status", "next_attempt_at", "error"))
+    assert [status for status, _, _ in rows] == ["pending", "pending"]
+    assert all(retry is not None for _, retry, _ in rows)
+    assert all("530" in error and "STARTTLS" in error for _, _, error in rows)
+
+
 @both_servers
 def test_temporary_refusal_waits_for_its_retry_time_then_is_delivered_once(
     smtp_server, engine, settings
