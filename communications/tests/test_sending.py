@@ -156,6 +156,15 @@ def test_a_unicode_domain_is_sent_in_idna_form_and_the_next_learner_is_delivered
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
+def _deliver_through(relay: SmtpServer, engine) -> None:  # noqa: ANN001
+    """Dispatch what is due and deliver it through ``relay``, then stop the relay."""
+    try:
+        engine.dispatch()
+        engine.work()
+    finally:
+        relay.stop()
+
+
 @both_servers
 def test_a_relay_that_requires_starttls_gets_every_message_encrypted(
     smtp_pipelining, engine, settings, tmp_path, monkeypatch
@@ -172,11 +181,7 @@ def test_a_relay_that_requires_starttls_gets_every_message_encrypted(
     ]
     _due(sphere=sphere)
     # when
-    try:
-        engine.dispatch()
-        engine.work()
-    finally:
-        relay.stop()
+    _deliver_through(relay, engine)
     # then: each learner got their message once, over TLS
     assert sorted(r.recipients for r in relay.received) == sorted(
         [learner.email] for learner in learners
@@ -198,11 +203,7 @@ def test_a_relay_that_requires_starttls_reached_without_it_fails_no_one(
     LearnerFactory.create_batch(2, sphere=sphere, level=10)
     _due(sphere=sphere)
     # when
-    try:
-        engine.dispatch()
-        engine.work()
-    finally:
-        relay.stop()
+    _deliver_through(relay, engine)
     # then: nothing went out, and no learner is failed for the platform's settings:
     # each message waits for its retry, with the server's reply
     assert relay.received == []
